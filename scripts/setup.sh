@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sets up everything berth needs on a fresh Debian machine with node and npm:
+# apt packages, npm dependencies, the native build (in-tree libbpf, BPF objects,
+# the addon) and the TypeScript build. Quick when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build tools, kernel-facing tools the tests drive, and what the libbpf fetch needs.
+APT_PACKAGES=(clang llvm libelf-dev zlib1g-dev pkg-config make cmake g++
+  iproute2 iptables nftables iputils-ping socat debian-archive-keyring ca-certificates)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# The libbpf source fetch asks apt which Debian mirror this machine uses: that needs lists.
+if [ ${#missing[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*InRelease >/dev/null 2>&1; then
+  echo "setup: apt-get update"
+  apt-get update -q >/dev/null
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "setup: native build (libbpf, BPF objects, addon)"
+npx --no-install cmake-js build --out build --log-level warn >build-native.log 2>&1 || { cat build-native.log; exit 1; }
+grep -E 'libbpf: |FALLING BACK|WARNING' build-native.log || true
+echo "setup: TypeScript build"
+npx --no-install tsc -p tsconfig.json
+echo "setup: done"

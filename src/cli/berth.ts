@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/** The berth command line. */
+import { Command, Option } from 'commander';
+import { setLogLevel } from '../log.js';
+import { doctor, formatDoctor } from '../doctor/doctor.js';
+import { runDemo } from './demo.js';
+
+const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
+
+function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+}
+
+export function buildCli(): Command {
+  const program = new Command('berth')
+    .description('container networking on an eBPF datapath')
+    .option('--log-level <level>', 'log level (fatal, error, warn, info, debug, trace)', process.env.BERTH_LOG_LEVEL ?? 'warn')
+    .hook('preAction', (cmd) => setLogLevel(cmd.opts().logLevel));
+
+  program
+    .command('doctor')
+    .description('what this host offers berth and which datapath it would use, and why')
+    .addOption(formatOption())
+    .action(async (opts: { format: string }) => {
+      const r = await doctor();
+      if (opts.format === 'json') printJson(r);
+      else process.stdout.write(formatDoctor(r) + '\n');
+    });
+
+  program
+    .command('demo')
+    .description('build a namespace topology, show berth at work in it, and remove it')
+    .addOption(formatOption())
+    .action(async (opts: { format: string }) => {
+      const json = opts.format === 'json';
+      const r = await runDemo(json ? () => {} : (l) => process.stdout.write(l + '\n'));
+      if (json) printJson(r);
+    });
+
+  return program;
+}
+
+buildCli()
+  .parseAsync(process.argv)
+  .catch((e: unknown) => {
+    const err = e as Error & { code?: string };
+    process.stderr.write(`berth: ${err.message}\n`);
+    process.exitCode = 1;
+  });

@@ -1,0 +1,119 @@
+/**
+ * `berth doctor`: what this host offers berth, which datapath berth would run
+ * and why. Read-only: probes load throwaway programs and attach nothing.
+ */
+import { addon, type ProbeResult } from '../native/addon.js';
+import { BPFFS_ROOT } from '../bpf/bpffs.js';
+import { tryRun } from '../exec.js';
+
+export interface ToolInfo {
+  present: boolean;
+  version?: string;
+  /** iptables only: which backend the binary drives */
+  backend?: 'nf_tables' | 'legacy';
+}
+
+export interface DatapathChoice {
+  choice: 'bpf' | 'iptables' | 'none';
+  reason: string;
+  /** what the bpf datapath lacks here; empty when it is usable */
+  bpfMissing: string[];
+}
+
+export interface DoctorReport {
+  kernel: string;
+  libbpf: { version: string; mode: 'in-tree' | 'system'; inTree: boolean };
+  bpf: ProbeResult;
+  xdp: { native: string; generic: boolean };
+  tools: { iptables: ToolInfo; ip6tables: ToolInfo; iptablesRestore: ToolInfo; nft: ToolInfo; ip: ToolInfo };
+  datapath: DatapathChoice;
+  warnings: string[];
+}
+
+async function tool(cmd: string, args: string[]): Promise<ToolInfo> {
+  try {
+    const r = await tryRun(cmd, args, { timeoutMs: 5000 });
+    const text = (r.stdout + r.stderr).trim().split('\n')[0] ?? '';
+    return { present: true, version: text };
+  } catch {
+    return { present: false };
+  }
+}
+
+/** What the bpf datapath needs that @p lacks. */
+export function bpfMissing(p: ProbeResult): string[] {
+  const missing: string[] = [];
+  if (!p.caps.bpf && !p.caps.sysAdmin) missing.push('CAP_BPF (or CAP_SYS_ADMIN)');
+  if (!p.caps.netAdmin) missing.push('CAP_NET_ADMIN');
+  if (!p.btf) missing.push('kernel BTF (/sys/kernel/btf/vmlinux)');
+  if (!p.progSchedCls) missing.push(`tc BPF programs (sched_cls)${p.progLoadError ? `: ${p.progLoadError}` : ''}`);
+  if (!p.ringbuf) missing.push('BPF ring buffer maps');
+  return missing;
+}
+
+export function chooseDatapath(p: ProbeResult, iptables: ToolInfo): DatapathChoice {
+  const missing = bpfMissing(p);
+  if (missing.length === 0) {
+    const hook = p.tcx ? 'tcx links' : 'clsact qdiscs (no tcx in this kernel)';
+    return { choice: 'bpf', reason: `kernel ${p.kernel} has everything the eBPF datapath needs; tc programs attach through ${hook}`, bpfMissing: [] };
+  }
+  if (iptables.present) {
+    return { choice: 'iptables', reason: `eBPF datapath unavailable: missing ${missing.join(', ')}`, bpfMissing: missing };
+  }
+  return { choice: 'none', reason: `eBPF datapath unavailable (missing ${missing.join(', ')}) and iptables is not installed`, bpfMissing: missing };
+}
+
+export async function doctor(opts: { bpffs?: string } = {}): Promise<DoctorReport> {
+  const a = addon();
+  const lib = a.libbpf();
+  const probe = await a.probe({ bpffs: opts.bpffs ?? BPFFS_ROOT });
+  const [iptables, ip6tables, iptablesRestore, nft, ip] = await Promise.all([
+    tool('iptables', ['-V']),
+    tool('ip6tables', ['-V']),
+    tool('iptables-restore', ['-V']),
+    tool('nft', ['--version']),
+    tool('ip', ['-V']),
+  ]);
+  if (iptables.version) iptables.backend = iptables.version.includes('nf_tables') ? 'nf_tables' : 'legacy';
+  const warnings: string[] = [];
+  const inTree = lib.mode === 'in-tree';
+  if (!inTree) {
+    warnings.push(`libbpf is the SYSTEM's ${lib.version}, not berth's pinned in-tree build: the source could not be fetched at build time`);
+  }
+  if (!probe.bpffs.mounted) {
+    warnings.push(`bpffs is not mounted at ${probe.bpffs.path}: berthd mounts it before pinning`);
+  }
+  return {
+    kernel: probe.kernel,
+    libbpf: { version: lib.version, mode: lib.mode, inTree },
+    bpf: probe,
+    // Native XDP depends on the driver (veth has it); generic works on any device.
+    xdp: { native: probe.progXdp ? 'driver-dependent (veth: yes)' : 'no', generic: probe.progXdp },
+    tools: { iptables, ip6tables, iptablesRestore, nft, ip },
+    datapath: chooseDatapath(probe, iptables),
+    warnings,
+  };
+}
+
+const yes = (b: boolean) => (b ? 'yes' : 'NO');
+
+export function formatDoctor(r: DoctorReport): string {
+  const t = r.tools;
+  const lines = [
+    `kernel            ${r.kernel}`,
+    `libbpf            ${r.libbpf.version} (${r.libbpf.inTree ? 'in-tree, static' : 'SYSTEM libbpf-dev: in-tree build unavailable'})`,
+    `BTF               ${yes(r.bpf.btf)}`,
+    `tc programs       ${yes(r.bpf.progSchedCls)}${r.bpf.progLoadError ? ` (${r.bpf.progLoadError})` : ''}`,
+    `tcx links         ${yes(r.bpf.tcx)}`,
+    `XDP               native: ${r.xdp.native}, generic: ${yes(r.xdp.generic)}`,
+    `ring buffer       ${yes(r.bpf.ringbuf)}`,
+    `bpffs             ${r.bpf.bpffs.path}: ${r.bpf.bpffs.mounted ? 'mounted' : 'not mounted'}`,
+    `capabilities      CAP_BPF ${yes(r.bpf.caps.bpf)}, CAP_NET_ADMIN ${yes(r.bpf.caps.netAdmin)}, CAP_SYS_ADMIN ${yes(r.bpf.caps.sysAdmin)}`,
+    `iptables          ${t.iptables.present ? `${t.iptables.version} [${t.iptables.backend}]` : 'not installed'}`,
+    `ip6tables         ${t.ip6tables.present ? t.ip6tables.version : 'not installed'}`,
+    `nft               ${t.nft.present ? t.nft.version : 'not installed'}`,
+    `datapath          ${r.datapath.choice}: ${r.datapath.reason}`,
+  ];
+  for (const w of r.warnings) lines.push(`warning           ${w}`);
+  return lines.join('\n');
+}
