@@ -8,5 +8,7 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // Tests provoke libbpf warnings on purpose (refused programs, missing files).
+    env: { BERTH_LOG_LEVEL: 'error' },
   },
 });

@@ -234,7 +234,7 @@ Napi::Value BpfObject::Program(const Napi::CallbackInfo& info) {
   struct bpf_program* p = bpf_object__find_program_by_name(obj, name.c_str());
   if (!p) ThrowType(env, "'" + path_ + "' has no program '" + name + "'");
   try {
-    return BpfProgram::New(env, Dup(bpf_program__fd(p), "duplicate program fd"));
+    return BpfProgram::New(env, Dup(bpf_program__fd(p), "duplicate program fd"), name);
   } catch (const SysError& e) {
     throw ToJsError(env, e);
   }

@@ -18,20 +18,29 @@ void BpfProgram::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("BpfProgram", f);
 }
 
-Napi::Object BpfProgram::New(Napi::Env env, int fd) {
-  return Data(env).program_ctor.New({Napi::External<int>::New(env, &fd)});
+namespace {
+struct ProgInit {
+  int fd;
+  std::string name;
+};
+}  // namespace
+
+Napi::Object BpfProgram::New(Napi::Env env, int fd, const std::string& name) {
+  ProgInit init{fd, name};
+  return Data(env).program_ctor.New({Napi::External<ProgInit>::New(env, &init)});
 }
 
 BpfProgram::BpfProgram(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfProgram>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsExternal()) ThrowType(env, "BpfProgram is made by BpfObject.program()");
-  int fd = *info[0].As<Napi::External<int>>().Data();
+  auto* init = info[0].As<Napi::External<ProgInit>>().Data();
+  int fd = init->fd;
   fd_ = std::make_shared<Fd>(fd);
   struct bpf_prog_info pi = {};
   uint32_t len = sizeof(pi);
   int ret = bpf_prog_get_info_by_fd(fd, &pi, &len);
   if (ret < 0) throw ToJsError(env, SysError{-ret, "bpf_prog_get_info_by_fd", "read program info", ""});
-  name_ = pi.name;
+  name_ = init->name.empty() ? pi.name : init->name;
   type_ = pi.type;
   id_ = pi.id;
 }

@@ -43,7 +43,8 @@ class BpfMap : public Napi::ObjectWrap<BpfMap> {
 class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
-  static Napi::Object New(Napi::Env env, int fd);
+  // Takes ownership of @fd; @name is the object's (the kernel keeps 15 chars).
+  static Napi::Object New(Napi::Env env, int fd, const std::string& name);
   explicit BpfProgram(const Napi::CallbackInfo& info);
 
  private:
