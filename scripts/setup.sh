@@ -25,7 +25,11 @@ fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # The registry reachable here lacks other platforms' optional packages (rollup's
+  # per-OS binaries), so the lockfile cannot list them and `npm ci` calls it out
+  # of sync; `npm install --no-save` installs the same locked versions.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null \
+    || npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 
 echo "setup: native build (libbpf, BPF objects, addon)"
