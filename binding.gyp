@@ -35,7 +35,9 @@
   "targets": [
     {
       # scripts/build-libbpf.sh prints mode=, version=, include=, lib=, uapi=;
-      # kept in build/libbpf.info for anyone who wants to look.
+      # kept in build/libbpf.info for anyone who wants to look. gyp's make
+      # backend re-runs a multi-output action on every build: that is cheap,
+      # the script itself knows when libbpf is up to date.
       "target_name": "libbpf",
       "type": "none",
       "actions": [
@@ -46,7 +48,7 @@
           "outputs": ["<(libbpf_dir)/libbpf.a", "<(libbpf_dir).info"],
           "action": [
             "bash", "-c",
-            "bash scripts/build-libbpf.sh '<(libbpf_dir)' >'<(libbpf_dir).info' && cat '<(libbpf_dir).info' && grep -qx mode=in-tree '<(libbpf_dir).info' || { echo 'binding.gyp: no in-tree libbpf (see above and <(libbpf_dir).info). The node-gyp build links only the pinned in-tree libbpf.a; the libbpf-dev fallback is cmake-js only: npm run build:native' >&2; exit 1; }",
+            "bash scripts/build-libbpf.sh '<(libbpf_dir)' >'<(libbpf_dir).info.tmp' && cat '<(libbpf_dir).info.tmp' && grep -qx mode=in-tree '<(libbpf_dir).info.tmp' && mv '<(libbpf_dir).info.tmp' '<(libbpf_dir).info' || { echo 'binding.gyp: no in-tree libbpf (see above and <(libbpf_dir).info.tmp). The node-gyp build links only the pinned in-tree libbpf.a; the libbpf-dev fallback is cmake-js only: npm run build:native' >&2; exit 1; }",
           ],
         },
       ],
@@ -107,6 +109,8 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=gnu++17", "-fexceptions"],
       "libraries": ["<(libbpf_dir)/libbpf.a", "-lelf", "-lz"],
+      # libbpf stays private to the addon: its symbols are not exported from berth.node.
+      "ldflags": ["-Wl,--exclude-libs,ALL"],
     },
   ],
 }

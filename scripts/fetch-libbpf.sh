@@ -77,7 +77,7 @@ fi
 
 verified "$CACHE/$TARBALL" || { say "cached $TARBALL fails its SHA-256 check"; exit 3; }
 rm -rf "$DEST" && mkdir -p "$DEST"
-tar -xzf "$CACHE/$TARBALL" -C "$DEST" --strip-components=1
+tar -xzmf "$CACHE/$TARBALL" -C "$DEST" --strip-components=1
 [ -f "$DEST/src/libbpf.c" ] || { say "unpacked tree has no src/libbpf.c"; exit 3; }
 touch "$DEST/.berth-libbpf-$LIBBPF_SHA256"
 say "libbpf $LIBBPF_VERSION source verified (sha256 $LIBBPF_SHA256)"
