@@ -1,0 +1,689 @@
+/**
+ * The embedded DNS server berthd runs for user-defined networks, with
+ * Docker's embedded-DNS semantics: names the controller knows are answered
+ * here (which client may see which name is the controller's decision, made
+ * in Lookup), every other name is forwarded to the upstream servers.
+ *
+ * Where Docker listens on 127.0.0.11 inside every container, berth listens
+ * once per network on its gateway address in the host namespace, UDP and
+ * TCP on the same port; a container's resolv.conf points there.
+ *
+ * Messages are decoded and encoded with dns-packet. Forwarded replies are
+ * relayed as the upstream sent them (EDNS, DNSSEC records, types dns-packet
+ * does not know all survive); only the header's ID and RA bit are rewritten.
+ */
+import { randomInt } from 'node:crypto';
+import dgram from 'node:dgram';
+import net, { type AddressInfo } from 'node:net';
+import * as dnsPacket from 'dns-packet';
+import type { Logger } from 'pino';
+import { subsystemLogger } from '../log.js';
+import {
+  canonicalIPv6,
+  formatHostPort,
+  isEncodableName,
+  normalizeName,
+  parseUpstream,
+  reverseNameToIp,
+  type Upstream,
+} from './names.js';
+
+export type AddressType = 'A' | 'AAAA';
+
+/** null: not a name of ours, forward it upstream. */
+export type ResolveResult = { addresses: string[] } | { notFound: true } | null;
+
+/** What the controller answers; it alone decides what a client may see. */
+export interface Lookup {
+  /**
+   * Addresses of `name` (lowercased, no trailing dot) of the given type, as
+   * seen by the client at source address `client`. A name of ours without
+   * addresses of that type (AAAA of an IPv4-only container) is
+   * `{ addresses: [] }`: it is answered NOERROR without records, and so are
+   * other query types (MX, TXT, ...) of names for which resolve(…, 'A') is not
+   * null. `{ notFound: true }` answers NXDOMAIN.
+   */
+  resolve(client: string, name: string, type: AddressType): ResolveResult;
+  /**
+   * PTR names of a container address (IPv4 dotted, IPv6 in RFC 5952 text)
+   * as seen by `client`; null forwards the query, [] answers NXDOMAIN.
+   */
+  reverse(client: string, ip: string): string[] | null;
+}
+
+export interface EmbeddedDnsOptions {
+  /** IPv4 or IPv6 address to listen on: a network's gateway address. */
+  bind: string;
+  /** Default 53; 0 picks a free port (the same for UDP and TCP). */
+  port?: number;
+  lookup: Lookup;
+  /** '192.0.2.53', '192.0.2.53:5353', '[2001:db8::1]:5353'; tried in order. */
+  upstreams: string[];
+  /** Default: the 'dns' subsystem logger. */
+  logger?: Logger;
+  /** Per attempt (UDP, then TCP when truncated) and upstream; default 2000. */
+  upstreamTimeoutMs?: number;
+  /** Forwarded queries waiting for upstreams at once; beyond, SERVFAIL. Default 1024. */
+  maxInFlight?: number;
+  /** A TCP client with nothing pending is disconnected after this; default 10000. */
+  tcpIdleTimeoutMs?: number;
+}
+
+/** Docker's TTL for its embedded DNS answers. */
+export const ANSWER_TTL = 600;
+
+const DEFAULT_PORT = 53;
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 2000;
+const DEFAULT_MAX_IN_FLIGHT = 1024;
+const DEFAULT_TCP_IDLE_MS = 10_000;
+// A client hogging file descriptors cannot starve the others beyond this.
+const MAX_TCP_CONNECTIONS = 256;
+// Queries read ahead on one TCP connection before reading pauses.
+const MAX_TCP_PIPELINE = 32;
+// RFC 1035 without EDNS; what a client gets unless it advertises more.
+const MIN_UDP_PAYLOAD = 512;
+// Advertised in our OPT record: the DNS flag day 2020 value.
+const OUR_EDNS_PAYLOAD = 1232;
+const MAX_MESSAGE = 0xffff;
+
+const NOERROR = 0;
+const FORMERR = 1;
+const SERVFAIL = 2;
+const NXDOMAIN = 3;
+const NOTIMP = 4;
+const REFUSED = 5;
+const BADVERS = 16;
+
+type Transport = 'udp' | 'tcp';
+
+/** A decoded query and what its reply must respect. */
+interface Query {
+  raw: Buffer;
+  packet: dnsPacket.DecodedPacket;
+  /** The only question; undefined when the query had none or several. */
+  question: dnsPacket.Question | undefined;
+  /** dns-packet re-encodes the question byte for byte, so our replies can echo it. */
+  echoable: boolean;
+  opt: dnsPacket.OptAnswer | undefined;
+  client: string;
+  transport: Transport;
+  /** Largest reply the client accepts on this transport. */
+  maxSize: number;
+}
+
+type Outcome = { reply: Buffer } | { drop: 'malformed' | 'unanswerable' };
+
+export class EmbeddedDns {
+  private readonly cancels = new Set<() => void>();
+  private readonly conns = new Set<net.Socket>();
+  private inFlight = 0;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly udp: dgram.Socket,
+    private readonly tcp: net.Server,
+    private readonly info: AddressInfo,
+    private readonly lookup: Lookup,
+    private readonly upstreams: Upstream[],
+    private readonly log: Logger,
+    private readonly upstreamTimeoutMs: number,
+    private readonly maxInFlight: number,
+    private readonly tcpIdleTimeoutMs: number,
+  ) {
+    udp.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
+    udp.on('error', (err) => this.log.error({ err }, 'UDP socket error'));
+    tcp.on('connection', (sock) => this.onConnection(sock));
+    tcp.on('error', (err) => this.log.error({ err }, 'TCP server error'));
+    tcp.on('drop', (d) => this.log.debug({ client: d?.remoteAddress, max: MAX_TCP_CONNECTIONS }, 'TCP connection refused: too many'));
+    tcp.maxConnections = MAX_TCP_CONNECTIONS;
+  }
+
+  static async start(opts: EmbeddedDnsOptions): Promise<EmbeddedDns> {
+    const family = net.isIP(opts.bind);
+    if (family === 0) throw new TypeError(`bind address '${String(opts.bind)}' is not an IPv4 or IPv6 address`);
+    const port = opts.port ?? DEFAULT_PORT;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new TypeError(`port ${String(port)} is not an integer in 0..65535`);
+    }
+    if (typeof opts.lookup?.resolve !== 'function' || typeof opts.lookup?.reverse !== 'function') {
+      throw new TypeError('lookup must implement resolve(client, name, type) and reverse(client, ip)');
+    }
+    if (!Array.isArray(opts.upstreams)) throw new TypeError(`upstreams must be an array, got ${typeof opts.upstreams}`);
+    const upstreams = opts.upstreams.map(parseUpstream);
+    const timeout = positiveInteger('upstreamTimeoutMs', opts.upstreamTimeoutMs, DEFAULT_UPSTREAM_TIMEOUT_MS);
+    const maxInFlight = positiveInteger('maxInFlight', opts.maxInFlight, DEFAULT_MAX_IN_FLIGHT);
+    const idle = positiveInteger('tcpIdleTimeoutMs', opts.tcpIdleTimeoutMs, DEFAULT_TCP_IDLE_MS);
+
+    const { udp, tcp, info } = await listen(opts.bind, family === 6 ? 6 : 4, port);
+    const self = upstreams.find((u) => u.port === info.port && sameAddress(u.host, opts.bind));
+    if (self) {
+      await Promise.all([closeUdp(udp), closeServer(tcp)]);
+      throw new TypeError(
+        `upstream '${formatHostPort(self.host, self.port)}' is this resolver's own address: queries would loop`,
+      );
+    }
+    const log = (opts.logger ?? subsystemLogger('dns')).child({ listen: formatHostPort(info.address, info.port) });
+    if (upstreams.length === 0) log.info('no upstream servers: names that are not ours get SERVFAIL');
+    return new EmbeddedDns(udp, tcp, info, opts.lookup, upstreams, log, timeout, maxInFlight, idle);
+  }
+
+  /** Where the resolver listens (UDP and TCP). */
+  address(): AddressInfo {
+    return { ...this.info };
+  }
+
+  /** Stops listening, drops TCP clients and abandons queries waiting for upstreams. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      for (const cancel of [...this.cancels]) cancel();
+      for (const sock of this.conns) sock.destroy();
+      this.closing = Promise.all([closeUdp(this.udp), closeServer(this.tcp)]).then(() => undefined);
+    }
+    return this.closing;
+  }
+
+  // --- transports ---------------------------------------------------------
+
+  private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    void this.handle(msg, rinfo.address, 'udp').then((out) => {
+      if (!('reply' in out) || this.closing) return;
+      const notSent = (err: unknown) => this.log.debug({ err, client: rinfo.address, port: rinfo.port }, 'UDP reply not sent');
+      try {
+        this.udp.send(out.reply, rinfo.port, rinfo.address, (err) => err && notSent(err));
+      } catch (err) {
+        notSent(err); // a spoofed source port 0 throws here
+      }
+    });
+  }
+
+  private onConnection(sock: net.Socket): void {
+    const client = sock.remoteAddress;
+    if (!client || this.closing) {
+      sock.destroy();
+      return;
+    }
+    this.conns.add(sock);
+    sock.on('close', () => this.conns.delete(sock));
+    sock.on('error', (err) => this.log.debug({ err, client }, 'TCP client error'));
+    sock.setNoDelay(true);
+    sock.setTimeout(this.tcpIdleTimeoutMs);
+
+    let pending = 0;
+    let ended = false;
+    let buffered: Buffer = Buffer.alloc(0);
+    // Read ahead only while few replies are owed and the client keeps reading them.
+    const flow = () => {
+      if (pending >= MAX_TCP_PIPELINE || sock.writableNeedDrain) sock.pause();
+      else sock.resume();
+    };
+    sock.on('drain', flow);
+    // A client may send its queries and half-close: it still gets every reply.
+    sock.on('end', () => {
+      ended = true;
+      if (pending === 0) sock.end();
+    });
+    sock.on('timeout', () => {
+      // Idle means nothing owed either: a slow upstream does not cut a client off.
+      if (pending > 0) sock.setTimeout(this.tcpIdleTimeoutMs);
+      else {
+        this.log.debug({ client }, 'idle TCP client disconnected');
+        sock.destroy();
+      }
+    });
+    sock.on('data', (chunk) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      let frames: Buffer[];
+      [frames, buffered] = takeFrames(buffered);
+      for (const msg of frames) {
+        pending++;
+        void this.handle(msg, client, 'tcp').then((out) => {
+          pending--;
+          if ('drop' in out) {
+            // A stream that carried garbage cannot be trusted to be in sync again.
+            if (out.drop === 'malformed') sock.destroy();
+          } else if (sock.writable) {
+            sock.write(frame(out.reply));
+          }
+          if (sock.destroyed) return;
+          if (ended && pending === 0) sock.end();
+          else flow();
+        });
+      }
+      flow();
+    });
+  }
+
+  // --- queries ------------------------------------------------------------
+
+  /** Never rejects: a bug in one query must not take the server down. */
+  private async handle(raw: Buffer, client: string, transport: Transport): Promise<Outcome> {
+    try {
+      const q = parseQuery(raw, client, transport);
+      if (!q) {
+        this.log.debug({ client, transport, bytes: raw.length }, 'malformed DNS message ignored');
+        return { drop: 'malformed' };
+      }
+      const ctx = { client, transport, id: q.packet.id, name: q.question?.name, type: q.question?.type };
+      if (q.packet.type === 'response') {
+        // Answering responses would let two resolvers ping-pong forever.
+        this.log.debug(ctx, 'DNS response ignored: not a query');
+        return { drop: 'malformed' };
+      }
+      const opcode = ((q.packet.flags ?? 0) >> 11) & 0xf;
+      if (opcode !== 0) {
+        this.log.debug({ ...ctx, opcode }, 'opcode not implemented: NOTIMP');
+        return { reply: encodeReply(q, NOTIMP, [], { aa: false }) };
+      }
+      if (!q.question) {
+        this.log.debug({ ...ctx, questions: q.packet.questions?.length }, 'not exactly one question: FORMERR');
+        return { reply: encodeReply(q, FORMERR, [], { aa: false }) };
+      }
+      if ((q.packet.additionals ?? []).filter((a) => a.type === 'OPT').length > 1) {
+        this.log.debug(ctx, 'several OPT records: FORMERR');
+        return { reply: encodeReply(q, FORMERR, [], { aa: false }) };
+      }
+      if (q.opt && q.opt.ednsVersion > 0) {
+        this.log.debug({ ...ctx, ednsVersion: q.opt.ednsVersion }, 'EDNS version not supported: BADVERS');
+        return { reply: encodeReply(q, BADVERS, [], { aa: false }) };
+      }
+      const local = this.answerLocally(q);
+      if (local) return { reply: local };
+      return await this.forward(q);
+    } catch (err) {
+      this.log.error({ err, client, transport }, 'query failed');
+      return { drop: 'unanswerable' };
+    }
+  }
+
+  /** Our own reply, or undefined when the name is not ours. */
+  private answerLocally(q: Query): Buffer | undefined {
+    const question = q.question as dnsPacket.Question;
+    // Our names live in class IN only; a question we cannot echo exactly is forwarded raw.
+    if (!q.echoable || (question.class ?? 'IN') !== 'IN') return undefined;
+    const name = normalizeName(question.name);
+    if (name === '') return undefined;
+    const ctx = { client: q.client, transport: q.transport, name, type: question.type };
+    try {
+      const ip = reverseNameToIp(name);
+      if (ip !== null) {
+        const names = this.lookup.reverse(q.client, ip);
+        if (names === null) return undefined;
+        if (names.length === 0) {
+          this.log.debug({ ...ctx, ip }, 'reverse name of ours without a container: NXDOMAIN');
+          return encodeReply(q, NXDOMAIN);
+        }
+        if (question.type !== 'PTR') return encodeReply(q, NOERROR);
+        const valid = names.filter((n) => {
+          if (isEncodableName(n)) return true;
+          this.log.warn({ ...ctx, ip, ptr: n }, 'lookup returned a name that cannot be encoded: left out');
+          return false;
+        });
+        const answers = valid.map((n): dnsPacket.Answer => ({ type: 'PTR', name: question.name, class: 'IN', ttl: ANSWER_TTL, data: n }));
+        this.log.trace({ ...ctx, answers: valid }, 'answered');
+        return encodeReply(q, NOERROR, answers);
+      }
+
+      const addressType: AddressType = question.type === 'AAAA' ? 'AAAA' : 'A';
+      const found = this.lookup.resolve(q.client, name, addressType);
+      if (found === null) return undefined;
+      if ('notFound' in found) {
+        this.log.debug(ctx, 'name of ours not found: NXDOMAIN');
+        return encodeReply(q, NXDOMAIN);
+      }
+      if (question.type !== 'A' && question.type !== 'AAAA') {
+        this.log.debug(ctx, 'no records of this type for a name of ours: NODATA');
+        return encodeReply(q, NOERROR);
+      }
+      const fits = addressType === 'A' ? net.isIPv4 : net.isIPv6;
+      const addresses = shuffle(
+        found.addresses.filter((a) => {
+          if (fits(a)) return true;
+          const family = addressType === 'A' ? 'IPv4' : 'IPv6';
+          this.log.warn({ ...ctx, address: a }, `lookup returned an address that is not ${family}: left out`);
+          return false;
+        }),
+      );
+      if (addresses.length === 0) this.log.debug(ctx, 'no addresses of this type: NODATA');
+      else this.log.trace({ ...ctx, answers: addresses }, 'answered');
+      const answers = addresses.map(
+        (a): dnsPacket.Answer => ({ type: addressType, name: question.name, class: 'IN', ttl: ANSWER_TTL, data: a }),
+      );
+      return encodeReply(q, NOERROR, answers);
+    } catch (err) {
+      this.log.error({ ...ctx, err }, 'lookup failed: SERVFAIL');
+      return encodeReply(q, SERVFAIL, [], { aa: false });
+    }
+  }
+
+  // --- forwarding ---------------------------------------------------------
+
+  /**
+   * Tries the upstreams in order; the first real answer wins. Like Docker, a
+   * SERVFAIL or REFUSED moves on to the next one and is relayed only when no
+   * upstream does better. A TCP client is forwarded over TCP: it has already
+   * been told (TC) that the answer is too big for UDP, or insists on TCP.
+   */
+  private async forward(q: Query): Promise<Outcome> {
+    const ctx = { client: q.client, transport: q.transport, name: q.question?.name, type: q.question?.type };
+    if (this.upstreams.length === 0) {
+      this.log.debug(ctx, 'no upstream servers: SERVFAIL');
+      return this.failure(q);
+    }
+    if (this.inFlight >= this.maxInFlight) {
+      this.log.debug({ ...ctx, inFlight: this.inFlight }, 'too many forwarded queries in flight: SERVFAIL');
+      return this.failure(q);
+    }
+    this.inFlight++;
+    let fallback: Buffer | undefined;
+    try {
+      for (const up of this.upstreams) {
+        if (this.closing) break;
+        const upstream = formatHostPort(up.host, up.port);
+        try {
+          let reply = await this.exchange(up, q, q.transport);
+          if (q.transport === 'udp' && isTruncated(reply)) {
+            try {
+              const full = await this.exchange(up, q, 'tcp');
+              // Still too big for the client: it gets TC and comes back over TCP.
+              if (full.length <= q.maxSize) reply = full;
+            } catch (err) {
+              this.log.debug({ ...ctx, upstream, err: String(err) }, 'TCP retry of a truncated reply failed: relaying it truncated');
+            }
+          }
+          const rcode = reply.readUInt16BE(2) & 0xf;
+          if (rcode === SERVFAIL || rcode === REFUSED) {
+            this.log.debug({ ...ctx, upstream, rcode }, 'upstream failed the query: trying the next');
+            fallback = reply;
+            continue;
+          }
+          return { reply: this.relay(q, reply) };
+        } catch (err) {
+          this.log.debug({ ...ctx, upstream, err: String(err) }, 'upstream did not answer: trying the next');
+        }
+      }
+    } finally {
+      this.inFlight--;
+    }
+    if (fallback) return { reply: this.relay(q, fallback) };
+    this.log.debug(ctx, 'no upstream answered: SERVFAIL');
+    return this.failure(q);
+  }
+
+  private failure(q: Query): Outcome {
+    // Without an exact echo of the question a reply would not match; let the client time out.
+    return q.echoable ? { reply: encodeReply(q, SERVFAIL, [], { aa: false }) } : { drop: 'unanswerable' };
+  }
+
+  /** An upstream reply with the client's ID, RA set, and within what the client accepts. */
+  private relay(q: Query, reply: Buffer): Buffer {
+    if (reply.length > q.maxSize && q.echoable) {
+      // Cut to header and question, TC set: the client retries over TCP.
+      return encodeReply(q, reply.readUInt16BE(2) & 0xf, [], { aa: false, tc: true });
+    }
+    const out = Buffer.from(reply);
+    out.writeUInt16BE(q.packet.id ?? 0, 0);
+    out.writeUInt16BE(out.readUInt16BE(2) | dnsPacket.RECURSION_AVAILABLE, 2);
+    return out;
+  }
+
+  /**
+   * One query to one upstream. The upstream sees a fresh random ID (and over
+   * UDP a fresh source port), so replies cannot be matched by guessing the
+   * client's ID; resolves with the upstream's reply, still under that ID.
+   */
+  private exchange(up: Upstream, q: Query, transport: Transport): Promise<Buffer> {
+    const id = randomInt(0x10000);
+    const query = Buffer.from(q.raw);
+    query.writeUInt16BE(id, 0);
+    const question = q.question as dnsPacket.Question;
+    return new Promise<Buffer>((resolve, reject) => {
+      let stop: () => void = () => undefined;
+      const settle = (err: Error | null, reply?: Buffer) => {
+        // Timer, socket events and close() race: the first to settle wins.
+        if (!this.cancels.delete(cancel)) return;
+        clearTimeout(timer);
+        stop();
+        if (err) reject(err);
+        else resolve(reply as Buffer);
+      };
+      const cancel = () => settle(new Error('resolver closed'));
+      this.cancels.add(cancel);
+      const ms = this.upstreamTimeoutMs;
+      const timer = setTimeout(() => settle(new Error(`no answer over ${transport} within ${ms} ms`)), ms);
+
+      if (transport === 'udp') {
+        const sock = dgram.createSocket(up.family === 6 ? 'udp6' : 'udp4');
+        stop = () => closeUdp(sock);
+        sock.on('error', (err) => settle(err));
+        sock.on('message', (msg) => {
+          const check = checkReply(msg, id, question);
+          // A stray datagram (late reply to an earlier query, spoof) does not end the wait.
+          if (check !== 'foreign') settle(check === 'ok' ? null : check, msg);
+        });
+        // Connected: only datagrams from the upstream's address and port arrive.
+        sock.connect(up.port, up.host, () => sock.send(query, (err) => err && settle(err)));
+      } else {
+        const sock = net.connect({ host: up.host, port: up.port });
+        stop = () => sock.destroy();
+        let buffered: Buffer = Buffer.alloc(0);
+        sock.setNoDelay(true);
+        sock.on('connect', () => sock.write(frame(query)));
+        sock.on('error', (err) => settle(err));
+        sock.on('close', () => settle(new Error('upstream closed the TCP connection without an answer')));
+        sock.on('data', (chunk) => {
+          buffered = Buffer.concat([buffered, chunk]);
+          const [frames] = takeFrames(buffered);
+          const msg = frames[0];
+          if (!msg) return;
+          const check = checkReply(msg, id, question);
+          settle(check === 'ok' ? null : check === 'foreign' ? new Error('TCP reply does not match the query') : check, msg);
+        });
+      }
+    });
+  }
+}
+
+// --- helpers -----------------------------------------------------------------
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} ${String(value)} is not a positive integer`);
+  return value;
+}
+
+function sameAddress(a: string, b: string): boolean {
+  if (net.isIPv6(a) && net.isIPv6(b)) return canonicalIPv6(a) === canonicalIPv6(b);
+  return a === b;
+}
+
+/** Binds UDP and TCP on one address and port; port 0 picks one free for both. */
+async function listen(address: string, family: 4 | 6, port: number): Promise<{ udp: dgram.Socket; tcp: net.Server; info: AddressInfo }> {
+  for (let attempt = 1; ; attempt++) {
+    const udp = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        udp.once('error', reject);
+        udp.bind({ address, port, exclusive: true }, () => {
+          udp.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      await closeUdp(udp);
+      throw listenError(err, address, port, 'udp');
+    }
+    const info = udp.address();
+    const tcp = net.createServer({ allowHalfOpen: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen({ host: address, port: info.port, ipv6Only: family === 6, exclusive: true }, () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      await closeUdp(udp);
+      // The kernel's free UDP port may be taken for TCP: pick another pair.
+      if (port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 10) continue;
+      throw listenError(err, address, info.port, 'tcp');
+    }
+    return { udp, tcp, info: { address, family: info.family, port: info.port } };
+  }
+}
+
+function listenError(err: unknown, address: string, port: number, proto: Transport): Error {
+  const e = err as NodeJS.ErrnoException;
+  const out: NodeJS.ErrnoException = new Error(`cannot listen on ${formatHostPort(address, port)}/${proto}: ${e.message}`, { cause: err });
+  if (e.code) out.code = e.code;
+  return out;
+}
+
+function closeUdp(sock: dgram.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      sock.close(() => resolve());
+    } catch {
+      resolve(); // already closed
+    }
+  });
+}
+
+function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+function parseQuery(raw: Buffer, client: string, transport: Transport): Query | undefined {
+  let packet: dnsPacket.DecodedPacket;
+  try {
+    packet = dnsPacket.decode(raw);
+  } catch {
+    return undefined;
+  }
+  const questions = packet.questions ?? [];
+  const question = questions.length === 1 ? questions[0] : undefined;
+  let echoable = false;
+  if (question) {
+    try {
+      // Unknown classes, labels with dots or bytes that are not UTF-8 do not survive decoding.
+      const echo = dnsPacket.encode({ questions: [question] }).subarray(12);
+      echoable = raw.subarray(12, 12 + echo.length).equals(echo);
+    } catch {
+      echoable = false;
+    }
+  }
+  const opt = (packet.additionals ?? []).find((a): a is dnsPacket.OptAnswer => a.type === 'OPT');
+  const maxSize = transport === 'tcp' ? MAX_MESSAGE : Math.max(MIN_UDP_PAYLOAD, opt?.udpPayloadSize ?? 0);
+  return { raw, packet, question, echoable, opt, client, transport, maxSize };
+}
+
+/**
+ * Our own reply: the query's ID, opcode, RD and (if it could be echoed) its
+ * question; RA always, AA for answers of ours. Answers that do not fit the
+ * client's limit are cut from the end and TC is set; the client may use those
+ * that came (musl does not retry over TCP) or ask again over TCP.
+ */
+function encodeReply(q: Query, rcode: number, answers: dnsPacket.Answer[] = [], opts: { aa?: boolean; tc?: boolean } = {}): Buffer {
+  const opcodeBits = (q.packet.flags ?? 0) & (0xf << 11);
+  let flags = opcodeBits | dnsPacket.RECURSION_AVAILABLE | (rcode & 0xf);
+  if (q.packet.flag_rd) flags |= dnsPacket.RECURSION_DESIRED;
+  if (opts.aa ?? true) flags |= dnsPacket.AUTHORITATIVE_ANSWER;
+  if (opts.tc) flags |= dnsPacket.TRUNCATED_RESPONSE;
+  // RFC 6891: a query with OPT gets OPT back; extended RCODEs (BADVERS) live there.
+  const additionals: dnsPacket.Answer[] = q.opt
+    ? [
+        {
+          type: 'OPT',
+          name: '.',
+          udpPayloadSize: OUR_EDNS_PAYLOAD,
+          extendedRcode: rcode >> 4,
+          ednsVersion: 0,
+          flags: 0,
+          flag_do: false,
+          options: [],
+        },
+      ]
+    : [];
+  const packet = (n: number, tc: boolean): dnsPacket.Packet => ({
+    type: 'response',
+    id: q.packet.id ?? 0,
+    flags: tc ? flags | dnsPacket.TRUNCATED_RESPONSE : flags,
+    questions: q.echoable && q.question ? [q.question] : [],
+    answers: answers.slice(0, n),
+    additionals,
+  });
+  if (dnsPacket.encodingLength(packet(answers.length, false)) <= q.maxSize) return dnsPacket.encode(packet(answers.length, false));
+  // Most answers that fit, by bisection: lengths grow with the answer count.
+  let lo = 0;
+  let hi = answers.length - 1;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (dnsPacket.encodingLength(packet(mid, true)) <= q.maxSize) lo = mid;
+    else hi = mid - 1;
+  }
+  return dnsPacket.encode(packet(lo, true));
+}
+
+/**
+ * Whether a datagram is the reply to our query: 'foreign' for anything else
+ * (wrong ID, not a response, other question), an Error for a reply that
+ * answers nothing usable.
+ */
+function checkReply(msg: Buffer, id: number, question: dnsPacket.Question): 'ok' | 'foreign' | Error {
+  if (msg.length < 12 || msg.readUInt16BE(0) !== id) return 'foreign';
+  // Only the header and question matter here: a copy with empty record
+  // counts decodes those alone, so records dns-packet would choke on are
+  // relayed untouched.
+  const head = Buffer.from(msg);
+  head.fill(0, 6, 12);
+  let packet: dnsPacket.DecodedPacket;
+  try {
+    packet = dnsPacket.decode(head);
+  } catch {
+    return new Error('upstream reply is malformed');
+  }
+  if (!packet.flag_qr) return 'foreign';
+  const questions = packet.questions ?? [];
+  if (questions.length === 0) return new Error(`upstream replied rcode ${(packet.flags ?? 0) & 0xf} without the question`);
+  const got = questions[0] as dnsPacket.Question;
+  const same =
+    questions.length === 1 &&
+    got.type === question.type &&
+    (got.class ?? 'IN') === (question.class ?? 'IN') &&
+    normalizeName(got.name) === normalizeName(question.name);
+  return same ? 'ok' : 'foreign';
+}
+
+function isTruncated(reply: Buffer): boolean {
+  return (reply.readUInt16BE(2) & dnsPacket.TRUNCATED_RESPONSE) !== 0;
+}
+
+/** A DNS message with its TCP length prefix (RFC 1035 §4.2.2). */
+function frame(msg: Buffer): Buffer {
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(msg.length);
+  return Buffer.concat([len, msg]);
+}
+
+/** Complete length-prefixed messages at the front of a TCP stream, and the rest. */
+function takeFrames(buf: Buffer): [Buffer[], Buffer] {
+  const frames: Buffer[] = [];
+  let off = 0;
+  while (buf.length - off >= 2) {
+    const len = buf.readUInt16BE(off);
+    if (buf.length - off - 2 < len) break;
+    frames.push(buf.subarray(off + 2, off + 2 + len));
+    off += 2 + len;
+  }
+  return [frames, buf.subarray(off)];
+}
+
+/** Fisher–Yates: each multi-address answer comes in a fresh order (round-robin DNS). */
+function shuffle<T>(items: T[]): T[] {
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j] as T, a[i] as T];
+  }
+  return a;
+}
