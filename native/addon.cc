@@ -3,6 +3,7 @@
 // importer; everything blocking returns a Promise.
 #include <napi.h>
 
+#include "netlink.h"
 #include "wraps.h"
 
 namespace {
@@ -16,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::BpfLink::Init(env, exports);
   berth::InitRingBuffer(env, exports);
   berth::InitProbe(env, exports);
+  berth::InitNetlink(env, exports);
   return exports;
 }
 

@@ -135,6 +135,181 @@ export interface XdpQueryResult {
   features: { basic: boolean; redirect: boolean; ndoXmit: boolean; zerocopy: boolean };
 }
 
+/** Where a netlink call runs. */
+export interface NlTarget {
+  /** a netns file such as /var/run/netns/NAME; omitted: the caller's namespace */
+  netns?: string;
+}
+
+/** What every link creation takes. */
+export interface NlNewLink extends NlTarget {
+  name: string;
+  mtu?: number;
+  /** "aa:bb:cc:dd:ee:ff"; omitted: random */
+  mac?: string;
+}
+
+export interface NlVethOptions extends NlNewLink {
+  peerName: string;
+  /** create the peer straight into this netns (IFLA_NET_NS_FD); mtu applies to both ends */
+  peerNetns?: string;
+  peerMac?: string;
+}
+
+export interface NlMacvlanOptions extends NlNewLink {
+  /** the lower device, in `netns` */
+  parent: string;
+  /** default 'bridge' */
+  mode?: 'bridge' | 'private' | 'vepa' | 'passthru';
+  /** create the macvlan straight into this netns */
+  peerNetns?: string;
+}
+
+export interface NlVxlanOptions extends NlNewLink {
+  /** 0 to 16777215 */
+  vni: number;
+  /** UDP destination port; default 4789 */
+  port?: number;
+  /** local tunnel address (IPv4 or IPv6) */
+  local?: string;
+  /** the underlay device */
+  dev?: string;
+  /** omitted: the kernel's default (learning on) */
+  learning?: boolean;
+}
+
+export interface NlLinkSetOptions extends NlTarget {
+  name: string;
+  up?: boolean;
+  mtu?: number;
+  /** a bridge to enslave to; null: release from its master */
+  master?: string | null;
+  newName?: string;
+  mac?: string;
+  /** move the link into this netns */
+  targetNetns?: string;
+}
+
+export interface NlLink {
+  ifindex: number;
+  name: string;
+  /** IFLA_INFO_KIND ("bridge", "veth", "macvlan", "vxlan"...); '' for none */
+  kind: string;
+  /** ifindex of the master (bridge), 0 for none */
+  master: number;
+  /** administratively up (IFF_UP) */
+  up: boolean;
+  /** operstate UP, or UNKNOWN with carrier (as for lo) */
+  operUp: boolean;
+  mtu: number;
+  mac: string;
+  /** IFLA_LINK: a veth's peer, a macvlan's parent (in the peer's netns if peerNetnsId is set) */
+  peerIfindex?: number;
+  /** IFLA_LINK_NETNSID: the peer lives in another netns, known here by this id */
+  peerNetnsId?: number;
+}
+
+export interface NlAddrOptions extends NlTarget {
+  dev: string;
+  /** "10.0.0.1/24" or "fd00::1/64" */
+  cidr: string;
+  /** skip duplicate address detection (IPv6) */
+  nodad?: boolean;
+}
+
+export interface NlAddr {
+  dev: string;
+  ifindex: number;
+  cidr: string;
+  family: 4 | 6;
+  /** 'global' | 'link' | 'host' | 'site' | 'nowhere' (or a number) */
+  scope: string;
+}
+
+export interface NlRouteOptions extends NlTarget {
+  /** 'default' or a network CIDR (no host bits) */
+  dst: 'default' | (string & {});
+  via?: string;
+  dev?: string;
+  /** default 254 (main) */
+  table?: number;
+  metric?: number;
+  /** preferred source address */
+  src?: string;
+  /** default: 'link' for an IPv4 route without a gateway, else 'global' */
+  scope?: 'global' | 'link' | 'host';
+  /** the family of 'default' when there is no `via` */
+  family?: 4 | 6;
+}
+
+export interface NlRoute {
+  family: 4 | 6;
+  /** 'default' or CIDR */
+  dst: string;
+  via?: string;
+  dev?: string;
+  src?: string;
+  table: number;
+  /** 'kernel' | 'boot' | 'static' (berth's) | 'ra' | 'dhcp' | ... */
+  protocol: string;
+  scope: string;
+  /** 'unicast' | 'local' | 'broadcast' | 'blackhole' | ... */
+  type: string;
+  metric?: number;
+}
+
+export interface NlNeighOptions extends NlTarget {
+  dev: string;
+  ip: string;
+  mac: string;
+  /** default true (NUD_PERMANENT); false: NUD_REACHABLE */
+  permanent?: boolean;
+}
+
+export interface NlNeigh {
+  dev: string;
+  ifindex: number;
+  ip: string;
+  mac?: string;
+  /** 'permanent' | 'reachable' | 'stale' | 'delay' | 'probe' | 'failed' | 'incomplete' | 'noarp' | 'none' */
+  state: string;
+  family: 4 | 6;
+  router?: boolean;
+}
+
+/**
+ * rtnetlink and namespaces (native/netlink.cc, native/rtnl_*.cc). Every call
+ * runs on the libuv pool, opens its own NETLINK_ROUTE socket inside `netns`,
+ * and rejects with a NativeError (syscall "netlink" or the real one) whose
+ * message names the values and carries the kernel's extended ack.
+ * Deletions resolve false when there was nothing to delete.
+ */
+export interface NetlinkAddon {
+  netnsCreate(path: string): Promise<void>;
+  netnsDelete(path: string): Promise<boolean>;
+  linkAddBridge(opts: NlNewLink): Promise<void>;
+  linkAddVeth(opts: NlVethOptions): Promise<void>;
+  linkAddMacvlan(opts: NlMacvlanOptions): Promise<void>;
+  linkAddVxlan(opts: NlVxlanOptions): Promise<void>;
+  linkSet(opts: NlLinkSetOptions): Promise<void>;
+  linkDel(opts: NlTarget & { name: string }): Promise<boolean>;
+  linkList(opts: NlTarget): Promise<NlLink[]>;
+  addrAdd(opts: NlAddrOptions): Promise<void>;
+  addrDel(opts: Omit<NlAddrOptions, 'nodad'>): Promise<boolean>;
+  addrList(opts: NlTarget & { dev?: string; family?: 4 | 6 }): Promise<NlAddr[]>;
+  routeAdd(opts: NlRouteOptions): Promise<void>;
+  routeReplace(opts: NlRouteOptions): Promise<void>;
+  routeDel(opts: NlRouteOptions): Promise<boolean>;
+  /** table: default 254 (main); 0 for every table */
+  routeList(opts: NlTarget & { family?: 4 | 6; table?: number }): Promise<NlRoute[]>;
+  neighReplace(opts: NlNeighOptions): Promise<void>;
+  neighDel(opts: NlTarget & { dev: string; ip: string }): Promise<boolean>;
+  neighList(opts: NlTarget & { dev?: string; family?: 4 | 6 }): Promise<NlNeigh[]>;
+  /** key: 'net.…' only; the value as the kernel prints it, without the trailing newline */
+  sysctlRead(opts: NlTarget & { key: string }): Promise<string>;
+  sysctlWrite(opts: NlTarget & { key: string; value: string }): Promise<void>;
+}
+
 export interface Addon {
   BpfObject: { open(path: string, opts?: { pinRoot?: string; name?: string }): Promise<RawObject> };
   RingBuffer: new (map: RawMap, onRecord: (rec: Buffer) => void) => {
@@ -148,6 +323,7 @@ export interface Addon {
   abiSizes(): Record<string, number>;
   libbpf(): { version: string; mode: 'in-tree' | 'system'; possibleCpus: number };
   setLogger(fn: ((level: 'warn' | 'info' | 'debug', message: string) => void) | null): void;
+  netlink: NetlinkAddon;
 }
 
 let cached: Addon | undefined;
