@@ -4,16 +4,17 @@ import { Command, Option } from 'commander';
 import { setLogLevel } from '../log.js';
 import { doctor, formatDoctor } from '../doctor/doctor.js';
 import { runDemo } from './demo.js';
+import { printJson } from './table.js';
+import { addDaemonCommands } from './commands.js';
+import { ApiClient, DEFAULT_SOCKET } from '../api/client.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
 
-function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
-}
 
 export function buildCli(): Command {
   const program = new Command('berth')
     .description('container networking on an eBPF datapath')
+    .option('--socket <path>', 'berthd API socket', process.env.BERTH_SOCKET ?? DEFAULT_SOCKET)
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug, trace)', process.env.BERTH_LOG_LEVEL ?? 'warn')
     .hook('preAction', (cmd) => setLogLevel(cmd.opts().logLevel));
 
@@ -37,6 +38,7 @@ export function buildCli(): Command {
       if (json) printJson(r);
     });
 
+  addDaemonCommands(program, () => new ApiClient(program.opts().socket));
   return program;
 }
 

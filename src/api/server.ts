@@ -1,0 +1,123 @@
+/**
+ * berthd's HTTP API on a unix socket (mode 0660, no TCP listener). JSON in
+ * and out; every BerthError becomes its status code with {error: {kind, message}}.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { chmod, unlink } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { BerthError, badRequest, notFound } from '../controller/errors.js';
+import type { Controller } from '../controller/controller.js';
+import { networkView, pseudoNetworkView, sandboxView } from './views.js';
+
+const MAX_BODY = 1 << 20;
+
+type Handler = (ctx: { params: string[]; body: unknown; query: URLSearchParams }) => Promise<unknown> | unknown;
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+  status?: number;
+}
+
+export interface ApiInfo {
+  info(): unknown;
+}
+
+export function routes(c: Controller, info: ApiInfo): Route[] {
+  const R = (method: string, path: string, handler: Handler, status?: number): Route => ({
+    method,
+    pattern: new RegExp(`^${path.replace(/:[a-z]+/g, '([^/]+)')}$`),
+    handler,
+    ...(status ? { status } : {}),
+  });
+  const p = (params: string[], i: number) => decodeURIComponent(params[i] ?? '');
+  return [
+    R('GET', '/v1/info', () => info.info()),
+    R('GET', '/v1/networks', () => [
+      ...Object.values(c.snapshot().networks).map((n) => networkView(c, n)),
+      pseudoNetworkView('host'),
+      pseudoNetworkView('none'),
+    ]),
+    R('POST', '/v1/networks', async ({ body }) => networkView(c, await c.createNetwork(body as never)), 201),
+    R('POST', '/v1/networks/prune', async () => ({ removed: await c.pruneNetworks() })),
+    R('GET', '/v1/networks/:ref', ({ params }) => {
+      const ref = p(params, 0);
+      return ref === 'host' || ref === 'none' ? pseudoNetworkView(ref) : networkView(c, c.network(ref));
+    }),
+    R('DELETE', '/v1/networks/:ref', async ({ params }) => {
+      await c.removeNetwork(p(params, 0));
+      return null;
+    }),
+    R('POST', '/v1/networks/:ref/connect', async ({ params, body }) => c.connect(p(params, 0), body as never)),
+    R('POST', '/v1/networks/:ref/disconnect', async ({ params, body }) => {
+      const b = (body ?? {}) as { sandbox?: unknown };
+      if (typeof b.sandbox !== 'string') throw badRequest('disconnect needs {"sandbox": NAME}');
+      await c.disconnect(p(params, 0), b.sandbox);
+      return null;
+    }),
+    R('GET', '/v1/sandboxes', () => Object.values(c.snapshot().sandboxes).map((s) => sandboxView(c, s))),
+    R('POST', '/v1/sandboxes', async ({ body }) => sandboxView(c, await c.run(body as never)), 201),
+    R('GET', '/v1/sandboxes/:ref', ({ params }) => sandboxView(c, c.sandbox(p(params, 0)))),
+    R('DELETE', '/v1/sandboxes/:ref', async ({ params, query }) => {
+      await c.removeSandbox(p(params, 0), ['1', 'true'].includes(query.get('force') ?? ''));
+      return null;
+    }),
+    R('GET', '/v1/sandboxes/:ref/logs', async ({ params, query }) => {
+      const sb = c.sandbox(p(params, 0));
+      const from = Number(query.get('offset') ?? 0);
+      return { ...(await c.output(sb, Number.isFinite(from) && from >= 0 ? from : 0)), status: c.status(sb), exitCode: sb.exitCode ?? null };
+    }),
+    R('POST', '/v1/sandboxes/:ref/exec', ({ params, body }) => {
+      const cmd = (body as { cmd?: unknown })?.cmd;
+      if (!Array.isArray(cmd) || !cmd.length || cmd.some((x) => typeof x !== 'string')) throw badRequest('exec needs {"cmd": [CMD, ARGS...]}');
+      const sb = c.sandbox(p(params, 0));
+      if (c.status(sb) !== 'running') throw new BerthError('conflict', `sandbox '${sb.name}' is not running`);
+      return c.processSpec(sb, cmd as string[]);
+    }),
+  ];
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw badRequest(`request body larger than ${MAX_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (!size) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw badRequest('request body is not valid JSON');
+  }
+}
+
+export async function startApi(socket: string, c: Controller, info: ApiInfo, log: Logger): Promise<Server> {
+  const table = routes(c, info);
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://berthd');
+    const send = (status: number, value: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(value === null || value === undefined ? '' : JSON.stringify(value));
+    };
+    try {
+      const route = table.find((r) => r.method === req.method && r.pattern.test(url.pathname));
+      if (!route) throw notFound(`no API route ${req.method} ${url.pathname}`);
+      const params = route.pattern.exec(url.pathname)!.slice(1);
+      const out = await route.handler({ params, body: await readBody(req), query: url.searchParams });
+      send(out === null ? 204 : (route.status ?? 200), out);
+    } catch (e) {
+      const err = e instanceof BerthError ? e : new BerthError('internal', (e as Error).message);
+      if (err.kind === 'internal') log.error({ err: e, method: req.method, path: url.pathname }, 'request failed');
+      send(err.status, { error: { kind: err.kind, message: err.message } });
+    }
+  });
+  await unlink(socket).catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, () => resolve());
+  });
+  await chmod(socket, 0o660);
+  return server;
+}

@@ -1,0 +1,201 @@
+/** The daemon-backed commands: network *, run, exec, rm, ps, inspect, port. */
+import { spawn } from 'node:child_process';
+import { Command, Option } from 'commander';
+import { ApiClient } from '../api/client.js';
+import type { NetworkView, SandboxView } from '../api/views.js';
+import { sandboxArgv, sandboxEnv, type ProcessSpec } from '../sandbox/process.js';
+import { parseKeyValues } from '../controller/options.js';
+import { printJson, table } from './table.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
+
+export function addDaemonCommands(program: Command, client: () => ApiClient): void {
+  const network = program.command('network').description('manage networks');
+
+  network
+    .command('create')
+    .description('create a network')
+    .argument('<name>')
+    .addOption(new Option('-d, --driver <driver>', 'driver').choices(['bridge', 'macvlan']).default('bridge'))
+    .option('--subnet <cidr>', 'subnet (one IPv4 and one IPv6 at most)', collect, [])
+    .option('--gateway <ip>', 'gateway address', collect, [])
+    .option('--ip-range <cidr>', 'range dynamic addresses are taken from', collect, [])
+    .option('--aux-address <name=ip>', 'address to reserve', collect, [])
+    .option('--internal', 'no access to the outside', false)
+    .option('--ipv6', 'dual-stack', false)
+    .option('-o, --opt <key=value>', 'driver option', collect, [])
+    .action(async (name: string, o: { driver: string; subnet: string[]; gateway: string[]; ipRange: string[]; auxAddress: string[]; internal: boolean; ipv6: boolean; opt: string[] }) => {
+      const n = await client().call<NetworkView>('POST', '/v1/networks', {
+        name, driver: o.driver, subnets: o.subnet, gateways: o.gateway, ipRanges: o.ipRange,
+        auxAddresses: parseKeyValues(o.auxAddress, 'aux-address'), internal: o.internal, ipv6: o.ipv6, options: parseKeyValues(o.opt, 'option'),
+      });
+      process.stdout.write(n.Id + '\n');
+    });
+
+  network
+    .command('ls')
+    .alias('list')
+    .description('list networks')
+    .addOption(formatOption())
+    .action(async (o: { format: string }) => {
+      const list = await client().call<NetworkView[]>('GET', '/v1/networks');
+      if (o.format === 'json') return printJson(list);
+      process.stdout.write(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], list.map((n) => [n.Id.slice(0, 12), n.Name, n.Driver, n.Scope])));
+    });
+
+  network
+    .command('inspect')
+    .description('show networks in detail (JSON)')
+    .argument('<name...>')
+    .action(async (names: string[]) => {
+      printJson(await Promise.all(names.map((n) => client().call<NetworkView>('GET', `/v1/networks/${encodeURIComponent(n)}`))));
+    });
+
+  network
+    .command('rm')
+    .alias('remove')
+    .description('remove networks')
+    .argument('<name...>')
+    .action(async (names: string[]) => {
+      for (const n of names) {
+        await client().call('DELETE', `/v1/networks/${encodeURIComponent(n)}`);
+        process.stdout.write(n + '\n');
+      }
+    });
+
+  network
+    .command('connect')
+    .description('connect a sandbox to a network')
+    .argument('<network>')
+    .argument('<sandbox>')
+    .option('--ip <ip>', 'IPv4 address')
+    .option('--ip6 <ip>', 'IPv6 address')
+    .option('--alias <name>', 'network-scoped alias', collect, [])
+    .action(async (net: string, sandbox: string, o: { ip?: string; ip6?: string; alias: string[] }) => {
+      await client().call('POST', `/v1/networks/${encodeURIComponent(net)}/connect`, { sandbox, ip: o.ip, ip6: o.ip6, aliases: o.alias });
+    });
+
+  network
+    .command('disconnect')
+    .description('disconnect a sandbox from a network')
+    .argument('<network>')
+    .argument('<sandbox>')
+    .action(async (net: string, sandbox: string) => {
+      await client().call('POST', `/v1/networks/${encodeURIComponent(net)}/disconnect`, { sandbox });
+    });
+
+  network
+    .command('prune')
+    .description('remove all networks without endpoints')
+    .action(async () => {
+      const r = await client().call<{ removed: string[] }>('POST', '/v1/networks/prune');
+      for (const n of r.removed) process.stdout.write(n + '\n');
+    });
+
+  program
+    .command('run')
+    .description('create a sandbox and run a command in it')
+    .argument('<cmd...>', 'command and arguments (after --)')
+    .option('-d, --detach', 'return once it runs', false)
+    .option('--name <name>', 'sandbox name')
+    .option('--network <net>', 'NET, host, none or container:NAME', 'bridge')
+    .option('--ip <ip>', 'IPv4 address on the network')
+    .option('--ip6 <ip>', 'IPv6 address on the network')
+    .option('--network-alias <name>', 'network-scoped alias', collect, [])
+    .option('-p, --publish <spec>', 'publish [HOSTIP:][HOSTPORT[-END]:]CPORT[-END][/PROTO]', collect, [])
+    .option('-P, --publish-all', 'publish every exposed port on a random host port', false)
+    .option('--publish-allow <cidr>', 'sources allowed to reach the published ports', collect, [])
+    .option('--expose <port>', 'expose PORT[/PROTO] (links, -P)', collect, [])
+    .option('--link <name[:alias]>', 'link to another sandbox', collect, [])
+    .option('--dns <ip>', 'DNS server', collect, [])
+    .option('--dns-search <domain>', 'DNS search domain', collect, [])
+    .option('--hostname <name>', 'hostname')
+    .option('--add-host <host:ip>', 'extra /etc/hosts entry', collect, [])
+    .option('-e, --env <k=v>', 'environment variable', collect, [])
+    .action(async (cmd: string[], o: Record<string, unknown>) => {
+      const sb = await client().call<SandboxView>('POST', '/v1/sandboxes', {
+        name: o.name, network: o.network, ip: o.ip, ip6: o.ip6, networkAliases: o.networkAlias, publish: o.publish, publishAll: o.publishAll,
+        publishAllow: o.publishAllow, expose: o.expose, links: o.link, dns: o.dns, dnsSearch: o.dnsSearch, hostname: o.hostname,
+        addHosts: o.addHost, env: o.env, cmd,
+      });
+      if (o.detach) {
+        process.stdout.write(sb.Id + '\n');
+        return;
+      }
+      // Attached: follow the command's output until it exits, and exit with its code.
+      let offset = 0;
+      for (;;) {
+        const r = await client().call<{ text: string; next: number; status: string; exitCode: number | null }>('GET', `/v1/sandboxes/${sb.Id}/logs?offset=${offset}`);
+        process.stdout.write(r.text);
+        offset = r.next;
+        if (r.status !== 'running' && !r.text) {
+          process.exitCode = r.exitCode ?? 0;
+          return;
+        }
+        if (!r.text) await new Promise((res) => setTimeout(res, 100));
+      }
+    });
+
+  program
+    .command('exec')
+    .description('run a command in a running sandbox')
+    .argument('<sandbox>')
+    .argument('<cmd...>')
+    .action(async (name: string, cmd: string[]) => {
+      const spec = await client().call<ProcessSpec>('POST', `/v1/sandboxes/${encodeURIComponent(name)}/exec`, { cmd });
+      const argv = sandboxArgv(spec);
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: sandboxEnv(spec) });
+      const code = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1))));
+      process.exitCode = code;
+    });
+
+  program
+    .command('rm')
+    .description('remove sandboxes')
+    .argument('<sandbox...>')
+    .option('-f, --force', 'kill a running sandbox first', false)
+    .action(async (names: string[], o: { force: boolean }) => {
+      for (const n of names) {
+        await client().call('DELETE', `/v1/sandboxes/${encodeURIComponent(n)}${o.force ? '?force=1' : ''}`);
+        process.stdout.write(n + '\n');
+      }
+    });
+
+  program
+    .command('ps')
+    .description('list sandboxes')
+    .option('-a, --all', 'include exited ones', false)
+    .addOption(formatOption())
+    .action(async (o: { all: boolean; format: string }) => {
+      const list = (await client().call<SandboxView[]>('GET', '/v1/sandboxes')).filter((s) => o.all || s.State.Status === 'running');
+      if (o.format === 'json') return printJson(list);
+      process.stdout.write(
+        table(['SANDBOX ID', 'NAME', 'COMMAND', 'STATUS', 'PORTS', 'NETWORKS'], list.map((s) => [
+          s.Id.slice(0, 12), s.Name, JSON.stringify(s.Config.Cmd.join(' ').slice(0, 30)),
+          s.State.Status === 'exited' ? `exited (${s.State.ExitCode ?? '?'})` : s.State.Status,
+          s.NetworkSettings.Ports.join(', '), Object.keys(s.NetworkSettings.Networks).join(',') || s.HostConfig.NetworkMode,
+        ])),
+      );
+    });
+
+  program
+    .command('inspect')
+    .description('show sandboxes in detail (JSON)')
+    .argument('<sandbox...>')
+    .action(async (names: string[]) => {
+      printJson(await Promise.all(names.map((n) => client().call<SandboxView>('GET', `/v1/sandboxes/${encodeURIComponent(n)}`))));
+    });
+
+  program
+    .command('port')
+    .description('list a sandbox\'s published ports')
+    .argument('<sandbox>')
+    .action(async (name: string) => {
+      const sb = await client().call<SandboxView>('GET', `/v1/sandboxes/${encodeURIComponent(name)}`);
+      for (const p of sb.NetworkSettings.Ports) {
+        const [host, cont] = p.split('->');
+        process.stdout.write(`${cont} -> ${host}\n`);
+      }
+    });
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+/**
+ * berthd: the daemon. Holds the state directory, serves the API on a unix
+ * socket, runs the embedded DNS, and replays its state over the kernel on
+ * start. Stopping it (SIGTERM) leaves sandboxes and their networking running.
+ */
+import { mkdir } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { dirname } from 'node:path';
+import { Command, Option } from 'commander';
+import type { Server } from 'node:http';
+import { setLogLevel, subsystemLogger } from '../log.js';
+import { EmbeddedStore } from '../store/embedded.js';
+import { Controller } from '../controller/controller.js';
+import { BerthError } from '../controller/errors.js';
+import { DnsManager } from './dns.js';
+import { DaemonLock } from './lock.js';
+import { startApi } from '../api/server.js';
+import { DEFAULT_SOCKET } from '../api/client.js';
+import { doctor, type DatapathChoice } from '../doctor/doctor.js';
+import { parsePrefix, parseIp } from '../ipam/addr.js';
+
+export interface DaemonOptions {
+  stateDir: string;
+  socket: string;
+  datapath: 'auto' | 'bpf' | 'iptables';
+  uplink?: string;
+  logLevel: string;
+  bip: string;
+  fixedCidr?: string;
+  bridge: string;
+  dnsPort: number;
+  resolvConf: string;
+}
+
+async function chooseDatapath(requested: DaemonOptions['datapath']): Promise<DatapathChoice & { requested: string }> {
+  const r = await doctor();
+  const auto = r.datapath;
+  if (requested === 'bpf' && auto.bpfMissing.length) {
+    throw new BerthError('unavailable', `--datapath bpf: this host cannot run the eBPF datapath: missing ${auto.bpfMissing.join(', ')}`);
+  }
+  if (requested === 'iptables' && !r.tools.iptables.present) {
+    throw new BerthError('unavailable', '--datapath iptables: iptables is not installed');
+  }
+  if (requested === 'auto') return { ...auto, requested };
+  return { choice: requested, reason: `requested with --datapath ${requested}`, bpfMissing: auto.bpfMissing, requested };
+}
+
+export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<void> }> {
+  setLogLevel(o.logLevel as never);
+  const log = subsystemLogger('berthd');
+  // --bip: the default bridge's gateway address with its prefix, as dockerd takes it.
+  const bip = parsePrefix(o.bip, '--bip', true);
+  const gateway = parseIp(o.bip.split('/')[0]!, '--bip').text;
+  await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
+  await mkdir(dirname(o.socket), { recursive: true, mode: 0o750 });
+  const lock = await DaemonLock.acquire(o.stateDir, o.socket);
+  let server: Server | undefined;
+  let dns: DnsManager | undefined;
+  try {
+    const datapath = await chooseDatapath(o.datapath);
+    log.info({ datapath: datapath.choice, reason: datapath.reason }, 'datapath chosen');
+    let controller!: Controller;
+    dns = new DnsManager(() => controller.snapshot(), subsystemLogger('dns'), o.resolvConf, o.dnsPort);
+    const d = dns;
+    controller = await Controller.open({
+      store: new EmbeddedStore(o.stateDir),
+      stateDir: o.stateDir,
+      resolvConf: o.resolvConf,
+      config: { defaultSubnet: bip.text, defaultGateway: gateway, ...(o.fixedCidr ? { defaultIpRange: o.fixedCidr } : {}), defaultBridge: o.bridge },
+      log: subsystemLogger('controller'),
+      events: { networkUp: (n) => d.networkUp(n), networkDown: (n) => d.networkDown(n) },
+    });
+    const rec = await controller.reconcile();
+    const started = new Date().toISOString();
+    server = await startApi(o.socket, controller, {
+      info: () => ({
+        version: '0.1.0',
+        pid: process.pid,
+        started,
+        stateDir: o.stateDir,
+        socket: o.socket,
+        instance: controller.snapshot().instance,
+        datapath: { ...datapath, programming: 'the datapath (NAT, published ports, policy) is not programmed yet: same-network traffic is switched by the kernel bridge' },
+        lastReconcile: rec,
+      }),
+    }, log);
+    log.info({ socket: o.socket, stateDir: o.stateDir }, 'berthd ready');
+  } catch (e) {
+    await dns?.closeAll();
+    server?.close();
+    await lock.release();
+    throw e;
+  }
+  const srv = server;
+  const dd = dns;
+  return {
+    async stop() {
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+      await dd.closeAll();
+      await lock.release();
+      log.info('berthd stopped; sandboxes keep running');
+    },
+  };
+}
+
+function main(): void {
+  const program = new Command('berthd')
+    .description('the berth daemon')
+    .option('--state-dir <dir>', 'state directory', '/var/lib/berth')
+    .option('--socket <path>', 'API unix socket', process.env.BERTH_SOCKET ?? DEFAULT_SOCKET)
+    .addOption(new Option('--datapath <kind>', 'datapath').choices(['auto', 'bpf', 'iptables']).default('auto'))
+    .option('--uplink <iface>', 'interface towards the outside world (for NAT; default: the default route\'s)')
+    .option('--log-level <level>', 'log level', process.env.BERTH_LOG_LEVEL ?? 'info')
+    .option('--bip <cidr>', 'default bridge network: gateway address and prefix', '172.17.0.1/16')
+    .option('--fixed-cidr <cidr>', 'default bridge network: range addresses are allocated from')
+    .option('--bridge <name>', 'default bridge network: bridge device name', 'berth0')
+    .option('--dns-port <port>', 'port of the embedded DNS servers', (v) => Number(v), 53)
+    .option('--resolv-conf <path>', 'the host resolv.conf: what sandboxes inherit and where the embedded DNS forwards', '/etc/resolv.conf')
+    .action(async (opts: DaemonOptions) => {
+      const d = await runDaemon(opts);
+      let stopping = false;
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        void d.stop().then(() => process.exit(0));
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+  program.parseAsync(process.argv).catch((e: unknown) => {
+    process.stderr.write(`berthd: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) main();

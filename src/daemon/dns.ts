@@ -1,0 +1,60 @@
+/**
+ * One embedded DNS server per user-defined bridge network, on the network's
+ * gateway address in berthd's namespace. Sandboxes' resolv.conf points there;
+ * the controller's state decides who sees which name.
+ */
+import type { Logger } from 'pino';
+import { EmbeddedDns, type Lookup } from '../dns/resolver.js';
+import { resolveName, reverseName, sandboxByAddress } from '../controller/names.js';
+import type { NetworkRecord, State } from '../store/model.js';
+import { hostResolvConf, usableNameservers } from '../sandbox/files.js';
+import { poolFor } from '../ipam/ipam.js';
+
+export class DnsManager {
+  private readonly servers = new Map<string, EmbeddedDns>();
+
+  constructor(
+    private readonly state: () => State,
+    private readonly log: Logger,
+    private readonly resolvConf: string,
+    private readonly port = 53,
+  ) {}
+
+  private lookup(): Lookup {
+    return {
+      resolve: (client, name, type) => {
+        const s = this.state();
+        const sb = sandboxByAddress(s, client);
+        if (!sb) return null;
+        const addrs = resolveName(s, sb, name, type === 'A' ? 4 : 6);
+        return addrs ? { addresses: addrs } : null;
+      },
+      reverse: (client, ip) => {
+        const s = this.state();
+        const sb = sandboxByAddress(s, client);
+        return sb ? reverseName(s, sb, ip) : null;
+      },
+    };
+  }
+
+  async networkUp(n: NetworkRecord): Promise<void> {
+    if (n.isDefault || n.driver !== 'bridge' || this.servers.has(n.id)) return;
+    const gw = poolFor(n.pools, 4)?.gateway;
+    if (!gw) return;
+    const upstreams = usableNameservers((await hostResolvConf(this.resolvConf)).nameservers);
+    const server = await EmbeddedDns.start({ bind: gw, port: this.port, lookup: this.lookup(), upstreams, logger: this.log });
+    this.servers.set(n.id, server);
+    this.log.info({ network: n.name, bind: gw }, 'embedded DNS listening');
+  }
+
+  async networkDown(n: NetworkRecord): Promise<void> {
+    const s = this.servers.get(n.id);
+    this.servers.delete(n.id);
+    await s?.close();
+  }
+
+  async closeAll(): Promise<void> {
+    for (const s of this.servers.values()) await s.close();
+    this.servers.clear();
+  }
+}

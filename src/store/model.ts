@@ -1,0 +1,126 @@
+/**
+ * What the controller remembers: the whole desired state, one document. The
+ * kernel state (links, namespaces, addresses, routes) is derived from it and
+ * rebuilt from it on start.
+ */
+import type { Family } from '../ipam/addr.js';
+
+export const STATE_VERSION = 1;
+
+export interface PoolRecord {
+  family: Family;
+  subnet: string;
+  gateway: string;
+  /** sub-range dynamic allocation draws from */
+  ipRange?: string;
+  /** name -> address, reserved and never handed out */
+  aux: Record<string, string>;
+  /** addresses held by endpoints */
+  allocated: string[];
+  /** the last address handed out: allocation continues after it, so freed addresses are reused last */
+  last?: string;
+}
+
+export type NetworkDriverName = 'bridge' | 'macvlan';
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  driver: NetworkDriverName;
+  internal: boolean;
+  ipv6: boolean;
+  /** validated -o options */
+  options: Record<string, string>;
+  pools: PoolRecord[];
+  /** bridge device (bridge driver) */
+  bridge?: string;
+  /** parent interface (macvlan driver) */
+  parent?: string;
+  /** the default "bridge" network: no DNS, links only, cannot be removed */
+  isDefault: boolean;
+  created: string;
+}
+
+export interface EndpointRecord {
+  id: string;
+  network: string;
+  /** interface name inside the sandbox: eth0, eth1, ... */
+  ifname: string;
+  /** host side of the veth (bridge driver) */
+  hostIf?: string;
+  mac: string;
+  v4?: string;
+  v6?: string;
+  /** network-scoped aliases resolvable by the network's members */
+  aliases: string[];
+}
+
+export type Proto = 'tcp' | 'udp' | 'sctp';
+
+export interface PortProto {
+  port: number;
+  proto: Proto;
+}
+
+export interface PublishRecord {
+  hostIp: string;
+  /** first host port; 0 until allocated */
+  hostPort: number;
+  /** number of consecutive ports */
+  count: number;
+  containerPort: number;
+  proto: Proto;
+}
+
+export interface LinkRecord {
+  /** target sandbox id */
+  target: string;
+  alias: string;
+}
+
+export type SandboxMode = 'networks' | 'host' | 'none' | 'container';
+
+export interface SandboxRecord {
+  id: string;
+  name: string;
+  created: string;
+  mode: SandboxMode;
+  /** container:<id> mode: the sandbox whose namespace is shared */
+  sharedWith?: string;
+  /** network namespace file ('' for host mode) */
+  netnsPath: string;
+  hostname: string;
+  dns: string[];
+  dnsSearch: string[];
+  addHosts: { host: string; ip: string }[];
+  env: string[];
+  links: LinkRecord[];
+  expose: PortProto[];
+  publish: PublishRecord[];
+  publishAll: boolean;
+  publishAllow: string[];
+  endpoints: EndpointRecord[];
+  cmd: string[];
+  /** the process berth started, identified by pid and start time (pids are reused) */
+  pid?: number;
+  pidStart?: string;
+  exitCode?: number | null;
+}
+
+export interface DaemonConfig {
+  /** default bridge network settings (like dockerd --bip, --fixed-cidr) */
+  defaultSubnet: string;
+  defaultGateway?: string;
+  defaultIpRange?: string;
+  defaultBridge: string;
+}
+
+export interface State {
+  version: number;
+  /** random, per state directory: names of kernel objects carry it */
+  instance: string;
+  networks: Record<string, NetworkRecord>;
+  sandboxes: Record<string, SandboxRecord>;
+  /** next ephemeral host port for -P / hostPort 0 */
+  nextEphemeral?: number;
+}
