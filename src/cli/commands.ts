@@ -125,11 +125,13 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
       }
       // Attached: follow the command's output until it exits, and exit with its code.
       let offset = 0;
+      let settle = 0;
       for (;;) {
         const r = await client().call<{ text: string; next: number; status: string; exitCode: number | null }>('GET', `/v1/sandboxes/${sb.Id}/logs?offset=${offset}`);
         process.stdout.write(r.text);
         offset = r.next;
-        if (r.status !== 'running' && !r.text) {
+        // berthd records the exit code a moment after the process is gone.
+        if (r.status !== 'running' && !r.text && (r.exitCode !== null || ++settle > 50)) {
           process.exitCode = r.exitCode ?? 0;
           return;
         }

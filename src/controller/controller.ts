@@ -470,6 +470,7 @@ export class Controller {
     }
 
     // 2. Allocate and record (the store first: a crash from here on is repaired by reconcile).
+    const t0 = process.hrtime.bigint();
     const sb = await this.transact((draft) => {
       const rec: SandboxRecord = {
         id, name, created: new Date().toISOString(), mode, ...(sharedWith ? { sharedWith } : {}),
@@ -496,7 +497,8 @@ export class Controller {
       throw e;
     }
     await this.refreshLinkers(sb);
-    this.log.info({ sandbox: name, id: shortId(id), mode, addresses: sb.endpoints.map((e) => e.v4) }, 'sandbox running');
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    this.log.info({ sandbox: name, id: shortId(id), mode, addresses: sb.endpoints.map((e) => e.v4), ms: Math.round(ms * 100) / 100 }, 'sandbox running');
     return this.state.sandboxes[id]!;
   }
 

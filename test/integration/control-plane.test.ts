@@ -173,6 +173,16 @@ describe('the default bridge network', () => {
     expect((await exec('db', 'cat', '/etc/hosts')).stdout).not.toMatch(/\bapp\b/);
     expect((await exec('app', 'cat', '/etc/resolv.conf')).stdout).toMatch(new RegExp(`^nameserver ${UPLINK.ext}$`, 'm'));
   });
+
+  it('links follow the target when its address changes', async () => {
+    const old = (await inspect('db')).NetworkSettings.Networks.bridge!.IPAddress;
+    await h.berth('network', 'disconnect', 'bridge', 'db');
+    await h.berth('network', 'connect', 'bridge', 'db');
+    const now = (await inspect('db')).NetworkSettings.Networks.bridge!.IPAddress;
+    expect(now).not.toBe(old);
+    expect((await exec('app', 'getent', 'ahostsv4', 'database')).stdout).toMatch(new RegExp(`^${now.replace(/\./g, '\\.')}\\s`));
+    await exec('app', 'ping', '-c', '1', '-W', '2', 'database');
+  });
 });
 
 describe('macvlan networks', () => {
