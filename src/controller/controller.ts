@@ -26,6 +26,8 @@ import { MacvlanDriver } from '../drivers/macvlan.js';
 import { filesIn, hostResolvConf, renderHosts, renderResolvConf, usableNameservers, writeSandboxFiles } from '../sandbox/files.js';
 import { isRunning, killSandboxProcess, processStart, startDetached, type ProcessSpec } from '../sandbox/process.js';
 import { NETNS_DIR } from '../netns/topology.js';
+import type { Datapath } from '../datapath/datapath.js';
+import { desiredDatapath } from '../datapath/desired.js';
 
 export const BUILTIN_NETWORKS = ['bridge', 'host', 'none'] as const;
 
@@ -46,6 +48,9 @@ export interface ControllerOptions {
   config: DaemonConfig;
   log: Logger;
   events?: ControllerEvents;
+  /** the packet datapath; told the whole desired state after every change */
+  datapath?: Datapath;
+  uplink?: string;
 }
 
 export class Controller {
@@ -75,9 +80,41 @@ export class Controller {
 
   /** Runs mutations one at a time, in arrival order. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
+    const op = async () => {
+      try {
+        return await fn();
+      } finally {
+        // Also after a failed operation: its undo changed the state too.
+        await this.syncDatapath();
+      }
+    };
+    const next = this.queue.then(op, op);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  private applied = '';
+
+  /** Hands the datapath the desired state when it changed since the last apply. */
+  private async syncDatapath(force = false): Promise<void> {
+    const dp = this.opts.datapath;
+    if (!dp) return;
+    const desired = desiredDatapath(this.state, this.opts.uplink);
+    const key = JSON.stringify(desired);
+    if (!force && key === this.applied) return;
+    await dp.apply(desired);
+    this.applied = key;
+  }
+
+  /** Re-applies the datapath when something outside berth changed it; true when it did. */
+  repairDatapath(): Promise<boolean> {
+    return this.serial(async () => {
+      const dp = this.opts.datapath;
+      if (!dp || !(await dp.drifted())) return false;
+      this.log.warn({ datapath: dp.kind }, 'datapath changed outside berth (firewall reload?): re-applying');
+      await this.syncDatapath(true);
+      return true;
+    });
   }
 
   private async save(): Promise<void> {
@@ -700,6 +737,7 @@ export class Controller {
         }
       }
       for (const n of Object.values(this.state.networks)) await this.opts.events?.networkUp?.(n);
+      this.applied = ''; // on start the kernel may hold anything: apply in full
       this.log.info({ created, removed }, 'reconciled');
       return { created, removed };
     });

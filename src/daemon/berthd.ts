@@ -20,6 +20,7 @@ import { startApi } from '../api/server.js';
 import { DEFAULT_SOCKET } from '../api/client.js';
 import { doctor, type DatapathChoice } from '../doctor/doctor.js';
 import { parsePrefix, parseIp } from '../ipam/addr.js';
+import { createDatapath } from '../datapath/select.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -32,13 +33,19 @@ export interface DaemonOptions {
   bridge: string;
   dnsPort: number;
   resolvConf: string;
+  driftCheckMs: number;
 }
 
 async function chooseDatapath(requested: DaemonOptions['datapath']): Promise<DatapathChoice & { requested: string }> {
   const r = await doctor();
   const auto = r.datapath;
-  if (requested === 'bpf' && auto.bpfMissing.length) {
-    throw new BerthError('unavailable', `--datapath bpf: this host cannot run the eBPF datapath: missing ${auto.bpfMissing.join(', ')}`);
+  // The eBPF datapath's programs are not in this build yet: say so instead of pretending.
+  if (requested === 'bpf') {
+    const missing = auto.bpfMissing.length ? `; this host also lacks ${auto.bpfMissing.join(', ')}` : '';
+    throw new BerthError('unavailable', `--datapath bpf: the eBPF datapath is not implemented in this build yet${missing}; use --datapath iptables or auto`);
+  }
+  if (requested === 'auto' && auto.choice === 'bpf') {
+    return { choice: 'iptables', reason: `${auto.reason}; but the eBPF datapath is not implemented in this build yet, so berth runs the iptables datapath`, bpfMissing: [], requested };
   }
   if (requested === 'iptables' && !r.tools.iptables.present) {
     throw new BerthError('unavailable', '--datapath iptables: iptables is not installed');
@@ -58,9 +65,11 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
   const lock = await DaemonLock.acquire(o.stateDir, o.socket);
   let server: Server | undefined;
   let dns: DnsManager | undefined;
+  let drift: NodeJS.Timeout | undefined;
   try {
     const datapath = await chooseDatapath(o.datapath);
     log.info({ datapath: datapath.choice, reason: datapath.reason }, 'datapath chosen');
+    const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'));
     let controller!: Controller;
     dns = new DnsManager(() => controller.snapshot(), subsystemLogger('dns'), o.resolvConf, o.dnsPort);
     const d = dns;
@@ -71,8 +80,15 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
       config: { defaultSubnet: bip.text, defaultGateway: gateway, ...(o.fixedCidr ? { defaultIpRange: o.fixedCidr } : {}), defaultBridge: o.bridge },
       log: subsystemLogger('controller'),
       events: { networkUp: (n) => d.networkUp(n), networkDown: (n) => d.networkDown(n) },
+      ...(dp ? { datapath: dp } : {}),
+      ...(o.uplink ? { uplink: o.uplink } : {}),
     });
     const rec = await controller.reconcile();
+    // Another tool may flush the tables (a firewall reload): look, and repair.
+    drift = setInterval(() => {
+      controller.repairDatapath().catch((e: unknown) => log.error({ err: e }, 'datapath repair failed'));
+    }, o.driftCheckMs);
+    drift.unref();
     const started = new Date().toISOString();
     server = await startApi(o.socket, controller, {
       info: () => ({
@@ -82,12 +98,13 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
         stateDir: o.stateDir,
         socket: o.socket,
         instance: controller.snapshot().instance,
-        datapath: { ...datapath, programming: 'the datapath (NAT, published ports, policy) is not programmed yet: same-network traffic is switched by the kernel bridge' },
+        datapath,
         lastReconcile: rec,
       }),
     }, log);
     log.info({ socket: o.socket, stateDir: o.stateDir }, 'berthd ready');
   } catch (e) {
+    if (drift) clearInterval(drift);
     await dns?.closeAll();
     server?.close();
     await lock.release();
@@ -97,6 +114,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
   const dd = dns;
   return {
     async stop() {
+      if (drift) clearInterval(drift);
       await new Promise<void>((resolve) => srv.close(() => resolve()));
       await dd.closeAll();
       await lock.release();
@@ -117,6 +135,7 @@ function main(): void {
     .option('--fixed-cidr <cidr>', 'default bridge network: range addresses are allocated from')
     .option('--bridge <name>', 'default bridge network: bridge device name', 'berth0')
     .option('--dns-port <port>', 'port of the embedded DNS servers', (v) => Number(v), 53)
+    .option('--drift-check-ms <ms>', 'how often to look for datapath changes made outside berth', (v) => Number(v), 2000)
     .option('--resolv-conf <path>', 'the host resolv.conf: what sandboxes inherit and where the embedded DNS forwards', '/etc/resolv.conf')
     .action(async (opts: DaemonOptions) => {
       const d = await runDaemon(opts);

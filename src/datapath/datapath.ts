@@ -1,0 +1,89 @@
+/**
+ * The datapath interface: the one place the control plane hands packet
+ * decisions to a backend (bpf or iptables). The controller derives the whole
+ * desired datapath from its state (desired.ts) and calls apply() after every
+ * change and on start; a backend makes the kernel match it exactly, touching
+ * only what it owns. Nothing else in berth knows which backend runs.
+ */
+import type { Proto } from '../store/model.js';
+
+export interface DpNetwork {
+  id: string;
+  name: string;
+  /** bridge device in the host namespace (bridge driver); absent for macvlan */
+  bridge?: string;
+  subnet4?: string;
+  subnet6?: string;
+  gateway4?: string;
+  gateway6?: string;
+  internal: boolean;
+  /** traffic between sandboxes of this network (icc=false: only links pass) */
+  icc: boolean;
+  /** outbound traffic leaves with the uplink's address */
+  masquerade: boolean;
+}
+
+export interface DpEndpoint {
+  sandbox: string;
+  network: string;
+  /** host side of the veth, the port on the bridge */
+  hostIf?: string;
+  mac: string;
+  v4?: string;
+  v6?: string;
+}
+
+export interface DpPublish {
+  sandbox: string;
+  network: string;
+  /** '' = every host address; '127.0.0.1' / '::1' = localhost only */
+  hostIp: string;
+  hostPort: number;
+  /** consecutive ports, mapped 1:1 */
+  count: number;
+  containerV4?: string;
+  containerV6?: string;
+  containerPort: number;
+  proto: Proto;
+  /** source prefixes allowed; empty = all */
+  allow: string[];
+}
+
+/** A Docker link: @client may open connections to @target's exposed @port, and nothing else opens. */
+export interface DpLink {
+  network: string;
+  client: string;
+  target: string;
+  clientV4?: string;
+  targetV4?: string;
+  clientV6?: string;
+  targetV6?: string;
+  port: number;
+  proto: Proto;
+}
+
+export interface DesiredDatapath {
+  /** interface towards the outside world, when known (masquerade goes out of any non-berth interface otherwise) */
+  uplink?: string;
+  networks: DpNetwork[];
+  endpoints: DpEndpoint[];
+  publishes: DpPublish[];
+  links: DpLink[];
+}
+
+export interface DatapathStatus {
+  kind: 'bpf' | 'iptables' | 'none';
+  /** human-readable summary: rule or map entry counts, last apply */
+  detail: Record<string, unknown>;
+}
+
+export interface Datapath {
+  readonly kind: 'bpf' | 'iptables' | 'none';
+  /** Makes the kernel match @desired exactly; idempotent and atomic where the backend allows. */
+  apply(desired: DesiredDatapath): Promise<void>;
+  /** True when something outside berth removed or changed what berth applied (e.g. a firewall reload). */
+  drifted(): Promise<boolean>;
+  /** Removes everything this backend ever installed (datapath switch, uninstall). */
+  teardown(): Promise<void>;
+  status(): Promise<DatapathStatus>;
+}

@@ -1,0 +1,163 @@
+/**
+ * The iptables datapath: berth's behaviour as rules in its own chains
+ * (render.ts decides them), applied with one iptables-restore --noflush per
+ * family (restore.ts writes the script, backend.ts runs it), plus the sysctls
+ * of sysctl.ts. What it last applied is remembered as iptables-save showed it
+ * afterwards, which is what drifted() compares against.
+ */
+import type { Logger } from 'pino';
+import type { Datapath, DatapathStatus, DesiredDatapath } from '../datapath.js';
+import { BerthError } from '../../controller/errors.js';
+import { FAMILIES, type Family } from './chains.js';
+import { render, type TableRules } from './render.js';
+import { applyScript, ownedView, ruleCounts, teardownScript } from './restore.js';
+import { detectBinaries, Tables, type Binaries } from './backend.js';
+import { ensureHairpin } from './hairpin.js';
+import { ensureSysctls, sysctlDrift, wantedSysctls, type Sysctl } from './sysctl.js';
+
+interface LastApply {
+  at: string;
+  ms: number;
+  warnings: string[];
+  /** optional sysctls this kernel lacks (br_netfilter) */
+  missing: string[];
+}
+
+export class IptablesDatapath implements Datapath {
+  readonly kind = 'iptables' as const;
+  /** family -> ownedView() right after the last apply */
+  private applied: Partial<Record<Family, string>> | undefined;
+  /** family -> the rendered rules of the last apply */
+  private rendered: Partial<Record<Family, string>> = {};
+  private sysctls: Sysctl[] = [];
+  private last: LastApply | undefined;
+
+  private constructor(
+    private readonly log: Logger,
+    private readonly bin: Binaries | undefined,
+  ) {}
+
+  static async create(opts: { log: Logger }): Promise<IptablesDatapath> {
+    const bin = await detectBinaries();
+    if (bin) {
+      const absent = FAMILIES.filter((f) => !bin.tools[f]);
+      opts.log.debug({ backend: bin.backend, version: bin.version, tools: bin.tools }, 'iptables backend');
+      if (absent.length) opts.log.warn({ absent }, `no save/restore programs for ${absent.join(', ')} with the ${bin.backend} backend: those rules cannot be applied`);
+    }
+    return new IptablesDatapath(opts.log, bin);
+  }
+
+  private tables(): Tables {
+    if (!this.bin?.tools.ip4) throw new BerthError('unavailable', 'the iptables datapath needs iptables-restore and iptables-save: install iptables');
+    return new Tables(this.bin);
+  }
+
+  async apply(desired: DesiredDatapath): Promise<void> {
+    const t0 = performance.now();
+    const tables = this.tables();
+    const r = render(desired);
+    const warnings = [...r.warnings];
+    const applied: Partial<Record<Family, string>> = {};
+    await Promise.all(FAMILIES.map(async (f) => {
+      if (!this.bin!.tools[f]) {
+        warnings.push(`${f} rules not applied: no ${f === 'eb' ? 'ebtables' : f === 'ip6' ? 'ip6tables' : 'iptables'} save/restore for the ${this.bin!.backend} backend`);
+        return;
+      }
+      const cur = await tables.save(f);
+      const want = JSON.stringify(r.rules[f]);
+      // Every restore that replaces rules waits for the kernel's commit (10-30 ms): skip a family nothing changed in.
+      if (this.applied?.[f] !== undefined && this.rendered[f] === want && ownedView(f, cur) === this.applied[f]) {
+        applied[f] = this.applied[f];
+        return;
+      }
+      this.rendered[f] = undefined;
+      try {
+        await tables.restore(f, applyScript(f, r.rules[f], cur));
+      } catch (e) {
+        // MAC/ARP anti-spoofing is on top of the IP rules: without it the rest still holds, loudly.
+        if (f !== 'eb') throw e;
+        warnings.push(`ebtables anti-spoofing not applied: ${(e as Error).message}`);
+        return;
+      }
+      const after = await tables.save(f);
+      applied[f] = ownedView(f, after);
+      this.rendered[f] = want;
+      const bad = countMismatch(r.rules[f], ruleCounts(f, after));
+      if (bad.length) this.log.warn({ family: f, chains: bad }, 'rules in the kernel differ from those just applied (another writer at the same moment?)');
+    }));
+    await ensureHairpin(r.ports);
+    // Forwarding only once the policy is in place.
+    this.sysctls = wantedSysctls(r.bridges, r.ipv6);
+    const { changed, missing } = await ensureSysctls(this.sysctls);
+    for (const k of missing) warnings.push(`${k} does not exist (br_netfilter not loaded): traffic between sandboxes of one bridge bypasses icc=false, links and anti-spoofing`);
+    this.applied = applied;
+    const ms = Math.round((performance.now() - t0) * 10) / 10;
+    this.last = { at: new Date().toISOString(), ms, warnings, missing };
+    const level = warnings.length ? 'warn' : changed.length ? 'info' : 'debug';
+    this.log[level]({ ms, networks: desired.networks.length, publishes: desired.publishes.length, ...(changed.length ? { sysctls: changed } : {}), ...(warnings.length ? { warnings } : {}) }, 'iptables datapath applied');
+  }
+
+  async drifted(): Promise<boolean> {
+    if (!this.applied || !this.bin) return false;
+    const tables = new Tables(this.bin);
+    for (const f of FAMILIES) {
+      const want = this.applied[f];
+      if (want === undefined) continue;
+      const now = ownedView(f, await tables.save(f));
+      if (now !== want) {
+        const a = new Set(want.split('\n'));
+        const b = new Set(now.split('\n'));
+        this.log.warn({ family: f, missing: [...a].filter((l) => !b.has(l)).slice(0, 5), unexpected: [...b].filter((l) => !a.has(l)).slice(0, 5) }, 'berth rules changed outside berth');
+        return true;
+      }
+    }
+    const reset = await sysctlDrift(this.sysctls);
+    if (reset.length) {
+      this.log.warn({ sysctls: reset }, 'sysctls changed outside berth');
+      return true;
+    }
+    return false;
+  }
+
+  async teardown(): Promise<void> {
+    this.applied = undefined;
+    this.rendered = {};
+    if (!this.bin) return;
+    const tables = new Tables(this.bin);
+    for (const f of FAMILIES) {
+      if (!this.bin.tools[f]) continue;
+      const script = teardownScript(f, await tables.save(f));
+      if (!script) continue;
+      await tables.restore(f, script);
+      this.log.info({ family: f }, 'berth chains removed');
+    }
+  }
+
+  async status(): Promise<DatapathStatus> {
+    if (!this.bin) return { kind: 'iptables', detail: { error: 'iptables is not installed' } };
+    const tables = new Tables(this.bin);
+    const rules: Record<string, Record<string, number>> = {};
+    for (const f of FAMILIES) if (this.bin.tools[f]) rules[f] = ruleCounts(f, await tables.save(f));
+    return {
+      kind: 'iptables',
+      detail: {
+        backend: this.bin.backend,
+        version: this.bin.version,
+        rules,
+        sysctls: Object.fromEntries(this.sysctls.map((s) => [s.key, s.value])),
+        ...(this.last ? { lastApply: this.last.at, lastApplyMs: this.last.ms, warnings: this.last.warnings } : { lastApply: null }),
+      },
+    };
+  }
+}
+
+/** Chains whose rule count in the kernel is not the rendered one. */
+function countMismatch(want: TableRules, got: Record<string, number>): string[] {
+  const out: string[] = [];
+  for (const [table, chains] of Object.entries(want)) {
+    for (const [c, specs] of Object.entries(chains)) {
+      if ((got[`${table}/${c}`] ?? -1) !== specs.length) out.push(`${table}/${c}: ${got[`${table}/${c}`] ?? 'absent'} != ${specs.length}`);
+    }
+  }
+  return out;
+}
