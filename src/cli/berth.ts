@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { setLogLevel } from '../log.js';
 import { doctor, formatDoctor } from '../doctor/doctor.js';
-import { runDemo } from './demo.js';
+import { runDemo } from './demo/index.js';
 import { printJson } from './table.js';
 import { addDaemonCommands } from './commands.js';
 import { ApiClient, DEFAULT_SOCKET } from '../api/client.js';

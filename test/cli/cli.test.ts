@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { run } from '../../src/exec.js';
 import { listNetns } from '../../src/netns/topology.js';
 import { projectPath } from '../../src/paths.js';
-import type { DemoResult } from '../../src/cli/demo.js';
+import type { DemoResult } from '../../src/cli/demo/index.js';
 
 const berth = (...args: string[]) => run('node', [projectPath('dist', 'src', 'cli', 'berth.js'), ...args], { timeoutMs: 60_000 });
 
@@ -37,6 +37,10 @@ describe('berth demo', () => {
     expect(r.udpDelivered).toBe(false);
     expect(r.events.some((e) => e.src === '198.18.0.2' && e.dst === '198.18.0.1' && e.l4proto === 1)).toBe(true);
     expect(r.attachments).toHaveLength(4);
+    expect(r.controlPlane.sandboxes.map((s) => s.name).sort()).toEqual(['client', 'web']);
+    const web = r.controlPlane.sandboxes.find((s) => s.name === 'web')!;
+    expect(r.controlPlane.resolved).toMatch(new RegExp(`^${web.ip.replace(/\./g, '\\.')}\\s+web$`));
+    expect(r.controlPlane.pingOk).toBe(true);
     expect(await listNetns('berth-demo-')).toEqual([]);
   });
 });

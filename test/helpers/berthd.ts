@@ -13,6 +13,7 @@ import { run, tryRun } from '../../src/exec.js';
 import { projectPath } from '../../src/paths.js';
 import type { Topology } from '../../src/netns/topology.js';
 import type { State } from '../../src/store/model.js';
+import { removeLeftovers } from '../../src/daemon/leftovers.js';
 
 export const UPLINK = { host: '198.18.0.1', ext: '198.18.0.2' };
 
@@ -98,23 +99,7 @@ export class TestHost {
   /** Stops berthd, kills sandbox processes and removes every namespace and file berthd made. */
   async destroy(): Promise<void> {
     await this.kill('SIGKILL');
-    const st = await this.state().catch(() => undefined);
-    for (const sb of Object.values(st?.sandboxes ?? {})) {
-      if (sb.pid) {
-        try {
-          process.kill(-sb.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    }
-    if (st) {
-      const { stdout } = await run('ip', ['netns', 'list']);
-      for (const line of stdout.split('\n')) {
-        const name = line.split(' ')[0];
-        if (name?.startsWith(`berth-${st.instance}-`)) await tryRun('ip', ['netns', 'del', name]);
-      }
-    }
+    await removeLeftovers(this.stateDir);
     await rm(this.stateDir, { recursive: true, force: true });
   }
 }

@@ -2,19 +2,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BpfObject } from '../../src/bpf/index.js';
 import { counter, ifCountKey } from '../../src/bpf/abi.js';
-import { isNativeError, type NativeError } from '../../src/native/addon.js';
+import { isNativeError } from '../../src/native/addon.js';
 import { bpfObjectPath, projectPath } from '../../src/paths.js';
 import type { Topology } from '../../src/netns/topology.js';
 import { testTopology } from '../helpers/kernel.js';
-
-async function rejection(p: Promise<unknown>): Promise<NativeError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as NativeError;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from '../helpers/rejection.js';
 
 describe('a program the verifier rejects', () => {
   it('fails to load with the verifier reason in the message and the log attached', async () => {

@@ -7,8 +7,9 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nl, type NlLink } from '../../src/netlink/index.js';
-import { isNativeError, type NativeError } from '../../src/native/addon.js';
+import { isNativeError } from '../../src/native/addon.js';
 import { run } from '../../src/exec.js';
+import { rejection } from '../helpers/rejection.js';
 
 const PREFIX = `bt${process.pid}-nl-`;
 const NETNS_DIR = '/var/run/netns';
@@ -60,15 +61,6 @@ async function ipLink(ns: Ns, name: string): Promise<IpLink | undefined> {
 
 async function link(ns: Ns, name: string): Promise<NlLink | undefined> {
   return (await nl.linkList({ netns: ns.path })).find((l) => l.name === name);
-}
-
-async function rejection(p: Promise<unknown>): Promise<NativeError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as NativeError;
-  }
-  throw new Error('expected a rejection');
 }
 
 async function rootLinkNames(): Promise<string[]> {

@@ -8,17 +8,19 @@
  * host's uplink and at XDP of the host's container-side veth; real pings and
  * UDP datagrams cross them, and the counters, drop reasons and sampled events
  * are read back through the addon. A second copy of the program, loaded with
- * its UDP-drop knob set, shows a verdict with its reason. Nothing touches the
- * root network namespace; everything is removed at the end, also on failure.
+ * its UDP-drop knob set, shows a verdict with its reason. Then berthd runs in
+ * "host" (./berthd.ts). Nothing touches the root network namespace;
+ * everything is removed at the end, also on failure.
  */
-import { BpfObject, type BpfLink, RingBuffer } from '../bpf/index.js';
-import { counter, dropReasonName, hookName, ifCountKey, ipv4ToString, pktEvent, sumCounters, type PktEvent } from '../bpf/abi.js';
-import { u32 } from '../bpf/codec.js';
-import { PrivateBpffs } from '../bpf/bpffs.js';
-import { bpfObjectPath } from '../paths.js';
-import { Topology, listNetns } from '../netns/topology.js';
-import { run, tryRun } from '../exec.js';
-import { doctor, formatDoctor, type DoctorReport } from '../doctor/doctor.js';
+import { BpfObject, type BpfLink, RingBuffer } from '../../bpf/index.js';
+import { counter, dropReasonName, hookName, ifCountKey, ipv4ToString, pktEvent, sumCounters, type PktEvent } from '../../bpf/abi.js';
+import { u32 } from '../../bpf/codec.js';
+import { PrivateBpffs } from '../../bpf/bpffs.js';
+import { bpfObjectPath } from '../../paths.js';
+import { Topology, listNetns } from '../../netns/topology.js';
+import { run, tryRun } from '../../exec.js';
+import { doctor, formatDoctor, type DoctorReport } from '../../doctor/doctor.js';
+import { controlPlaneDemo, type ControlPlaneDemo } from './berthd.js';
 
 export const DEMO_PREFIX = 'berth-demo-';
 
@@ -29,6 +31,7 @@ export interface DemoResult {
   events: { hook: string; ifname: string; src: string; dst: string; l4proto: number; drop: string; what: string }[];
   udpDelivered: boolean;
   attachments: string[];
+  controlPlane: ControlPlaneDemo;
 }
 
 type Say = (line: string) => void;
@@ -129,7 +132,8 @@ export async function runDemo(say: Say = () => {}): Promise<DemoResult> {
     say(`\n== sampled events from the ring buffer (${seen.length} in all, first ${ev.length})`);
     for (const e of ev) say(`   ${e.hook.padEnd(11)} ${e.ifname.padEnd(8)} ${e.what}`);
 
-    return { doctor: report, counts, drops, events: ev, udpDelivered, attachments };
+    const controlPlane = await controlPlaneDemo(topo, say);
+    return { doctor: report, counts, drops, events: ev, udpDelivered, attachments, controlPlane };
   } finally {
     events?.close();
     for (const l of links) await l.detach().catch(() => undefined);

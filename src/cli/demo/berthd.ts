@@ -1,0 +1,76 @@
+/**
+ * The control-plane part of `berth demo`: berthd in the demo's host
+ * namespace, a user-defined network with two sandboxes that find each other
+ * by name through the embedded DNS, and what they see.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiClient } from '../../api/client.js';
+import type { NetworkView, SandboxView } from '../../api/views.js';
+import { BerthdProcess } from '../../daemon/spawn.js';
+import { removeLeftovers } from '../../daemon/leftovers.js';
+import { run } from '../../exec.js';
+import { sandboxArgv, type ProcessSpec } from '../../sandbox/process.js';
+import type { Topology } from '../../netns/topology.js';
+
+export interface ControlPlaneDemo {
+  datapath: string;
+  networks: { name: string; driver: string; subnet: string }[];
+  sandboxes: { name: string; ip: string; hostname: string }[];
+  resolved: string;
+  pingOk: boolean;
+}
+
+type Say = (line: string) => void;
+
+async function execIn(api: ApiClient, name: string, cmd: string[]): Promise<string> {
+  const spec = await api.call<ProcessSpec>('POST', `/v1/sandboxes/${name}/exec`, { cmd });
+  const argv = sandboxArgv(spec);
+  return (await run(argv[0]!, argv.slice(1))).stdout;
+}
+
+export async function controlPlaneDemo(topo: Topology, say: Say): Promise<ControlPlaneDemo> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-demo-state-'));
+  const socket = join(dir, 'berth.sock');
+  const resolvConf = join(dir, 'host-resolv.conf');
+  await writeFile(resolvConf, 'nameserver 198.18.0.2\n');
+  let d: BerthdProcess | undefined;
+  try {
+    say('\n== berthd in netns host (state in a temporary directory)');
+    d = await BerthdProcess.start(topo.nsPath('host'), ['--state-dir', dir, '--socket', socket, '--resolv-conf', resolvConf, '--log-level', 'info']);
+    const api = new ApiClient(socket);
+    const info = await api.call<{ datapath: { choice: string; reason: string } }>('GET', '/v1/info');
+    say(`   datapath: ${info.datapath.choice} (${info.datapath.reason})`);
+
+    await api.call('POST', '/v1/networks', { name: 'demo-net', subnets: ['10.123.0.0/24'] });
+    for (const name of ['web', 'client']) {
+      await api.call('POST', '/v1/sandboxes', { name, network: 'demo-net', hostname: name, cmd: ['sleep', 'infinity'] });
+    }
+    const nets = await api.call<NetworkView[]>('GET', '/v1/networks');
+    const sbs = await api.call<SandboxView[]>('GET', '/v1/sandboxes');
+    say('   berth network ls:');
+    for (const n of nets) say(`     ${n.Name.padEnd(10)} ${n.Driver.padEnd(8)} ${n.IPAM.Config[0]?.Subnet ?? ''}`);
+    say('   berth ps:');
+    for (const s of sbs) say(`     ${s.Name.padEnd(8)} ${s.State.Status.padEnd(8)} ${s.NetworkSettings.Networks['demo-net']?.IPAddress ?? ''}`);
+
+    const resolved = (await execIn(api, 'client', ['getent', 'hosts', 'web'])).trim();
+    say(`   client: getent hosts web -> ${resolved}   (answered by berth's embedded DNS on 10.123.0.1)`);
+    const ping = await execIn(api, 'client', ['ping', '-c', '2', '-W', '2', 'web']).then(() => true, () => false);
+    say(`   client: ping web -> ${ping ? 'replies' : 'NO REPLY'}`);
+
+    for (const s of sbs) await api.call('DELETE', `/v1/sandboxes/${s.Name}?force=1`);
+    await api.call('DELETE', '/v1/networks/demo-net');
+    return {
+      datapath: info.datapath.choice,
+      networks: nets.map((n) => ({ name: n.Name, driver: n.Driver, subnet: n.IPAM.Config[0]?.Subnet ?? '' })),
+      sandboxes: sbs.map((s) => ({ name: s.Name, ip: s.NetworkSettings.Networks['demo-net']?.IPAddress ?? '', hostname: s.Config.Hostname })),
+      resolved,
+      pingOk: ping,
+    };
+  } finally {
+    await d?.stop('SIGKILL');
+    await removeLeftovers(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
