@@ -14,8 +14,10 @@ export class BerthdProcess {
     proc.stderr!.on('data', (d: Buffer) => (this.logs += d.toString()));
   }
 
-  static async start(netnsPath: string, args: string[], timeoutMs = 10_000): Promise<BerthdProcess> {
-    const proc = spawn('nsenter', [`--net=${netnsPath}`, '--', process.execPath, projectPath('dist', 'src', 'daemon', 'berthd.js'), ...args], {
+  /** @wrapper: a command berthd runs under, e.g. setpriv dropping capabilities. */
+  static async start(netnsPath: string, args: string[], opts: { timeoutMs?: number; wrapper?: string[] } = {}): Promise<BerthdProcess> {
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    const proc = spawn('nsenter', [`--net=${netnsPath}`, '--', ...(opts.wrapper ?? []), process.execPath, projectPath('dist', 'src', 'daemon', 'berthd.js'), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const b = new BerthdProcess(proc);
