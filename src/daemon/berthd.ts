@@ -18,7 +18,7 @@ import { DnsManager } from './dns.js';
 import { DaemonLock } from './lock.js';
 import { startApi } from '../api/server.js';
 import { DEFAULT_SOCKET } from '../api/client.js';
-import { doctor, type DatapathChoice } from '../doctor/doctor.js';
+import { BPF_DATAPATH_IMPLEMENTED, doctor, type DatapathChoice } from '../doctor/doctor.js';
 import { parsePrefix, parseIp } from '../ipam/addr.js';
 import { createDatapath } from '../datapath/select.js';
 
@@ -39,19 +39,19 @@ export interface DaemonOptions {
 async function chooseDatapath(requested: DaemonOptions['datapath']): Promise<DatapathChoice & { requested: string }> {
   const r = await doctor();
   const auto = r.datapath;
-  // The eBPF datapath's programs are not in this build yet: say so instead of pretending.
-  if (requested === 'bpf') {
-    const missing = auto.bpfMissing.length ? `; this host also lacks ${auto.bpfMissing.join(', ')}` : '';
-    throw new BerthError('unavailable', `--datapath bpf: the eBPF datapath is not implemented in this build yet${missing}; use --datapath iptables or auto`);
+  if (requested === 'bpf' && (!BPF_DATAPATH_IMPLEMENTED || auto.bpfMissing.length)) {
+    const why = [
+      ...(BPF_DATAPATH_IMPLEMENTED ? [] : ['the eBPF datapath is not implemented in this build yet']),
+      ...(auto.bpfMissing.length ? [`this host lacks ${auto.bpfMissing.join(', ')}`] : []),
+    ];
+    throw new BerthError('unavailable', `--datapath bpf: ${why.join('; ')}; use --datapath iptables or auto`);
   }
-  if (requested === 'auto' && auto.choice === 'bpf') {
-    return { choice: 'iptables', reason: `${auto.reason}; but the eBPF datapath is not implemented in this build yet, so berth runs the iptables datapath`, bpfMissing: [], requested };
-  }
+  if (auto.choice === 'none' && requested === 'auto') throw new BerthError('unavailable', `no datapath: ${auto.reason}`);
   if (requested === 'iptables' && !r.tools.iptables.present) {
     throw new BerthError('unavailable', '--datapath iptables: iptables is not installed');
   }
   if (requested === 'auto') return { ...auto, requested };
-  return { choice: requested, reason: `requested with --datapath ${requested}`, bpfMissing: auto.bpfMissing, requested };
+  return { choice: requested, reason: `requested with --datapath ${requested}`, bpfCapable: auto.bpfCapable, bpfMissing: auto.bpfMissing, requested };
 }
 
 export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<void> }> {
