@@ -5,7 +5,7 @@
  * outside world, and a CLI bound to its socket. Cleanup works also when
  * berthd was killed: it reads the state file for what to remove.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,14 +14,14 @@ import { projectPath } from '../../src/paths.js';
 import type { Topology } from '../../src/netns/topology.js';
 import type { State } from '../../src/store/model.js';
 import { removeLeftovers } from '../../src/daemon/leftovers.js';
+import { BerthdProcess } from '../../src/daemon/spawn.js';
 
 export const UPLINK = { host: '198.18.0.1', ext: '198.18.0.2' };
 
 export class TestHost {
-  proc: ChildProcess | undefined;
+  private daemon: BerthdProcess | undefined;
   readonly socket: string;
   readonly resolvConf: string;
-  logs = '';
 
   private constructor(
     readonly topo: Topology,
@@ -57,20 +57,18 @@ export class TestHost {
     return ['--state-dir', this.stateDir, '--socket', this.socket, '--log-level', 'info', '--resolv-conf', this.resolvConf, ...extra];
   }
 
+  /** The running berthd's process, while there is one. */
+  get proc(): ChildProcess | undefined {
+    return this.daemon?.running ? this.daemon.proc : undefined;
+  }
+
+  /** What the current (or last) berthd logged. */
+  get logs(): string {
+    return this.daemon?.logs ?? '';
+  }
+
   async start(extraArgs: string[] = []): Promise<void> {
-    const child = spawn('nsenter', [`--net=${this.nsPath}`, '--', process.execPath, projectPath('dist', 'src', 'daemon', 'berthd.js'), ...this.args(extraArgs)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc = child;
-    this.logs = '';
-    child.stdout!.on('data', (d: Buffer) => (this.logs += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (this.logs += d.toString()));
-    for (let i = 0; i < 400; i++) {
-      if (this.logs.includes('berthd ready')) return;
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`berthd exited (${child.exitCode ?? child.signalCode}) during start:\n${this.logs}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`berthd did not become ready:\n${this.logs}`);
+    this.daemon = await BerthdProcess.start(this.nsPath, this.args(extraArgs));
   }
 
   /** Runs `berth` against this host's berthd; rejects on a non-zero exit. */
@@ -88,12 +86,7 @@ export class TestHost {
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const p = this.proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const done = new Promise((r) => p.once('exit', r));
-    p.kill(signal);
-    await done;
-    this.proc = undefined;
+    await this.daemon?.stop(signal);
   }
 
   /** Stops berthd, kills sandbox processes and removes every namespace and file berthd made. */
