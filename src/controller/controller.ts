@@ -584,13 +584,13 @@ export class Controller {
     if (!pid) throw new BerthError('internal', `could not start '${sb.cmd.join(' ')}' in sandbox '${sb.name}'`);
     const pidStart = processStart(pid) ?? '';
     child.on('exit', (code, signal) => {
-      void this.serial(async () => {
+      this.serial(async () => {
         const cur = this.state.sandboxes[sb.id];
         if (cur?.pid !== pid) return;
         await this.transact((s) => {
           s.sandboxes[sb.id]!.exitCode = code ?? (signal ? 128 : null);
         });
-      });
+      }).catch((e: unknown) => this.log.error({ err: e, sandbox: sb.name }, 'could not record exit code'));
     });
     await this.transact((s) => {
       const rec = s.sandboxes[sb.id]!;

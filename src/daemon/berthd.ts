@@ -124,6 +124,8 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
 }
 
 function main(): void {
+  // A failure nobody awaited must be seen in the log, and must not take the API down.
+  process.on('unhandledRejection', (e) => subsystemLogger('berthd').error({ err: e }, 'unhandled rejection'));
   const program = new Command('berthd')
     .description('the berth daemon')
     .option('--state-dir <dir>', 'state directory', '/var/lib/berth')

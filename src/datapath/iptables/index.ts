@@ -3,17 +3,20 @@
  * (render.ts decides them), applied with one iptables-restore --noflush per
  * family (restore.ts writes the script, backend.ts runs it), plus the sysctls
  * of sysctl.ts. What it last applied is remembered as iptables-save showed it
- * afterwards, which is what drifted() compares against.
+ * afterwards, which is what drifted() compares against. Once the rules are
+ * in, conntrack entries of publishes that were added, removed or changed are
+ * flushed (conntrack.ts), so existing flows follow the new rules.
  */
 import type { Logger } from 'pino';
 import type { Datapath, DatapathStatus, DesiredDatapath } from '../datapath.js';
 import { BerthError } from '../../controller/errors.js';
-import { FAMILIES, type Family } from './chains.js';
+import { CHAIN, FAMILIES, type Family } from './chains.js';
 import { render, type TableRules } from './render.js';
 import { applyScript, ownedView, ruleCounts, teardownScript } from './restore.js';
 import { detectBinaries, Tables, type Binaries } from './backend.js';
 import { ensureHairpin } from './hairpin.js';
 import { ensureSysctls, sysctlDrift, wantedSysctls, type Sysctl } from './sysctl.js';
+import { changedFronts, ConntrackFlusher } from './conntrack.js';
 
 interface LastApply {
   at: string;
@@ -31,11 +34,16 @@ export class IptablesDatapath implements Datapath {
   private rendered: Partial<Record<Family, string>> = {};
   private sysctls: Sysctl[] = [];
   private last: LastApply | undefined;
+  /** the desired state of the last apply whose rules all went in: what conntrack flushes compare against */
+  private published: DesiredDatapath | undefined;
+  private readonly conntrack: ConntrackFlusher;
 
   private constructor(
     private readonly log: Logger,
     private readonly bin: Binaries | undefined,
-  ) {}
+  ) {
+    this.conntrack = new ConntrackFlusher(log);
+  }
 
   static async create(opts: { log: Logger }): Promise<IptablesDatapath> {
     const bin = await detectBinaries();
@@ -58,12 +66,15 @@ export class IptablesDatapath implements Datapath {
     const r = render(desired);
     const warnings = [...r.warnings];
     const applied: Partial<Record<Family, string>> = {};
+    /** the kernel had published-port rules of berth's before this apply */
+    let hadDnat = false;
     await Promise.all(FAMILIES.map(async (f) => {
       if (!this.bin!.tools[f]) {
         warnings.push(`${f} rules not applied: no ${f === 'eb' ? 'ebtables' : f === 'ip6' ? 'ip6tables' : 'iptables'} save/restore for the ${this.bin!.backend} backend`);
         return;
       }
       const cur = await tables.save(f);
+      if (f !== 'eb' && (cur.get('nat')?.rules.get(CHAIN.dnat)?.length ?? 0) > 0) hadDnat = true;
       const want = JSON.stringify(r.rules[f]);
       // Every restore that replaces rules waits for the kernel's commit (10-30 ms): skip a family nothing changed in.
       if (this.applied?.[f] !== undefined && this.rendered[f] === want && ownedView(f, cur) === this.applied[f]) {
@@ -85,6 +96,11 @@ export class IptablesDatapath implements Datapath {
       const bad = countMismatch(r.rules[f], ruleCounts(f, after));
       if (bad.length) this.log.warn({ family: f, chains: bad }, 'rules in the kernel differ from those just applied (another writer at the same moment?)');
     }));
+    // Only now that the new rules are in: a packet between flush and restore would recreate the old entry.
+    // The first apply of this process: with berth's rules already in the kernel, berthd restarted over them
+    // (the state it applies is the one they were made from; flushing would cut live flows); without, every publish is new.
+    if (this.published || !hadDnat) await this.conntrack.flush(changedFronts(this.published, desired));
+    this.published = desired;
     await ensureHairpin(r.ports);
     // Forwarding only once the policy is in place.
     this.sysctls = wantedSysctls(r.bridges, r.ipv6);
@@ -122,6 +138,8 @@ export class IptablesDatapath implements Datapath {
   async teardown(): Promise<void> {
     this.applied = undefined;
     this.rendered = {};
+    const published = this.published;
+    this.published = undefined;
     if (!this.bin) return;
     const tables = new Tables(this.bin);
     for (const f of FAMILIES) {
@@ -131,6 +149,8 @@ export class IptablesDatapath implements Datapath {
       await tables.restore(f, script);
       this.log.info({ family: f }, 'berth chains removed');
     }
+    // Flows translated by the removed rules would keep their translation until they expire.
+    await this.conntrack.flush(changedFronts(published, undefined));
   }
 
   async status(): Promise<DatapathStatus> {

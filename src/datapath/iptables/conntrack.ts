@@ -1,0 +1,154 @@
+/**
+ * Flushing conntrack entries keyed on a published port's front end (host
+ * address:host port) when that publish is added, removed or changed.
+ *
+ * NAT is decided once per connection, on its first packet: an entry made
+ * before a publish existed keeps its flow on the host (no DNAT), and one made
+ * for an old backend keeps DNAT-ing to that address after the sandbox was
+ * replaced (Docker's UDP restart black-hole), until the entry expires (UDP:
+ * 30 s, refreshed by every packet; 120 s once replied to). Deleting those
+ * entries right after the new rules are in place makes the next packet of the
+ * flow a new connection, translated by the rules as they are now.
+ *
+ * Entries are selected by their ORIGINAL direction: protocol, destination port
+ * and, for a host-IP-bound publish, destination address. All deletions of one
+ * apply are one `conntrack -R FILE` (conntrack-tools) run in berthd's own
+ * namespace; its filters cannot take port ranges, so a range is one line per
+ * port (up to MAX_RANGE ports; beyond that a range is not flushed, and said so).
+ */
+import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { familyOf } from '../../ipam/addr.js';
+import { CommandError, run } from '../../exec.js';
+import type { DesiredDatapath, DpPublish } from '../datapath.js';
+
+/** Largest range flushed port by port (each line is one filtered dump of the table in the kernel). */
+export const MAX_RANGE = 1024;
+
+/** What identifies a publish's front end: the entries it owns in conntrack. */
+export interface FrontEnd {
+  proto: DpPublish['proto'];
+  /** '' = every host address */
+  hostIp: string;
+  hostPort: number;
+  count: number;
+}
+
+const frontKey = (p: FrontEnd) => `${p.proto}|${p.hostIp}|${p.hostPort}|${p.count}`;
+
+/**
+ * front end -> what it translates to (backend, ports, allow-list, whether it is
+ * rendered at all). Mirrors render()'s filter: publishes of networks without a
+ * bridge, or internal ones, install no DNAT.
+ */
+export function publishTargets(d: DesiredDatapath): Map<string, { front: FrontEnd; target: string }> {
+  const nets = new Map(d.networks.filter((n) => n.bridge).map((n) => [n.id, n]));
+  const out = new Map<string, { front: FrontEnd; target: string }>();
+  for (const p of d.publishes) {
+    const n = nets.get(p.network);
+    const front: FrontEnd = { proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, count: p.count };
+    const target = JSON.stringify({
+      rendered: !!n && !n.internal,
+      bridge: n?.bridge,
+      sandbox: p.sandbox,
+      v4: p.containerV4,
+      v6: p.containerV6,
+      port: p.containerPort,
+      allow: [...p.allow].sort(),
+    });
+    const k = frontKey(front);
+    const prev = out.get(k);
+    out.set(k, { front, target: prev ? `${prev.target};${target}` : target });
+  }
+  return out;
+}
+
+/** Front ends added, removed or changed from @before to @after (undefined before: everything in @after). */
+export function changedFronts(before: DesiredDatapath | undefined, after: DesiredDatapath | undefined): FrontEnd[] {
+  const a = before ? publishTargets(before) : new Map<string, { front: FrontEnd; target: string }>();
+  const b = after ? publishTargets(after) : new Map<string, { front: FrontEnd; target: string }>();
+  const out: FrontEnd[] = [];
+  for (const k of new Set([...a.keys(), ...b.keys()])) {
+    const x = a.get(k);
+    const y = b.get(k);
+    if (x?.target !== y?.target) out.push((y ?? x)!.front);
+  }
+  return out;
+}
+
+/** `conntrack -R` lines deleting the entries of @fronts; @skipped: ranges too large to flush port by port. */
+export function flushLines(fronts: FrontEnd[]): { lines: string[]; skipped: FrontEnd[] } {
+  const lines: string[] = [];
+  const skipped: FrontEnd[] = [];
+  for (const f of fronts) {
+    if (f.count > MAX_RANGE) {
+      skipped.push(f);
+      continue;
+    }
+    const fam = f.hostIp ? familyOf(f.hostIp) : undefined;
+    const families = fam === 4 ? ['ipv4'] : fam === 6 ? ['ipv6'] : f.hostIp ? [] : ['ipv4', 'ipv6'];
+    for (const family of families) {
+      const dst = f.hostIp ? ` --orig-dst ${f.hostIp}` : '';
+      for (let port = f.hostPort; port < f.hostPort + Math.max(1, f.count); port++) {
+        lines.push(`-D -f ${family} -p ${f.proto} --orig-port-dst ${port}${dst}`);
+      }
+    }
+  }
+  return { lines, skipped };
+}
+
+const SEARCH = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+
+async function findConntrack(): Promise<string | undefined> {
+  for (const d of [...(process.env.PATH ?? '').split(':').filter(Boolean), ...SEARCH]) {
+    const p = join(d, 'conntrack');
+    try {
+      await access(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+/** Runs the flushes; never throws (the rules are in place either way), says what went wrong once. */
+export class ConntrackFlusher {
+  private bin: string | null | undefined;
+  private warnedMissing = false;
+
+  constructor(private readonly log: Logger) {}
+
+  async flush(fronts: FrontEnd[]): Promise<void> {
+    if (!fronts.length) return;
+    const { lines, skipped } = flushLines(fronts);
+    if (skipped.length) this.log.warn({ ranges: skipped.map((f) => `${f.hostIp ? `${f.hostIp}:` : ''}${f.hostPort}-${f.hostPort + f.count - 1}/${f.proto}`) }, `published ranges over ${MAX_RANGE} ports: their conntrack entries are not flushed (flows keep their old translation until they expire)`);
+    if (!lines.length) return;
+    if (this.bin === undefined) this.bin = (await findConntrack()) ?? null;
+    if (!this.bin) {
+      if (!this.warnedMissing) {
+        this.log.warn('conntrack (conntrack-tools) is not installed: after a publish is added, removed or changed, existing flows to its host port keep their old translation until their conntrack entries expire (install the conntrack package)');
+        this.warnedMissing = true;
+      }
+      return;
+    }
+    const t0 = performance.now();
+    // `-R -` opens /dev/stdin, which cannot be opened when stdin is the socket node gives a child: a file, then.
+    const dir = await mkdtemp(join(tmpdir(), 'berth-conntrack-'));
+    try {
+      const file = join(dir, 'flush');
+      await writeFile(file, lines.join('\n') + '\n', { mode: 0o600 });
+      // One process for all of them; a line matching nothing is not an error in batch mode.
+      await run(this.bin, ['-R', file], { timeoutMs: 30_000 });
+    } catch (e) {
+      const msg = e instanceof CommandError ? e.stderr.trim() || e.message : (e as Error).message;
+      this.log.warn({ err: msg, lines: lines.length }, 'conntrack entries of changed publishes not flushed');
+      return;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    this.log.debug({ ms: Math.round((performance.now() - t0) * 10) / 10, fronts: fronts.map(frontKey), lines: lines.length }, 'conntrack entries of changed publishes flushed');
+  }
+}
