@@ -34,6 +34,8 @@ export class DnsManager {
         const sb = sandboxByAddress(s, client);
         return sb ? reverseName(s, sb, ip) : null;
       },
+      // A sandbox's --dns servers are the upstreams of its queries, as in Docker.
+      upstreams: (client) => sandboxByAddress(this.state(), client)?.dns ?? null,
     };
   }
 

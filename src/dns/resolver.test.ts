@@ -391,6 +391,17 @@ describe('EmbeddedDns: names of ours', () => {
 });
 
 describe('EmbeddedDns: forwarding', () => {
+  it('forwards a client\'s queries to its own upstreams when the lookup names some (a container\'s --dns)', async () => {
+    const shared = await upstream();
+    const own = await upstream((q) => ({ flags: RA | (q.flags ?? 0), answers: [{ type: 'A', name: q.questions?.[0]?.name ?? '', ttl: 30, data: '198.51.100.9' }] }));
+    const lookup = new TableLookup([]);
+    const perClient = Object.assign(lookup, { upstreams: (client: string) => (client === '127.0.0.2' ? [own.spec] : null) });
+    const { dns } = await startDns({ upstreams: [shared.spec], lookup: perClient });
+    expect((await udpQuery(dns, query('example.net'), { from: '127.0.0.2' })).answers).toMatchObject([{ data: '198.51.100.9' }]);
+    expect((await udpQuery(dns, query('example.net'), { from: '127.0.0.3' })).answers).toMatchObject([{ data: '192.0.2.7' }]);
+    expect([own.seen.length, shared.seen.length]).toEqual([1, 1]);
+  });
+
   it('forwards names not ours, keeping the client ID and question', async () => {
     const up = await upstream();
     const { dns } = await startDns({ upstreams: [up.spec] });

@@ -49,6 +49,11 @@ export interface Lookup {
    * as seen by `client`; null forwards the query, [] answers NXDOMAIN.
    */
   reverse(client: string, ip: string): string[] | null;
+  /**
+   * The client's own upstream servers (a container's --dns), in the same
+   * forms as EmbeddedDnsOptions.upstreams; null or [] uses the server's.
+   */
+  upstreams?(client: string): string[] | null;
 }
 
 export interface EmbeddedDnsOptions {
@@ -363,9 +368,38 @@ export class EmbeddedDns {
    * upstream does better. A TCP client is forwarded over TCP: it has already
    * been told (TC) that the answer is too big for UDP, or insists on TCP.
    */
+  /** The client's own upstreams when the lookup names some, else the server's. */
+  private upstreamsFor(client: string): Upstream[] {
+    let specs: string[] | null | undefined;
+    try {
+      specs = this.lookup.upstreams?.(client);
+    } catch (err) {
+      this.log.error({ client, err }, 'lookup.upstreams failed: using the server\'s upstreams');
+    }
+    if (!specs?.length) return this.upstreams;
+    const out: Upstream[] = [];
+    for (const spec of specs) {
+      let up = this.parsedUpstreams.get(spec);
+      if (!up) {
+        try {
+          up = parseUpstream(spec);
+        } catch (err) {
+          this.log.warn({ client, spec, err: String(err) }, 'ignoring an invalid per-client upstream');
+          continue;
+        }
+        this.parsedUpstreams.set(spec, up);
+      }
+      out.push(up);
+    }
+    return out.length ? out : this.upstreams;
+  }
+
+  private readonly parsedUpstreams = new Map<string, Upstream>();
+
   private async forward(q: Query): Promise<Outcome> {
     const ctx = { client: q.client, transport: q.transport, name: q.question?.name, type: q.question?.type };
-    if (this.upstreams.length === 0) {
+    const upstreams = this.upstreamsFor(q.client);
+    if (upstreams.length === 0) {
       this.log.debug(ctx, 'no upstream servers: SERVFAIL');
       return this.failure(q);
     }
@@ -376,7 +410,7 @@ export class EmbeddedDns {
     this.inFlight++;
     let fallback: Buffer | undefined;
     try {
-      for (const up of this.upstreams) {
+      for (const up of upstreams) {
         if (this.closing) break;
         const upstream = formatHostPort(up.host, up.port);
         try {

@@ -1,10 +1,11 @@
 // A stand-in for the outside world's DNS server, run inside the test's "ext"
 // namespace: answers A queries for *.outside.test with 203.0.113.7 and
-// NXDOMAIN for everything else. Usage: node fake-upstream.mjs BIND_ADDR
+// NXDOMAIN for everything else. Usage: node fake-upstream.mjs BIND_ADDR [ANSWER]
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 
 const bind = process.argv[2];
+const answer = process.argv[3] ?? '203.0.113.7';
 const sock = dgram.createSocket(bind.includes(':') ? 'udp6' : 'udp4');
 sock.on('message', (msg, rinfo) => {
   let q;
@@ -20,7 +21,7 @@ sock.on('message', (msg, rinfo) => {
     type: 'response',
     flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | (ours ? 0 : 3),
     questions: q.questions,
-    answers: ours ? [{ type: 'A', name: question.name, ttl: 60, data: '203.0.113.7' }] : [],
+    answers: ours ? [{ type: 'A', name: question.name, ttl: 60, data: answer }] : [],
   });
   sock.send(reply, rinfo.port, rinfo.address);
 });

@@ -116,6 +116,23 @@ describe('sandboxes on a user-defined network', () => {
     expect((await exec('a', 'getent', 'hosts', 'www.outside.test')).stdout).toMatch(/^203\.0\.113\.7\s/);
   });
 
+  it('forward a sandbox\'s queries to its own --dns servers', async () => {
+    // A second upstream in ext that answers differently.
+    await run('ip', ['-n', topo.ns('ext'), 'addr', 'add', '198.18.0.3/24', 'dev', 'eth0']);
+    const second = spawn('nsenter', [`--net=${topo.nsPath('ext')}`, '--', process.execPath, projectPath('test', 'helpers', 'fake-upstream.mjs'), '198.18.0.3', '203.0.113.99'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => second.stdout!.once('data', r));
+      await runSb('own-dns', '--network', 'net1', '--dns', '198.18.0.3');
+      expect((await exec('own-dns', 'cat', '/etc/resolv.conf')).stdout).toMatch(/^nameserver 10\.50\.0\.254$/m);
+      expect((await exec('own-dns', 'getent', 'hosts', 'www.outside.test')).stdout).toMatch(/^203\.0\.113\.99\s/);
+      expect((await exec('own-dns', 'getent', 'hosts', 'b')).stdout).toMatch(/^10\.50\.7\.\d+\s+b/);
+      expect((await exec('a', 'getent', 'hosts', 'www.outside.test')).stdout).toMatch(/^203\.0\.113\.7\s/);
+    } finally {
+      second.kill('SIGKILL');
+      await h.berth('rm', '-f', 'own-dns');
+    }
+  });
+
   it('connect adds eth1 with an address; disconnect removes exactly that', async () => {
     await h.berth('network', 'connect', '--alias', 'bee', 'net2', 'b');
     const b = await inspect('b');
