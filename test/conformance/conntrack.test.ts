@@ -21,7 +21,7 @@ import { run } from '../../src/exec.js';
 import type { SandboxView } from '../../src/api/views.js';
 import { UPLINK } from '../helpers/berthd.js';
 import { Agent, World } from '../helpers/conformance.js';
-import { changedFronts, flushLines, MAX_RANGE } from '../../src/datapath/iptables/conntrack.js';
+import { changedFronts, deleteLines, parseEntries } from '../../src/datapath/iptables/conntrack.js';
 import type { DesiredDatapath, DpPublish } from '../../src/datapath/datapath.js';
 
 const PORT = 5353;
@@ -208,18 +208,23 @@ describe('which conntrack entries a change flushes', () => {
     expect(changedFronts(dp(a, b), undefined)).toHaveLength(2);
   });
 
-  it('lines: both families for every address, one for a bound address, a port per line for ranges', () => {
-    expect(flushLines([{ proto: 'udp', hostIp: '', hostPort: 5353, count: 1 }]).lines).toEqual([
-      '-D -f ipv4 -p udp --orig-port-dst 5353',
-      '-D -f ipv6 -p udp --orig-port-dst 5353',
+  it('deletes exactly the entries whose original destination is a changed front end, by their tuple', () => {
+    const v4 = parseEntries([
+      'udp      17 29 src=198.18.0.2 dst=198.18.0.1 sport=40999 dport=5353 [UNREPLIED] src=198.18.0.1 dst=198.18.0.2 sport=5353 dport=40999 mark=0 use=1',
+      'tcp      6 431999 ESTABLISHED src=198.18.0.2 dst=198.18.0.1 sport=51000 dport=9001 src=10.0.0.2 dst=198.18.0.2 sport=91 dport=51000 [ASSURED] mark=0 use=1',
+      'tcp      6 431999 ESTABLISHED src=198.18.0.2 dst=198.18.0.7 sport=51001 dport=9001 src=198.18.0.7 dst=198.18.0.2 sport=9001 dport=51001 [ASSURED] mark=0 use=1',
+      'icmp     1 29 src=198.18.0.2 dst=198.18.0.1 type=8 code=0 id=7 src=198.18.0.1 dst=198.18.0.2 type=0 code=0 id=7 mark=0 use=1',
+    ].join('\n'), 'ipv4');
+    expect(v4).toHaveLength(3);
+    const v6 = parseEntries('udp      17 29 src=fd00::2 dst=fd00::1 sport=4000 dport=5353 [UNREPLIED] src=fd00::1 dst=fd00::2 sport=5353 dport=4000 mark=0 use=1', 'ipv6');
+    expect(deleteLines([...v4, ...v6], [{ proto: 'udp', hostIp: '', hostPort: 5353, count: 1 }])).toEqual([
+      '-D -f ipv4 -p udp -s 198.18.0.2 -d 198.18.0.1 --sport 40999 --dport 5353',
+      '-D -f ipv6 -p udp -s fd00::2 -d fd00::1 --sport 4000 --dport 5353',
     ]);
-    expect(flushLines([{ proto: 'udp', hostIp: '198.18.0.1', hostPort: 9000, count: 3 }]).lines).toEqual([
-      '-D -f ipv4 -p udp --orig-port-dst 9000 --orig-dst 198.18.0.1',
-      '-D -f ipv4 -p udp --orig-port-dst 9001 --orig-dst 198.18.0.1',
-      '-D -f ipv4 -p udp --orig-port-dst 9002 --orig-dst 198.18.0.1',
+    // a range of 1,000 ports bound to one address: only the entry to that address inside the range
+    expect(deleteLines(v4, [{ proto: 'tcp', hostIp: '198.18.0.1', hostPort: 9000, count: 1000 }])).toEqual([
+      '-D -f ipv4 -p tcp -s 198.18.0.2 -d 198.18.0.1 --sport 51000 --dport 9001',
     ]);
-    expect(flushLines([{ proto: 'sctp', hostIp: '::1', hostPort: 9132, count: 1 }]).lines).toEqual(['-D -f ipv6 -p sctp --orig-port-dst 9132 --orig-dst ::1']);
-    const big = flushLines([{ proto: 'udp', hostIp: '', hostPort: 10000, count: MAX_RANGE + 1 }]);
-    expect([big.lines, big.skipped.length]).toEqual([[], 1]);
+    expect(deleteLines(v4, [{ proto: 'udp', hostIp: '', hostPort: 5354, count: 1 }])).toEqual([]);
   });
 });
