@@ -75,7 +75,8 @@ export interface SandboxView {
   Id: string;
   Name: string;
   Created: string;
-  State: { Status: 'running' | 'exited' | 'created'; Pid: number; ExitCode: number | null };
+  /** 'external': an endpoint of another engine's container (Docker's), which berth plumbs but does not run */
+  State: { Status: 'running' | 'exited' | 'created' | 'external'; Pid: number; ExitCode: number | null };
   Config: { Hostname: string; Cmd: string[]; Env: string[]; ExposedPorts: string[] };
   HostConfig: {
     NetworkMode: string;
@@ -110,7 +111,7 @@ export function sandboxView(c: Controller, sb: SandboxRecord): SandboxView {
     Id: sb.id,
     Name: sb.name,
     Created: sb.created,
-    State: { Status: c.status(sb), Pid: sb.pid ?? 0, ExitCode: sb.exitCode ?? null },
+    State: { Status: sb.mode === 'external' ? 'external' : c.status(sb), Pid: sb.pid ?? 0, ExitCode: sb.exitCode ?? null },
     Config: { Hostname: sb.hostname, Cmd: sb.cmd, Env: sb.env, ExposedPorts: sb.expose.map((e) => `${e.port}/${e.proto}`) },
     HostConfig: {
       NetworkMode: mode, Dns: sb.dns, DnsSearch: sb.dnsSearch, ExtraHosts: sb.addHosts.map((h) => `${h.host}:${h.ip}`),

@@ -6,6 +6,7 @@ import { doctor, formatDoctor } from '../doctor/doctor.js';
 import { runDemo } from './demo/index.js';
 import { printJson } from './table.js';
 import { addDaemonCommands } from './commands.js';
+import { addDockerPluginCommands } from './docker-plugin.js';
 import { ApiClient, DEFAULT_SOCKET } from '../api/client.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
@@ -39,6 +40,7 @@ export function buildCli(): Command {
     });
 
   addDaemonCommands(program, () => new ApiClient(program.opts().socket));
+  addDockerPluginCommands(program);
   return program;
 }
 

@@ -19,7 +19,7 @@ import { hostsEntries, linkEnv, netOwner, shortId } from './names.js';
 import { allocate, makePool, poolFor, release } from '../ipam/ipam.js';
 import { familyOf, overlaps, parseIp, parsePrefix, type Family, type Prefix } from '../ipam/addr.js';
 import type { EmbeddedStore } from '../store/embedded.js';
-import type { DaemonConfig, EndpointRecord, NetworkRecord, PublishRecord, SandboxRecord, State } from '../store/model.js';
+import type { DaemonConfig, EndpointRecord, IpamPoolRecord, NetworkRecord, PoolRecord, PortProto, PublishRecord, SandboxRecord, State } from '../store/model.js';
 import type { NetworkDriver } from '../drivers/driver.js';
 import { BridgeDriver, mtuOf } from '../drivers/bridge.js';
 import { MacvlanDriver } from '../drivers/macvlan.js';
@@ -145,9 +145,12 @@ export class Controller {
   }
 
   private usedPrefixes(except?: string): Prefix[] {
-    return Object.values(this.state.networks)
-      .filter((n) => n.id !== except)
-      .flatMap((n) => n.pools.map((p) => parsePrefix(p.subnet)));
+    return [
+      ...Object.values(this.state.networks)
+        .filter((n) => n.id !== except)
+        .flatMap((n) => n.pools.map((p) => parsePrefix(p.subnet))),
+      ...Object.values(this.state.ipamPools ?? {}).map((p) => parsePrefix(p.subnet)),
+    ];
   }
 
   /** Prefixes routed on this host other than through berth's own bridges (subnets must not overlap them). */
@@ -295,9 +298,10 @@ export class Controller {
     return this.serial(() => this.removeNetworkNow(ref));
   }
 
-  private async removeNetworkNow(ref: string): Promise<void> {
+  private async removeNetworkNow(ref: string, byEngine = false): Promise<void> {
     if (ref === 'host' || ref === 'none') throw badRequest(`'${ref}' is a pre-defined network and cannot be removed`);
     const n = this.network(ref);
+    if (n.external && !byEngine) throw badRequest(`network '${n.name}' belongs to ${n.external.engine}: remove it there (docker network rm)`);
     if (n.isDefault) throw badRequest(`'${n.name}' is a pre-defined network and cannot be removed`);
     const members = this.membersOf(n);
     if (members.length) {
@@ -315,7 +319,7 @@ export class Controller {
     return this.serial(async () => {
       const removed: string[] = [];
       for (const n of Object.values(this.state.networks)) {
-        if (n.isDefault || this.membersOf(n).length) continue;
+        if (n.isDefault || n.external || this.membersOf(n).length) continue;
         await this.removeNetworkNow(n.id);
         removed.push(n.name);
       }
@@ -337,6 +341,7 @@ export class Controller {
   /** Allocates an endpoint of @sb on @n in @draft (addresses taken from its pools). */
   private newEndpoint(draft: State, n: NetworkRecord, sb: SandboxRecord, req: { ip?: string; ip6?: string; aliases?: string[] }): EndpointRecord {
     const net = draft.networks[n.id]!;
+    if (net.external) throw badRequest(`network '${net.name}' belongs to ${net.external.engine}: berth's sandboxes cannot join it`);
     if ((req.ip || req.ip6) && net.isDefault) {
       throw badRequest(`user-specified IP address is supported on user-defined networks only (not on '${net.name}')`);
     }
@@ -411,7 +416,10 @@ export class Controller {
   }
 
   private parsePublishes(specs: string[], publishAll: boolean, expose: { port: number; proto: string }[], sbId: string, draft: State): PublishRecord[] {
-    const parsed: PortSpec[] = specs.map(parsePortSpec);
+    return this.allocatePublishes(specs.map(parsePortSpec), publishAll, expose, sbId, draft);
+  }
+
+  private allocatePublishes(parsed: PortSpec[], publishAll: boolean, expose: { port: number; proto: string }[], sbId: string, draft: State): PublishRecord[] {
     if (publishAll) {
       for (const e of expose) {
         if (!parsed.some((p) => p.containerPort <= e.port && e.port <= p.containerEnd && p.proto === e.proto)) {
@@ -541,6 +549,8 @@ export class Controller {
 
   /** Creates @sb's namespace (when it has its own) and joins its endpoints. Idempotent. */
   private async realizeSandbox(sb: SandboxRecord): Promise<void> {
+    // Another engine owns an external sandbox's namespace: berth cannot remake its interface there.
+    if (sb.mode === 'external') return;
     if (sb.mode === 'networks' || sb.mode === 'none') {
       if (!(await nsExists(sb.netnsPath))) await nl.netnsCreate(sb.netnsPath);
     }
@@ -555,6 +565,11 @@ export class Controller {
   }
 
   private async destroySandbox(sb: SandboxRecord): Promise<void> {
+    if (sb.mode === 'external') {
+      for (const ep of sb.endpoints) if (ep.hostIf) await nl.linkDel({ name: ep.hostIf }).catch(() => undefined);
+      if (sb.external) await nl.linkDel({ name: sb.external.peer }).catch(() => undefined);
+      return;
+    }
     if (sb.pid && isRunning(sb.pid, sb.pidStart)) killSandboxProcess(sb.pid);
     for (const ep of sb.endpoints) {
       const n = this.state.networks[ep.network];
@@ -603,6 +618,7 @@ export class Controller {
   removeSandbox(ref: string, force: boolean): Promise<void> {
     return this.serial(async () => {
       const sb = this.sandbox(ref);
+      if (sb.mode === 'external') throw badRequest(`sandbox '${sb.name}' belongs to ${sb.external?.engine ?? 'another engine'}: remove the container there`);
       if (isRunning(sb.pid, sb.pidStart) && !force) {
         throw conflict(`sandbox '${sb.name}' is running: use rm -f to kill and remove it`);
       }
@@ -693,6 +709,260 @@ export class Controller {
     return sb.pid ? 'exited' : 'created';
   }
 
+  // ------------------------------------------------- other engines (Docker)
+  //
+  // Docker's remote driver protocol: Docker owns the container's namespace and
+  // moves the interface into it itself. berth keeps a network record per
+  // Docker network and an 'external' sandbox record per Docker endpoint (key:
+  // Docker's EndpointID), so the datapath (ports, ICC, isolation, NAT) and
+  // reconcile see them like any other. Every call is idempotent: Docker
+  // re-sends calls after its own restart.
+
+  /** The network made for another engine's network @extId, if any. */
+  externalNetwork(extId: string): NetworkRecord | undefined {
+    return Object.values(this.state.networks).find((n) => n.external?.id === extId);
+  }
+
+  externalEndpoint(epId: string): SandboxRecord | undefined {
+    const sb = this.state.sandboxes[epId];
+    return sb?.mode === 'external' ? sb : undefined;
+  }
+
+  /** IPAM for another engine: a pool of @subnet (or a free one), refusing overlaps as Docker's own IPAM does. */
+  ipamRequestPool(req: { addressSpace: string; pool?: string; subPool?: string; v6: boolean }): Promise<IpamPoolRecord> {
+    return this.serial(async () => {
+      let subnet: string;
+      if (req.pool) {
+        const p = parsePrefix(req.pool, 'pool');
+        if (req.v6 !== (p.family === 6)) throw badRequest(`pool ${req.pool} is not an IPv${req.v6 ? 6 : 4} subnet`);
+        await this.checkSubnetFree(p);
+        for (const other of Object.values(this.state.ipamPools ?? {})) {
+          if (overlaps(p, parsePrefix(other.subnet))) throw conflict(`pool ${p.text} overlaps pool ${other.subnet} (${other.id}) already handed out`);
+        }
+        subnet = p.text;
+      } else {
+        subnet = req.v6 ? this.autoSubnet6() : await this.autoSubnet4();
+      }
+      const pool = makePool({ subnet, ...(req.subPool ? { ipRange: req.subPool } : {}) });
+      const id = `berth-${randomBytes(8).toString('hex')}`;
+      const rec: IpamPoolRecord = { ...pool, id, addressSpace: req.addressSpace };
+      await this.transact((s) => {
+        (s.ipamPools ??= {})[id] = rec;
+      });
+      this.log.info({ pool: id, subnet }, 'ipam pool handed out');
+      return rec;
+    });
+  }
+
+  ipamPool(id: string): IpamPoolRecord {
+    const p = this.state.ipamPools?.[id];
+    if (!p) throw notFound(`address pool '${id}' not found`);
+    return p;
+  }
+
+  /** Releasing an unknown pool succeeds: Docker may repeat the call. */
+  ipamReleasePool(id: string): Promise<void> {
+    return this.serial(async () => {
+      if (!this.state.ipamPools?.[id]) return;
+      await this.transact((s) => {
+        delete s.ipamPools![id];
+      });
+    });
+  }
+
+  /** An address of pool @id with its prefix length: the gateway when @gateway (@addr then moves it), else @addr or the next free one. */
+  ipamRequestAddress(id: string, addr: string | undefined, gateway: boolean): Promise<string> {
+    return this.serial(async () => {
+      const pool = this.ipamPool(id);
+      const bits = parsePrefix(pool.subnet).bits;
+      const out = await this.transact((s) => {
+        const p = s.ipamPools![id]!;
+        if (gateway) {
+          if (addr) {
+            const a = parseIp(addr, 'gateway');
+            if (!overlaps(parsePrefix(`${a.text}/${a.family === 4 ? 32 : 128}`), parsePrefix(p.subnet))) throw badRequest(`gateway ${addr} is not in pool ${p.subnet}`);
+            if (a.text !== p.gateway && p.allocated.includes(a.text)) throw conflict(`address ${a.text} is already in use in ${p.subnet}`);
+            p.gateway = a.text;
+          }
+          return p.gateway;
+        }
+        return allocate(p, addr);
+      });
+      return `${out}/${bits}`;
+    });
+  }
+
+  /** Releasing an address not held (or of an unknown pool) succeeds: Docker may repeat the call. */
+  ipamReleaseAddress(id: string, addr: string): Promise<void> {
+    return this.serial(async () => {
+      const pool = this.state.ipamPools?.[id];
+      if (!pool) return;
+      const a = parseIp(addr.split('/')[0]!, 'address').text;
+      if (!pool.allocated.includes(a)) return;
+      await this.transact((s) => release(s.ipamPools![id]!, a));
+    });
+  }
+
+  /** A bridge network for another engine's network @extId; a repeated call returns the existing one. */
+  createExternalNetwork(req: {
+    extId: string;
+    name: string;
+    internal: boolean;
+    ipv6: boolean;
+    options: Record<string, string>;
+    pools: { subnet: string; gateway?: string; aux: Record<string, string> }[];
+  }): Promise<NetworkRecord> {
+    return this.serial(async () => {
+      const existing = this.externalNetwork(req.extId);
+      if (existing) return existing;
+      if (Object.values(this.state.networks).some((n) => n.name === req.name)) throw conflict(`network '${req.name}' already exists`);
+      const options = validateOptions('bridge', req.options);
+      const byFamily = new Map<Family, PoolRecord>();
+      for (const p of req.pools) {
+        const pool = makePool({ subnet: p.subnet, ...(p.gateway ? { gateway: p.gateway } : {}), aux: p.aux });
+        if (byFamily.has(pool.family)) throw badRequest(`two IPv${pool.family} pools given (${byFamily.get(pool.family)!.subnet} and ${pool.subnet}): berth takes one per family`);
+        await this.checkSubnetFree(parsePrefix(pool.subnet));
+        byFamily.set(pool.family, pool);
+      }
+      if (!byFamily.has(4)) throw badRequest('the network has no IPv4 pool');
+      const id = randomBytes(32).toString('hex');
+      const bridge = `bb-${id.slice(0, 12)}`;
+      const rec: NetworkRecord = {
+        id, name: req.name, driver: 'bridge', internal: req.internal, ipv6: req.ipv6 || byFamily.has(6), options, pools: [...byFamily.values()],
+        bridge, isDefault: false, created: new Date().toISOString(), external: { engine: 'docker', id: req.extId },
+      };
+      const d = this.drivers.bridge!;
+      await this.transact((s) => {
+        s.networks[id] = rec;
+      });
+      try {
+        await d.createNetwork(rec);
+        await this.opts.events?.networkUp?.(rec);
+      } catch (e) {
+        await d.deleteNetwork(rec).catch(() => undefined);
+        await this.transact((s) => {
+          delete s.networks[id];
+        });
+        throw e;
+      }
+      this.log.info({ network: rec.name, id: shortId(id), external: req.extId, subnets: rec.pools.map((p) => p.subnet) }, 'network created for docker');
+      return rec;
+    });
+  }
+
+  /** Removes the network of @extId; an unknown one is already gone. */
+  removeExternalNetwork(extId: string): Promise<void> {
+    return this.serial(async () => {
+      const n = this.externalNetwork(extId);
+      if (n) await this.removeNetworkNow(n.id, true);
+    });
+  }
+
+  /**
+   * Records endpoint @epId of another engine on network @extId: its
+   * addresses (as that engine's IPAM gave them, or from the network's pool)
+   * and MAC. Nothing in the kernel yet: the veth is made on join.
+   */
+  createExternalEndpoint(req: { extId: string; epId: string; v4?: string; v6?: string; mac?: string }): Promise<SandboxRecord> {
+    return this.serial(async () => {
+      if (!/^[0-9a-f]{12,}$/.test(req.epId)) throw badRequest(`invalid endpoint id '${req.epId}'`);
+      const n = this.externalNetwork(req.extId);
+      if (!n) throw notFound(`network '${req.extId}' is not known to berth`);
+      const have = this.externalEndpoint(req.epId);
+      if (have) return have;
+      const v4 = req.v4 ? parseIp(req.v4, 'address').text : undefined;
+      const v6 = req.v6 ? parseIp(req.v6, 'IPv6 address').text : undefined;
+      if (req.mac && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(req.mac)) throw badRequest(`invalid MAC address '${req.mac}'`);
+      const eid = req.epId;
+      return this.transact((draft) => {
+        const net = draft.networks[n.id]!;
+        // Addresses from the network's own pool only when the engine's IPAM gave none.
+        const a4 = v4 ?? (poolFor(net.pools, 4) ? allocate(poolFor(net.pools, 4)!) : undefined);
+        const a6 = v6 ?? (net.ipv6 && poolFor(net.pools, 6) ? allocate(poolFor(net.pools, 6)!) : undefined);
+        const ep: EndpointRecord = {
+          id: eid, network: n.id, ifname: 'eth0', hostIf: this.hostIfName(eid), mac: (req.mac ?? this.macFor(a4)).toLowerCase(),
+          ...(a4 ? { v4: a4 } : {}), ...(a6 ? { v6: a6 } : {}), aliases: [],
+        };
+        const rec: SandboxRecord = {
+          id: eid, name: `docker-${eid.slice(0, 12)}`, created: new Date().toISOString(), mode: 'external', netnsPath: '',
+          hostname: eid.slice(0, 12), dns: [], dnsSearch: [], addHosts: [], env: [], links: [], expose: [], publish: [], publishAll: false,
+          publishAllow: [], endpoints: [ep], cmd: [], external: { engine: 'docker', peer: `bd${eid.slice(0, 12)}` },
+        };
+        draft.sandboxes[eid] = rec;
+        return rec;
+      });
+    });
+  }
+
+  /** Makes endpoint @epId's veth; the engine moves the returned peer into its namespace. Idempotent. */
+  joinExternal(epId: string, sandboxKey: string): Promise<{ peer: string; network: NetworkRecord; ep: EndpointRecord }> {
+    return this.serial(async () => {
+      const sb = this.externalEndpoint(epId);
+      if (!sb) throw notFound(`endpoint '${epId}' is not known to berth`);
+      const ep = sb.endpoints[0]!;
+      const n = this.state.networks[ep.network]!;
+      const peer = sb.external!.peer;
+      const links = await nl.linkList({});
+      const hostUp = links.some((l) => l.name === ep.hostIf);
+      const peerHere = links.some((l) => l.name === peer);
+      if (!(hostUp && peerHere)) {
+        // A half-made pair, or one whose peer went into an earlier sandbox: make it anew.
+        await nl.linkDel({ name: ep.hostIf! }).catch(() => undefined);
+        await nl.linkDel({ name: peer }).catch(() => undefined);
+        try {
+          await nl.linkAddVeth({ name: ep.hostIf!, peerName: peer, mtu: mtuOf(n), peerMac: ep.mac });
+          await nl.linkSet({ name: ep.hostIf!, master: n.bridge!, up: true });
+        } catch (e) {
+          await nl.linkDel({ name: ep.hostIf! }).catch(() => undefined);
+          throw e;
+        }
+      }
+      await this.transact((s) => {
+        s.sandboxes[epId]!.external!.sandboxKey = sandboxKey;
+      });
+      return { peer, network: n, ep };
+    });
+  }
+
+  /** The engine took endpoint @epId out of its sandbox; the veth goes with the endpoint. */
+  leaveExternal(epId: string): Promise<void> {
+    return this.serial(async () => {
+      const sb = this.externalEndpoint(epId);
+      if (!sb?.external?.sandboxKey) return;
+      await this.transact((s) => {
+        delete s.sandboxes[epId]!.external!.sandboxKey;
+      });
+    });
+  }
+
+  /** Removes endpoint @epId: its record, addresses, published ports and veth. An unknown one is already gone. */
+  deleteExternalEndpoint(epId: string): Promise<void> {
+    return this.serial(async () => {
+      const sb = this.externalEndpoint(epId);
+      if (!sb) return;
+      await this.transact((s) => {
+        for (const ep of sb.endpoints) this.releaseEndpoint(s, ep);
+        delete s.sandboxes[epId];
+      });
+      await this.destroySandbox(sb);
+    });
+  }
+
+  /** Published and exposed ports of endpoint @epId, replacing what it had (an empty list revokes them). */
+  setExternalPorts(epId: string, publish: PortSpec[], expose: PortProto[]): Promise<PublishRecord[]> {
+    return this.serial(async () => {
+      const sb = this.externalEndpoint(epId);
+      if (!sb) throw notFound(`endpoint '${epId}' is not known to berth`);
+      return this.transact((draft) => {
+        const rec = draft.sandboxes[epId]!;
+        rec.publish = [];
+        rec.publish = this.allocatePublishes(publish, false, [], epId, draft);
+        rec.expose = expose;
+        return rec.publish;
+      });
+    });
+  }
+
   // -------------------------------------------------------------- reconcile
 
   /**
@@ -708,6 +978,7 @@ export class Controller {
         await this.drivers[n.driver]!.createNetwork(n);
       }
       for (const sb of Object.values(this.state.sandboxes)) {
+        if (sb.mode === 'external') continue;
         if (sb.mode === 'networks' || sb.mode === 'none') {
           if (!(await nsExists(sb.netnsPath))) created.push(`netns ${sb.netnsPath}`);
         }

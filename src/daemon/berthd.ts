@@ -21,6 +21,7 @@ import { DEFAULT_SOCKET } from '../api/client.js';
 import { BPF_DATAPATH_IMPLEMENTED, doctor, type DatapathChoice } from '../doctor/doctor.js';
 import { parsePrefix, parseIp } from '../ipam/addr.js';
 import { createDatapath } from '../datapath/select.js';
+import { startDockerPlugin } from '../docker/protocol.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -34,6 +35,8 @@ export interface DaemonOptions {
   dnsPort: number;
   resolvConf: string;
   driftCheckMs: number;
+  /** serve Docker's network and IPAM driver plugin protocol on this unix socket */
+  dockerPlugin?: string;
 }
 
 async function chooseDatapath(requested: DaemonOptions['datapath']): Promise<DatapathChoice & { requested: string }> {
@@ -64,6 +67,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
   await mkdir(dirname(o.socket), { recursive: true, mode: 0o750 });
   const lock = await DaemonLock.acquire(o.stateDir, o.socket);
   let server: Server | undefined;
+  let plugin: Server | undefined;
   let dns: DnsManager | undefined;
   let drift: NodeJS.Timeout | undefined;
   try {
@@ -102,20 +106,27 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
         lastReconcile: rec,
       }),
     }, log);
+    if (o.dockerPlugin) {
+      plugin = await startDockerPlugin(o.dockerPlugin, controller, subsystemLogger('docker'));
+      log.info({ socket: o.dockerPlugin }, 'serving the docker plugin protocol (NetworkDriver, IpamDriver)');
+    }
     log.info({ socket: o.socket, stateDir: o.stateDir }, 'berthd ready');
   } catch (e) {
     if (drift) clearInterval(drift);
     await dns?.closeAll();
     server?.close();
+    plugin?.close();
     await lock.release();
     throw e;
   }
   const srv = server;
   const dd = dns;
+  const pl = plugin;
   return {
     async stop() {
       if (drift) clearInterval(drift);
       await new Promise<void>((resolve) => srv.close(() => resolve()));
+      if (pl) await new Promise<void>((resolve) => pl.close(() => resolve()));
       await dd.closeAll();
       await lock.release();
       log.info('berthd stopped; sandboxes keep running');
@@ -138,6 +149,7 @@ function main(): void {
     .option('--bridge <name>', 'default bridge network: bridge device name', 'berth0')
     .option('--dns-port <port>', 'port of the embedded DNS servers', (v) => Number(v), 53)
     .option('--drift-check-ms <ms>', 'how often to look for datapath changes made outside berth', (v) => Number(v), 2000)
+    .option('--docker-plugin <socket>', 'serve Docker\'s NetworkDriver and IpamDriver plugin protocol on this unix socket (see `berth docker-plugin install`)')
     .option('--resolv-conf <path>', 'the host resolv.conf: what sandboxes inherit and where the embedded DNS forwards', '/etc/resolv.conf')
     .action(async (opts: DaemonOptions) => {
       const d = await runDaemon(opts);

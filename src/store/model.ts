@@ -38,6 +38,8 @@ export interface NetworkRecord {
   parent?: string;
   /** the default "bridge" network: no DNS, links only, cannot be removed */
   isDefault: boolean;
+  /** made for another engine (Docker's remote driver protocol): that engine's id for it */
+  external?: { engine: 'docker'; id: string };
   created: string;
 }
 
@@ -78,7 +80,20 @@ export interface LinkRecord {
   alias: string;
 }
 
-export type SandboxMode = 'networks' | 'host' | 'none' | 'container';
+/**
+ * 'external': an endpoint whose namespace another engine (Docker) owns and
+ * plumbs: berth made the veth and holds the address, ports and policy; no
+ * namespace, files or process of berth's.
+ */
+export type SandboxMode = 'networks' | 'host' | 'none' | 'container' | 'external';
+
+export interface ExternalInfo {
+  engine: 'docker';
+  /** the veth end handed to the engine, named so in berthd's namespace until the engine moves it */
+  peer: string;
+  /** the engine's sandbox key while joined */
+  sandboxKey?: string;
+}
 
 export interface SandboxRecord {
   id: string;
@@ -101,6 +116,8 @@ export interface SandboxRecord {
   publishAllow: string[];
   endpoints: EndpointRecord[];
   cmd: string[];
+  /** mode 'external' only */
+  external?: ExternalInfo;
   /** the process berth started, identified by pid and start time (pids are reused) */
   pid?: number;
   pidStart?: string;
@@ -121,6 +138,13 @@ export interface State {
   instance: string;
   networks: Record<string, NetworkRecord>;
   sandboxes: Record<string, SandboxRecord>;
+  /** address pools handed to another engine's IPAM (Docker's IpamDriver), by pool id */
+  ipamPools?: Record<string, IpamPoolRecord>;
   /** next ephemeral host port for -P / hostPort 0 */
   nextEphemeral?: number;
+}
+
+export interface IpamPoolRecord extends PoolRecord {
+  id: string;
+  addressSpace: string;
 }
