@@ -3,13 +3,11 @@
  * and out; every BerthError becomes its status code with {error: {kind, message}}.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { chmod, unlink } from 'node:fs/promises';
+import { listenUnix, readJsonBody } from './http.js';
 import type { Logger } from 'pino';
 import { BerthError, badRequest, notFound } from '../controller/errors.js';
 import type { Controller } from '../controller/controller.js';
 import { networkView, pseudoNetworkView, sandboxView } from './views.js';
-
-const MAX_BODY = 1 << 20;
 
 type Handler = (ctx: { params: string[]; body: unknown; query: URLSearchParams }) => Promise<unknown> | unknown;
 interface Route {
@@ -77,22 +75,6 @@ export function routes(c: Controller, info: ApiInfo): Route[] {
   ];
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw badRequest(`request body larger than ${MAX_BODY} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  if (!size) return undefined;
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw badRequest('request body is not valid JSON');
-  }
-}
-
 export async function startApi(socket: string, c: Controller, info: ApiInfo, log: Logger): Promise<Server> {
   const table = routes(c, info);
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
@@ -105,7 +87,7 @@ export async function startApi(socket: string, c: Controller, info: ApiInfo, log
       const route = table.find((r) => r.method === req.method && r.pattern.test(url.pathname));
       if (!route) throw notFound(`no API route ${req.method} ${url.pathname}`);
       const params = route.pattern.exec(url.pathname)!.slice(1);
-      const out = await route.handler({ params, body: await readBody(req), query: url.searchParams });
+      const out = await route.handler({ params, body: await readJsonBody(req), query: url.searchParams });
       send(out === null ? 204 : (route.status ?? 200), out);
     } catch (e) {
       const err = e instanceof BerthError ? e : new BerthError('internal', (e as Error).message);
@@ -113,11 +95,6 @@ export async function startApi(socket: string, c: Controller, info: ApiInfo, log
       send(err.status, { error: { kind: err.kind, message: err.message } });
     }
   });
-  await unlink(socket).catch(() => undefined);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socket, () => resolve());
-  });
-  await chmod(socket, 0o660);
+  await listenUnix(server, socket, 0o660);
   return server;
 }

@@ -5,7 +5,8 @@
  * plugin helpers do). berthd serves both a NetworkDriver and an IpamDriver here.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { listenUnix, readJsonBody } from '../api/http.js';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Controller } from '../controller/controller.js';
@@ -14,7 +15,6 @@ import { networkDriverRoutes } from './network.js';
 import { ipamDriverRoutes } from './ipam.js';
 
 export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
-const MAX_BODY = 1 << 20;
 
 /** One protocol call: the decoded request body in, the response object out. */
 export type PluginHandler = (body: Record<string, unknown>) => Promise<object> | object;
@@ -28,17 +28,9 @@ export function pluginRoutes(c: Controller, log: Logger): Record<string, PluginH
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new BerthError('bad-request', `request body larger than ${MAX_BODY} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (!text || text === 'null') return {};
-  const v = JSON.parse(text) as unknown;
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BerthError('bad-request', 'request body is not a JSON object');
+  const v = await readJsonBody(req);
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw new BerthError('bad-request', 'request body is not a JSON object');
   return v as Record<string, unknown>;
 }
 
@@ -68,11 +60,6 @@ export async function startDockerPlugin(socket: string, c: Controller, log: Logg
     }
   });
   await mkdir(dirname(socket), { recursive: true, mode: 0o755 });
-  await unlink(socket).catch(() => undefined);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socket, () => resolve());
-  });
-  await chmod(socket, 0o660);
+  await listenUnix(server, socket, 0o660);
   return server;
 }
