@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import { BerthError, badRequest, notFound } from '../controller/errors.js';
 import type { Controller } from '../controller/controller.js';
 import { networkView, pseudoNetworkView, sandboxView } from './views.js';
+import { exposure } from '../controller/exposure.js';
+import { desiredDatapath } from '../datapath/desired.js';
 
 type Handler = (ctx: { params: string[]; body: unknown; query: URLSearchParams }) => Promise<unknown> | unknown;
 interface Route {
@@ -31,6 +33,7 @@ export function routes(c: Controller, info: ApiInfo): Route[] {
   const p = (params: string[], i: number) => decodeURIComponent(params[i] ?? '');
   return [
     R('GET', '/v1/info', () => info.info()),
+    R('GET', '/v1/exposure', () => exposure(desiredDatapath(c.snapshot()))),
     R('GET', '/v1/networks', () => [
       ...Object.values(c.snapshot().networks).map((n) => networkView(c, n)),
       pseudoNetworkView('host'),

@@ -6,6 +6,7 @@ import type { NetworkView, SandboxView } from '../api/views.js';
 import { sandboxArgv, sandboxEnv, type ProcessSpec } from '../sandbox/process.js';
 import { parseKeyValues } from '../controller/options.js';
 import { printJson, table } from './table.js';
+import type { Exposure } from '../controller/exposure.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
@@ -187,6 +188,18 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
     .argument('<sandbox...>')
     .action(async (names: string[]) => {
       printJson(await Promise.all(names.map((n) => client().call<SandboxView>('GET', `/v1/sandboxes/${encodeURIComponent(n)}`))));
+    });
+
+  program
+    .command('exposure')
+    .description('what this host exposes: published ports, and who can reach whom on which ports')
+    .addOption(formatOption())
+    .action(async (o: { format: string }) => {
+      const e = await client().call<Exposure>('GET', '/v1/exposure');
+      if (o.format === 'json') return printJson(e);
+      process.stdout.write(table(['PROTO', 'BIND', 'HOST PORTS', 'SANDBOX', 'CONTAINER PORTS', 'NETWORK', 'ALLOW'],
+        e.published.map((p) => [p.proto, p.bind, p.hostPorts, p.sandbox, p.containerPorts, p.network, p.allow.join(',')])));
+      process.stdout.write('\n' + table(['FROM', 'TO', 'NETWORK', 'PORTS'], e.reachability.map((r) => [r.from, r.to, r.network, r.ports.join(',')])));
     });
 
   program

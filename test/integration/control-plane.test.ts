@@ -267,6 +267,17 @@ describe('ps, port and rm', () => {
     await h.berth('rm', '-f', 'rnd');
   });
 
+  it('exposure lists published ports and who reaches whom', async () => {
+    const e = await json<{ published: { sandbox: string; bind: string; hostPorts: string; proto: string }[]; reachability: { from: string; to: string; network: string; ports: string[] }[] }>(h.berth('exposure', '--format', 'json'));
+    expect(e.published).toEqual(expect.arrayContaining([
+      expect.objectContaining({ sandbox: 'pub', bind: '127.0.0.1', hostPorts: '8080', proto: 'tcp' }),
+      expect.objectContaining({ sandbox: 'pub', bind: '*', hostPorts: '9000-9002', proto: 'udp' }),
+    ]));
+    expect(e.reachability).toEqual(expect.arrayContaining([{ from: 'a', to: 'b', network: 'net1', ports: ['any'] }]));
+    expect(e.reachability.some((r) => r.from === 'a' && r.to === 'c')).toBe(false);
+    expect((await h.berth('exposure')).stdout).toMatch(/^PROTO\s+BIND\s+HOST PORTS/m);
+  });
+
   it('rm refuses a running sandbox without -f, and -f removes it and its namespace', async () => {
     await refused(['rm', 'pub'], /sandbox 'pub' is running: use rm -f/);
     const key = (await inspect('pub')).NetworkSettings.SandboxKey;

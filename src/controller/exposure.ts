@@ -1,0 +1,68 @@
+/**
+ * The effective exposure of a host, from the desired datapath: every published
+ * port with its bind address, protocol, allow-list and the sandbox behind it,
+ * and which sandboxes can open connections to which others on which ports.
+ * Stable ordering, so a security team can diff two days' reports.
+ */
+import type { DesiredDatapath } from '../datapath/datapath.js';
+
+export interface PublishedExposure {
+  sandbox: string;
+  network: string;
+  bind: string;
+  hostPorts: string;
+  containerPorts: string;
+  proto: string;
+  allow: string[];
+}
+
+export interface Reach {
+  from: string;
+  to: string;
+  network: string;
+  /** 'any' when icc allows everything, else the linked ports ("5432/tcp") */
+  ports: string[];
+}
+
+export interface Exposure {
+  published: PublishedExposure[];
+  reachability: Reach[];
+}
+
+const range = (lo: number, count: number) => (count > 1 ? `${lo}-${lo + count - 1}` : String(lo));
+
+export function exposure(d: DesiredDatapath): Exposure {
+  const netName = new Map(d.networks.map((n) => [n.id, n.name]));
+  const published = d.publishes
+    .filter((p) => {
+      const n = d.networks.find((x) => x.id === p.network);
+      return !!n?.bridge && !n.internal; // internal networks install no port mapping
+    })
+    .map((p) => ({
+      sandbox: p.sandbox,
+      network: netName.get(p.network) ?? p.network,
+      bind: p.hostIp || '*',
+      hostPorts: range(p.hostPort, p.count),
+      containerPorts: range(p.containerPort, p.count),
+      proto: p.proto,
+      allow: p.allow.length ? [...p.allow].sort() : ['any'],
+    }))
+    .sort((a, b) => a.proto.localeCompare(b.proto) || a.bind.localeCompare(b.bind) || Number(a.hostPorts.split('-')[0]) - Number(b.hostPorts.split('-')[0]));
+  const reachability: Reach[] = [];
+  for (const n of d.networks) {
+    if (!n.bridge) continue;
+    const members = [...new Set(d.endpoints.filter((e) => e.network === n.id).map((e) => e.sandbox))].sort();
+    for (const from of members) {
+      for (const to of members) {
+        if (from === to) continue;
+        if (n.icc) {
+          reachability.push({ from, to, network: n.name, ports: ['any'] });
+          continue;
+        }
+        const ports = [...new Set(d.links.filter((l) => l.network === n.id && l.client === from && l.target === to).map((l) => `${l.port}/${l.proto}`))].sort();
+        if (ports.length) reachability.push({ from, to, network: n.name, ports });
+      }
+    }
+  }
+  return { published, reachability };
+}
