@@ -4,32 +4,14 @@
 # the addon) and the TypeScript build. Quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/apt.sh
 
 # Build tools, kernel-facing tools the tests drive, and what the libbpf fetch needs.
 APT_PACKAGES=(clang llvm libelf-dev zlib1g-dev pkg-config make cmake g++
   iproute2 iptables nftables conntrack iputils-ping socat bind9-dnsutils util-linux python3
   docker.io busybox-static debian-archive-keyring ca-certificates)
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-# The libbpf source fetch asks apt which Debian mirror this machine uses: that needs lists.
-if [ ${#missing[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*InRelease >/dev/null 2>&1; then
-  echo "setup: apt-get update"
-  apt-get update -q >/dev/null
-fi
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  dockerd_before=$(pgrep -x dockerd || true)
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  # docker.io is for the Docker integration tests, which start their own dockerd in a test
-  # namespace; a packaged service must not come up in the host's namespace on our account.
-  if [ -z "$dockerd_before" ] && pgrep -x dockerd >/dev/null; then
-    service docker stop >/dev/null 2>&1 || true
-    service containerd stop >/dev/null 2>&1 || true
-  fi
-fi
+apt_install "${APT_PACKAGES[@]}"
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
