@@ -21,7 +21,7 @@ import { run } from '../../src/exec.js';
 import type { SandboxView } from '../../src/api/views.js';
 import { UPLINK } from '../helpers/berthd.js';
 import { Agent, World } from '../helpers/conformance.js';
-import { changedFronts, deleteLines, parseEntries } from '../../src/datapath/iptables/conntrack.js';
+import { changedFronts, deleteLines, filteredLines, parseEntries } from '../../src/datapath/iptables/conntrack.js';
 import type { DesiredDatapath, DpPublish } from '../../src/datapath/datapath.js';
 
 const PORT = 5353;
@@ -208,7 +208,18 @@ describe('which conntrack entries a change flushes', () => {
     expect(changedFronts(dp(a, b), undefined)).toHaveLength(2);
   });
 
-  it('deletes exactly the entries whose original destination is a changed front end, by their tuple', () => {
+  it('a few ports: filtered deletes, both families for every address, one for a bound address', () => {
+    expect(filteredLines([{ proto: 'udp', hostIp: '', hostPort: 5353, count: 1 }])).toEqual([
+      '-D -f ipv4 -p udp --orig-port-dst 5353',
+      '-D -f ipv6 -p udp --orig-port-dst 5353',
+    ]);
+    expect(filteredLines([{ proto: 'udp', hostIp: '198.18.0.1', hostPort: 9000, count: 2 }])).toEqual([
+      '-D -f ipv4 -p udp --orig-port-dst 9000 --orig-dst 198.18.0.1',
+      '-D -f ipv4 -p udp --orig-port-dst 9001 --orig-dst 198.18.0.1',
+    ]);
+  });
+
+  it('many ports: deletes exactly the entries whose original destination is a changed front end, by their tuple', () => {
     const v4 = parseEntries([
       'udp      17 29 src=198.18.0.2 dst=198.18.0.1 sport=40999 dport=5353 [UNREPLIED] src=198.18.0.1 dst=198.18.0.2 sport=5353 dport=40999 mark=0 use=1',
       'tcp      6 431999 ESTABLISHED src=198.18.0.2 dst=198.18.0.1 sport=51000 dport=9001 src=10.0.0.2 dst=198.18.0.2 sport=91 dport=51000 [ASSURED] mark=0 use=1',
