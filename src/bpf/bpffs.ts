@@ -6,11 +6,6 @@ import { run, tryRun } from '../exec.js';
 
 export const BPFFS_ROOT = '/sys/fs/bpf';
 
-export async function isBpffs(path: string): Promise<boolean> {
-  const r = await tryRun('stat', ['-f', '-c', '%T', path]);
-  return r.code === 0 && r.stdout.trim() === 'bpf_fs';
-}
-
 /**
  * A bpffs instance of its own in a temporary directory: pins made there are
  * invisible to the host's /sys/fs/bpf and vanish on release().

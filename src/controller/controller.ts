@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nl } from '../netlink/index.js';
 import { BerthError, badRequest, conflict, notFound } from './errors.js';
-import { validateOptions, parseKeyValues, IFNAME_RE } from './options.js';
+import { validateOptions, parseKeyValues } from './options.js';
 import { parseExpose, parsePortSpec, type PortSpec } from './portspec.js';
 import { checkName, optBool, optString, strings, type ConnectRequest, type CreateNetworkRequest, type RunRequest } from './requests.js';
 import { hostsEntries, linkEnv, netOwner, shortId } from './names.js';
@@ -1013,20 +1013,8 @@ export class Controller {
       return { created, removed };
     });
   }
-
-  /** Removes every kernel object of berth's (for `berthd --cleanup` and tests). */
-  async teardownAll(): Promise<void> {
-    await this.serial(async () => {
-      for (const sb of Object.values(this.state.sandboxes)) await this.destroySandbox(sb);
-      for (const n of Object.values(this.state.networks)) {
-        await this.opts.events?.networkDown?.(n);
-        await this.drivers[n.driver]!.deleteNetwork(n).catch(() => undefined);
-      }
-    });
-  }
 }
 
-export { IFNAME_RE };
 
 /** By name, full id, or an unambiguous id prefix of at least 3 characters, as Docker resolves references. */
 function byRef<T extends { id: string; name: string }>(all: T[], ref: string): T | undefined {
