@@ -39,6 +39,11 @@ export class Servers {
     this.spawnIn(`${label}/iperf3`, nsPath, 'iperf3', ['-s', '-p', String(PORTS.iperf)]);
     // sockperf server and client share CPU 0: a cross-CPU wake-up on this VM costs 20-30 µs at random and would drown the datapath's share.
     this.spawnIn(`${label}/sockperf`, nsPath, 'taskset', ['-c', '0', 'sockperf', 'server', '--tcp', '-i', '0.0.0.0', '-p', String(PORTS.sockperf)]);
+    await this.startNginx(label, nsPath);
+  }
+
+  /** nginx alone (one process, `return 200`) on PORTS.http in @nsPath. */
+  async startNginx(label: string, nsPath: string): Promise<void> {
     const dir = await mkdtemp(join(tmpdir(), 'bb-bench-nginx-'));
     this.dirs.push(dir);
     const conf = [
@@ -72,6 +77,7 @@ export class Servers {
       }),
     );
     for (const d of this.dirs.splice(0)) await rm(d, { recursive: true, force: true });
+    this.stopping = false;
   }
 }
 
@@ -89,13 +95,13 @@ export async function waitPort(nsPath: string, ip: string, port: number, timeout
   }
 }
 
-/** TCP throughput in Gbit/s (iperf3, receiver side). */
-export async function iperf(nsPath: string, ip: string, port: number, seconds: number): Promise<number> {
+/** TCP throughput in Gbit/s (iperf3, receiver side), and the bytes received. */
+export async function iperf(nsPath: string, ip: string, port: number, seconds: number): Promise<{ gbps: number; bytes: number }> {
   for (let attempt = 0; ; attempt++) {
     try {
       const { stdout } = await nsRun(nsPath, 'iperf3', ['-c', ip, '-p', String(port), '-t', String(seconds), '-J'], (seconds + 15) * 1000);
-      const j = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } } };
-      return j.end.sum_received.bits_per_second / 1e9;
+      const j = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number; bytes: number } } };
+      return { gbps: j.end.sum_received.bits_per_second / 1e9, bytes: j.end.sum_received.bytes };
     } catch (e) {
       // the iperf3 server is busy for a moment after the previous test ends
       if (attempt >= 2) throw e;
@@ -105,7 +111,7 @@ export async function iperf(nsPath: string, ip: string, port: number, seconds: n
 }
 
 /** TCP request/response latency in µs: sockperf ping-pong with --mps=max; sockperf reports half the round trip (its convention), p50 and p99 of that. */
-export async function sockperf(nsPath: string, ip: string, port: number, seconds: number): Promise<{ p50: number; p99: number; avg: number }> {
+export async function sockperf(nsPath: string, ip: string, port: number, seconds: number): Promise<{ p50: number; p99: number; avg: number; roundTrips: number }> {
   const { stdout, stderr } = await nsRun(nsPath, 'taskset', ['-c', '0', 'sockperf', 'ping-pong', '--tcp', '-i', ip, '-p', String(port), '-t', String(seconds), '--mps=max'], (seconds + 15) * 1000);
   const text = stdout + stderr;
   const num = (re: RegExp) => {
@@ -113,16 +119,19 @@ export async function sockperf(nsPath: string, ip: string, port: number, seconds
     if (!m) throw new Error(`cannot read sockperf output: ${text.slice(-500)}`);
     return Number(m[1]);
   };
-  return { p50: num(/percentile 50\.000 =\s+([\d.]+)/), p99: num(/percentile 99\.000 =\s+([\d.]+)/), avg: num(/avg-latency=([\d.]+)/) };
+  // every round trip of the whole run (warm-up included), since CPU time is read around the whole run
+  const total = /\[Total Run\][^\n]*ReceivedMessages=(\d+)/.exec(text);
+  return { p50: num(/percentile 50\.000 =\s+([\d.]+)/), p99: num(/percentile 99\.000 =\s+([\d.]+)/), avg: num(/avg-latency=([\d.]+)/), roundTrips: total ? Number(total[1]) : NaN };
 }
 
 /** New TCP connections per second: wrk, one HTTP request per connection ("Connection: close"). */
-export async function connRate(nsPath: string, ip: string, port: number, seconds: number): Promise<{ rate: number; errors: number }> {
+export async function connRate(nsPath: string, ip: string, port: number, seconds: number): Promise<{ rate: number; errors: number; requests: number }> {
   const { stdout } = await nsRun(nsPath, 'wrk', ['-t', '1', '-c', '16', '-d', `${seconds}s`, '-H', 'Connection: close', `http://${ip}:${port}/`], (seconds + 15) * 1000);
   const m = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
   if (!m) throw new Error(`cannot read wrk output: ${stdout}`);
   const e = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
   const errors = (e ? Number(e[1]) + Number(e[2]) + Number(e[3]) + Number(e[4]) : 0) + (non2xx ? Number(non2xx[1]) : 0);
-  return { rate: Number(m[1]), errors };
+  const n = /(\d+) requests in/.exec(stdout);
+  return { rate: Number(m[1]), errors, requests: n ? Number(n[1]) : NaN };
 }

@@ -6,8 +6,9 @@
  *          lc1 ─┐                          veth + Linux bridge br0 in lhost,
  *          lc2 ─┴ br0 (lhost) ── lext      routed uplink to lext; no iptables
  *                                          rules, no NAT, bridge-nf-call off
- *  berth:  s1 ─┐                           sandboxes made through berthd's API
- *          s2 ─┴ berth0 (bhost) ── bext    berthd --datapath iptables in bhost
+ *  berth:  s1 ─┐                           sandboxes made through berthd's API,
+ *          s2 ─┴ berth0 (DP-host) ── DP-ext  one world per datapath DP measured
+ *                                          (berthd --datapath DP in DP-host)
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { removeLeftovers } from '../../src/daemon/leftovers.js';
 import { ApiClient } from '../../src/api/client.js';
 import type { SandboxView } from '../../src/api/views.js';
 import { PORTS } from './tools.js';
+import { treeStats, type TreeStats } from './procs.js';
 
 export const PREFIX = 'bb-bench-';
 export const LIMIT = { v1: '10.98.0.1', v2: '10.98.0.2', gw: '10.99.0.1', c1: '10.99.0.2', c2: '10.99.0.3', up: '198.19.0.1', ext: '198.19.0.2' };
@@ -54,7 +56,7 @@ export class LimitWorld {
     await topo.exec('lhost', 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     // Bridged frames must not go through netfilter in the limit (the sysctl is per namespace; absent without br_netfilter).
     await tryRun('ip', ['netns', 'exec', topo.ns('lhost'), 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0']);
-    for (const c of ['lv1', 'lc1', 'lext']) await clientSysctls(w.path(c));
+    for (const c of ['lv1', 'lc1', 'lext', 'lhost']) await clientSysctls(w.path(c));
     return w;
   }
 }
@@ -71,32 +73,57 @@ export class BerthWorld {
   readonly sandboxes: SandboxInfo[] = [];
   /** berthd's own pid, from /v1/info */
   pid: number | undefined;
+  /** berthd's instance name, from /v1/info (its sandbox namespaces are berth-<instance>-*) */
+  instance: string | undefined;
 
   private constructor(
     readonly topo: Topology,
+    readonly datapath: string,
     readonly stateDir: string,
   ) {
     this.api = new ApiClient(join(stateDir, 'berth.sock'));
   }
 
-  path(short: string): string {
-    return this.topo.nsPath(short);
+  /** The system's name in results: berth-<datapath>. */
+  get name(): string {
+    return `berth-${this.datapath}`;
   }
 
-  /** Makes bhost and bext and starts berthd in bhost; the caller destroys it (also on failure). */
-  static async build(topo: Topology, onCreated: (w: BerthWorld) => void): Promise<BerthWorld> {
-    const stateDir = await mkdtemp(join(tmpdir(), 'bb-bench-state-'));
-    const w = new BerthWorld(topo, stateDir);
+  /** Short names of this world's host and ext namespaces. */
+  get host(): string {
+    return `${this.datapath}-host`;
+  }
+
+  get ext(): string {
+    return `${this.datapath}-ext`;
+  }
+
+  path(which: 'host' | 'ext'): string {
+    return this.topo.nsPath(which === 'host' ? this.host : this.ext);
+  }
+
+  /**
+   * Makes <datapath>-host and <datapath>-ext and starts `berthd --datapath @datapath` in the host namespace;
+   * the caller destroys the world (also on failure): @onCreated gets it before anything can fail.
+   * Throws when berthd refuses to start, with its reason.
+   */
+  static async build(topo: Topology, datapath: string, onCreated: (w: BerthWorld) => void): Promise<BerthWorld> {
+    const stateDir = await mkdtemp(join(tmpdir(), `bb-bench-state-${datapath}-`));
+    const w = new BerthWorld(topo, datapath, stateDir);
     onCreated(w);
-    await topo.addNetns('bhost');
-    await topo.addNetns('bext');
-    await topo.veth({ ns: 'bhost', name: 'uplink0', addr: `${BERTH.up}/24` }, { ns: 'bext', name: 'eth0', addr: `${BERTH.ext}/24` });
+    await topo.addNetns(w.host);
+    await topo.addNetns(w.ext);
+    await topo.veth({ ns: w.host, name: 'uplink0', addr: `${BERTH.up}/24` }, { ns: w.ext, name: 'eth0', addr: `${BERTH.ext}/24` });
     const resolv = join(stateDir, 'host-resolv.conf');
     await writeFile(resolv, `nameserver ${BERTH.ext}\n`);
-    w.daemon = await BerthdProcess.start(topo.nsPath('bhost'), [
-      '--state-dir', stateDir, '--socket', join(stateDir, 'berth.sock'), '--log-level', 'info', '--resolv-conf', resolv, '--datapath', 'iptables',
-    ], { timeoutMs: 20_000 });
-    await clientSysctls(w.path('bext'));
+    w.daemon = await BerthdProcess.start(w.path('host'), [
+      '--state-dir', stateDir, '--socket', join(stateDir, 'berth.sock'), '--log-level', 'info', '--resolv-conf', resolv, '--datapath', datapath,
+    ], { timeoutMs: 30_000 });
+    await clientSysctls(w.path('ext'));
+    await clientSysctls(w.path('host'));
+    const info = await w.info();
+    w.pid = Number(info.pid);
+    w.instance = String(info.instance);
     return w;
   }
 
@@ -104,8 +131,16 @@ export class BerthWorld {
     return this.api.call<Record<string, unknown>>('GET', '/v1/info');
   }
 
-  async createSandbox(name: string, publish: string[] = []): Promise<SandboxInfo> {
-    const v = await this.api.call<SandboxView>('POST', '/v1/sandboxes', { name, network: 'bridge', publish, cmd: ['sleep', 'infinity'] });
+  async createNetwork(name: string, options: Record<string, string> = {}): Promise<void> {
+    await this.api.call('POST', '/v1/networks', { name, options });
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    await this.api.call('DELETE', `/v1/networks/${encodeURIComponent(name)}`);
+  }
+
+  async createSandbox(name: string, publish: string[] = [], more: { network?: string; expose?: string[]; links?: string[] } = {}): Promise<SandboxInfo> {
+    const v = await this.api.call<SandboxView>('POST', '/v1/sandboxes', { name, network: 'bridge', publish, cmd: ['sleep', 'infinity'], ...more });
     const n = Object.values(v.NetworkSettings.Networks)[0];
     const sb = { id: v.Id, netns: v.NetworkSettings.SandboxKey, ip: n?.IPAddress ?? '' };
     this.sandboxes.push(sb);
@@ -126,33 +161,9 @@ export class BerthWorld {
     return [s1, s2];
   }
 
-  /** berthd's pid, its RSS in kB, and how many processes its tree holds. */
-  async daemonStats(): Promise<{ pid: number; rssKb: number; processes: number }> {
-    const pid = this.pid ?? this.daemon!.proc.pid!;
-    const { readFile, readdir } = await import('node:fs/promises');
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-    const parents = new Map<number, number>();
-    for (const d of await readdir('/proc')) {
-      if (!/^\d+$/.test(d)) continue;
-      try {
-        const st = await readFile(`/proc/${d}/stat`, 'utf8');
-        const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
-        parents.set(Number(d), ppid);
-      } catch {
-        /* gone */
-      }
-    }
-    const inTree = (p: number): boolean => {
-      for (let i = 0; i < 64 && p > 1; i++) {
-        if (p === pid) return true;
-        p = parents.get(p) ?? 0;
-      }
-      return false;
-    };
-    let processes = 0;
-    for (const p of parents.keys()) if (inTree(p)) processes++;
-    return { pid, rssKb, processes };
+  /** berthd's process tree (the sandboxes' commands are in it) with RSS, PSS and CPU. */
+  async stats(): Promise<TreeStats> {
+    return treeStats([this.pid ?? this.daemon!.proc.pid!]);
   }
 
   /** Removes sandboxes through the API while berthd runs, then stops it and removes whatever is left. */
