@@ -136,10 +136,12 @@ Napi::Value LinkAddVxlan(const Napi::CallbackInfo& info) {
   IpAddr local = has_local ? ParseIp(info.Env(), RequiredString(o, "local"), "vxlan local address") : IpAddr{};
   std::string dev = IfnameOpt(o, "dev", true);
   int learning = Has(o, "learning") ? BoolOpt(o, "learning", true) : -1;
+  // external (collect metadata): one device for every VNI, a BPF program sets the tunnel key per packet.
+  bool external = Has(o, "external") && BoolOpt(o, "external", false);
   return RunAsync(info.Env(), "berth.netlink.linkAddVxlan",
-      [l, vni, port, has_local, local, dev, learning] {
+      [l, vni, port, has_local, local, dev, learning, external] {
         std::string what = "add vxlan '" + l.name + "' (vni " + std::to_string(vni) + ", port " + std::to_string(port) +
-                           (dev.empty() ? "" : ", dev '" + dev + "'") + ")" + InNs(l.netns);
+                           (dev.empty() ? "" : ", dev '" + dev + "'") + (external ? ", external" : "") + ")" + InNs(l.netns);
         EnterNetns ns(l.netns, what);
         unsigned dev_idx = dev.empty() ? 0 : Ifindex(dev, what);
         RtnlSocket sk;
@@ -152,6 +154,7 @@ Napi::Value LinkAddVxlan(const Napi::CallbackInfo& info) {
         if (has_local) req.Put(local.family == AF_INET ? IFLA_VXLAN_LOCAL : IFLA_VXLAN_LOCAL6, local.bytes, local.len());
         if (dev_idx) req.PutU32(IFLA_VXLAN_LINK, dev_idx);
         if (learning >= 0) req.PutU8(IFLA_VXLAN_LEARNING, learning);
+        if (external) req.PutU8(IFLA_VXLAN_COLLECT_METADATA, 1);
         req.EndNest(data);
         req.EndNest(li);
         sk.Request(req, what);

@@ -7,7 +7,7 @@ export interface NetworkView {
   Name: string;
   Id: string;
   Created: string;
-  Scope: 'local';
+  Scope: 'local' | 'global';
   Driver: string;
   EnableIPv6: boolean;
   Internal: boolean;
@@ -16,6 +16,8 @@ export interface NetworkView {
   Containers: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string; Aliases: string[] }>;
   BridgeName?: string;
   Parent?: string;
+  VxlanId?: number;
+  VxlanPort?: number;
 }
 
 export function networkView(c: Controller, n: NetworkRecord): NetworkView {
@@ -37,7 +39,7 @@ export function networkView(c: Controller, n: NetworkRecord): NetworkView {
     Name: n.name,
     Id: n.id,
     Created: n.created,
-    Scope: 'local',
+    Scope: n.scope ?? 'local',
     Driver: n.driver,
     EnableIPv6: n.ipv6,
     Internal: n.internal,
@@ -54,6 +56,7 @@ export function networkView(c: Controller, n: NetworkRecord): NetworkView {
     Containers: containers,
     ...(n.bridge ? { BridgeName: n.bridge } : {}),
     ...(n.parent ? { Parent: n.parent } : {}),
+    ...(n.vxlan ? { VxlanId: n.vxlan.vni, VxlanPort: n.vxlan.port } : {}),
   };
 }
 

@@ -23,6 +23,9 @@ import type { DaemonConfig, EndpointRecord, IpamPoolRecord, NetworkRecord, PoolR
 import type { NetworkDriver } from '../drivers/driver.js';
 import { BridgeDriver, mtuOf } from '../drivers/bridge.js';
 import { MacvlanDriver } from '../drivers/macvlan.js';
+import { OverlayDriver } from '../drivers/overlay.js';
+import type { Cluster } from '../cluster/cluster.js';
+import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
 import { filesIn, hostResolvConf, renderHosts, renderResolvConf, usableNameservers, writeSandboxFiles } from '../sandbox/files.js';
 import { isRunning, killSandboxProcess, processStart, startDetached, type ProcessSpec } from '../sandbox/process.js';
 import { NETNS_DIR } from '../netns/topology.js';
@@ -51,11 +54,20 @@ export interface ControllerOptions {
   /** the packet datapath; told the whole desired state after every change */
   datapath?: Datapath;
   uplink?: string;
+  /** cluster membership (berthd --store etcd://...): global overlay networks */
+  cluster?: Cluster;
+  overlay?: OverlayDataplane;
+  /** MTU of the underlay device: overlay networks default to 50 less */
+  underlayMtu?: number;
 }
 
 export class Controller {
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly drivers: Record<string, NetworkDriver> = { bridge: new BridgeDriver(), macvlan: new MacvlanDriver() };
+  private readonly drivers: Record<string, NetworkDriver> = {
+    bridge: new BridgeDriver(),
+    macvlan: new MacvlanDriver(),
+    overlay: new OverlayDriver(() => this.opts.overlay),
+  };
 
   private constructor(
     private state: State,
@@ -66,6 +78,7 @@ export class Controller {
     const state = await opts.store.load();
     const c = new Controller(state, opts);
     await c.ensureDefaultNetwork();
+    c.watchCluster();
     return c;
   }
 
@@ -86,6 +99,7 @@ export class Controller {
       } finally {
         // Also after a failed operation: its undo changed the state too.
         await this.syncDatapath();
+        await this.syncCluster();
       }
     };
     const next = this.queue.then(op, op);
@@ -222,7 +236,8 @@ export class Controller {
       if ((BUILTIN_NETWORKS as readonly string[]).includes(name)) throw conflict(`network name '${name}' is reserved for a built-in network`);
       if (Object.values(this.state.networks).some((n) => n.name === name)) throw conflict(`network '${name}' already exists`);
       const driver = req.driver ?? 'bridge';
-      if (driver !== 'bridge' && driver !== 'macvlan') throw badRequest(`unknown network driver '${driver}' (valid: bridge, macvlan)`);
+      if (driver !== 'bridge' && driver !== 'macvlan' && driver !== 'overlay') throw badRequest(`unknown network driver '${driver}' (valid: bridge, macvlan, overlay)`);
+      if (driver === 'overlay') return this.createOverlayNow(req, name);
       const options = validateOptions(driver, req.options ?? {});
       const internal = optBool(req.internal, 'internal');
       const ipv6 = optBool(req.ipv6, 'ipv6');
@@ -307,6 +322,8 @@ export class Controller {
     if (members.length) {
       throw conflict(`network '${n.name}' has active endpoints (${members.map((m) => m.name).join(', ')}): disconnect or remove them first`);
     }
+    // A global network goes from the cluster first: that fails while any host has endpoints on it, or the store is down.
+    if (n.scope === 'global') await this.clusterOrFail(n.name).deleteNetwork(n);
     await this.transact((s) => {
       delete s.networks[n.id];
     });
@@ -359,7 +376,7 @@ export class Controller {
       id,
       network: net.id,
       ifname: `eth${i}`,
-      ...(net.driver === 'bridge' ? { hostIf: this.hostIfName(id) } : {}),
+      ...(net.driver === 'bridge' || net.driver === 'overlay' ? { hostIf: this.hostIfName(id) } : {}),
       mac: this.macFor(v4),
       ...(v4 ? { v4 } : {}),
       ...(v6 ? { v6 } : {}),
@@ -396,7 +413,7 @@ export class Controller {
   /** Writes @sb's hosts, resolv.conf and hostname files from the current state. */
   private async writeFiles(sb: SandboxRecord): Promise<void> {
     const owner = netOwner(this.state, sb);
-    const dnsNet = owner.endpoints.map((e) => this.state.networks[e.network]).find((n) => n && !n.isDefault && n.driver === 'bridge');
+    const dnsNet = owner.endpoints.map((e) => this.state.networks[e.network]).find((n) => n && !n.isDefault && (n.driver === 'bridge' || n.driver === 'overlay'));
     const host = await hostResolvConf(this.opts.resolvConf);
     const resolv = dnsNet
       ? { nameservers: [poolFor(dnsNet.pools, 4)!.gateway], search: sb.dnsSearch.length ? sb.dnsSearch : host.search, options: ['ndots:0'] }
@@ -514,6 +531,9 @@ export class Controller {
       if (aliases.length) throw badRequest(`--network-alias needs a network: --network ${netRef} has none of its own`);
     }
 
+    // A global network's address is taken in the cluster store first (the local pool then only records it).
+    const clusterIp = network?.scope === 'global' ? await this.clusterAllocate(network, id, req.ip) : undefined;
+
     // 2. Allocate and record (the store first: a crash from here on is repaired by reconcile).
     const t0 = process.hrtime.bigint();
     const sb = await this.transact((draft) => {
@@ -523,7 +543,8 @@ export class Controller {
         hostname, dns, dnsSearch, addHosts, env, links, expose, publish: [], publishAll, publishAllow, endpoints: [], cmd,
       };
       rec.publish = this.parsePublishes(publishSpecs, publishAll, expose, id, draft);
-      if (network) rec.endpoints.push(this.newEndpoint(draft, network, rec, { ...(req.ip ? { ip: req.ip } : {}), ...(req.ip6 ? { ip6: req.ip6 } : {}), aliases }));
+      const ip = clusterIp ?? req.ip;
+      if (network) rec.endpoints.push(this.newEndpoint(draft, network, rec, { ...(ip ? { ip } : {}), ...(req.ip6 ? { ip6: req.ip6 } : {}), aliases }));
       draft.sandboxes[id] = rec;
       return rec;
     });
@@ -642,9 +663,10 @@ export class Controller {
       if (sb.endpoints.some((e) => e.network === n.id)) throw conflict(`sandbox '${sb.name}' is already connected to network '${n.name}'`);
       const aliases = strings(req.aliases, 'aliases');
       for (const a of aliases) checkName(a, 'network alias');
+      const ip = n.scope === 'global' ? await this.clusterAllocate(n, sb.id, req.ip) : req.ip;
       const ep = await this.transact((draft) => {
         const cur = draft.sandboxes[sb.id]!;
-        const e = this.newEndpoint(draft, n, cur, { ...(req.ip ? { ip: req.ip } : {}), ...(req.ip6 ? { ip6: req.ip6 } : {}), aliases });
+        const e = this.newEndpoint(draft, n, cur, { ...(ip ? { ip } : {}), ...(req.ip6 ? { ip6: req.ip6 } : {}), aliases });
         cur.endpoints.push(e);
         return e;
       });
@@ -963,6 +985,173 @@ export class Controller {
     });
   }
 
+  // ------------------------------------------- global networks (cluster)
+  //
+  // An overlay network lives in the cluster store; every host mirrors it into
+  // its own state as a network of scope 'global' and makes it in its kernel.
+  // Its addresses are allocated in the store. This host's endpoints are
+  // written there after every change (syncCluster), and other hosts'
+  // endpoints come back through the watch into the overlay dataplane.
+
+  private clusterOrFail(what: string): Cluster {
+    const c = this.opts.cluster;
+    if (!c) throw badRequest(`${what}: overlay networks need a cluster store: start berthd with --store etcd://HOST:PORT`);
+    return c;
+  }
+
+  private async clusterAllocate(n: NetworkRecord, owner: string, requested?: string): Promise<string | undefined> {
+    const pool = poolFor(n.pools, 4);
+    if (!pool) return undefined;
+    if (requested && familyOf(requested) !== 4) throw badRequest(`--ip ${requested} is not an IPv4 address`);
+    return this.clusterOrFail(`network '${n.name}'`).allocate(n.id, pool, owner, requested);
+  }
+
+  /** The local record of global network @g: the cluster's definition plus this host's bridge and MTU. */
+  private localOverlay(g: { id: string; name: string; internal: boolean; options: Record<string, string>; pools: Omit<PoolRecord, 'allocated' | 'last'>[]; vxlan: { vni: number; port: number }; created: string }): NetworkRecord {
+    const mtu = g.options.mtu ?? String((this.opts.underlayMtu ?? 1500) - 50);
+    return {
+      id: g.id, name: g.name, driver: 'overlay', scope: 'global', internal: g.internal, ipv6: false,
+      options: { ...g.options, mtu }, pools: g.pools.map((p) => ({ ...p, aux: { ...p.aux }, allocated: [] })),
+      bridge: `bb-${g.id.slice(0, 12)}`, vxlan: g.vxlan, isDefault: false, created: g.created,
+    };
+  }
+
+  private async createOverlayNow(req: CreateNetworkRequest, name: string): Promise<NetworkRecord> {
+    const cluster = this.clusterOrFail(`network '${name}'`);
+    const options = validateOptions('overlay', req.options ?? {});
+    if (optBool(req.ipv6, 'ipv6')) throw badRequest('overlay networks carry IPv4 only in this version: drop --ipv6');
+    const internal = optBool(req.internal, 'internal');
+    const subnets = strings(req.subnets, 'subnets');
+    if (subnets.length > 1) throw badRequest(`overlay networks take one IPv4 subnet (${subnets.join(', ')} given)`);
+    const gateways = strings(req.gateways, 'gateways');
+    const ranges = strings(req.ipRanges, 'ip-ranges');
+    const used = [...this.usedPrefixes(), ...cluster.networks().flatMap((g) => g.pools.map((p) => parsePrefix(p.subnet)))];
+    let subnet: Prefix;
+    if (subnets[0]) {
+      subnet = parsePrefix(subnets[0], 'subnet');
+      if (subnet.family !== 4) throw badRequest(`overlay subnet ${subnet.text} is not IPv4`);
+      await this.checkSubnetFree(subnet);
+      const clash = cluster.networks().find((g) => g.pools.some((p) => overlaps(subnet, parsePrefix(p.subnet))));
+      if (clash) throw conflict(`subnet ${subnet.text} overlaps ${clash.pools[0]!.subnet} of overlay network '${clash.name}'`);
+    } else {
+      // Docker's overlay pool: the first free 10.0.N.0/24.
+      const routes = (await this.hostRoutes()).map((r) => r.prefix);
+      const free = Array.from({ length: 256 }, (_, i) => parsePrefix(`10.0.${i}.0/24`)).find((c) => ![...used, ...routes].some((u) => overlaps(c, u)));
+      if (!free) throw conflict('no free overlay subnet left in 10.0.0.0/16: give one with --subnet');
+      subnet = free;
+    }
+    const pool = makePool({ subnet: subnet.text, ...(gateways[0] ? { gateway: gateways[0] } : {}), ...(ranges[0] ? { ipRange: ranges[0] } : {}), aux: req.auxAddresses ?? {} });
+    const vnis = new Set(cluster.networks().map((g) => g.vxlan.vni));
+    let vni = options['vxlan.id'] ? Number(options['vxlan.id']) : 4096;
+    if (options['vxlan.id'] && vnis.has(vni)) throw conflict(`VXLAN id ${vni} is used by another overlay network of the cluster: pick another with -o vxlan.id=N`);
+    while (vnis.has(vni)) vni++;
+    const port = Number(options['vxlan.port'] ?? 4789);
+    const id = randomBytes(32).toString('hex');
+    const created = new Date().toISOString();
+    const { 'vxlan.id': _id, 'vxlan.port': _port, ...rest } = options;
+    const rec = this.localOverlay({ id, name, internal, options: rest, pools: [pool], vxlan: { vni, port }, created });
+    // The cluster first: it decides whether the name and VNI are free everywhere.
+    await cluster.createNetwork({ ...rec, options: rest });
+    await this.adoptNetwork(rec).catch(async (e: unknown) => {
+      await cluster.deleteNetwork(rec).catch(() => undefined);
+      throw e;
+    });
+    this.log.info({ network: name, id: shortId(id), subnet: subnet.text, vni, port }, 'overlay network created');
+    return this.state.networks[id]!;
+  }
+
+  /** Records and makes global network @rec on this host. */
+  private async adoptNetwork(rec: NetworkRecord): Promise<void> {
+    const d = this.drivers.overlay!;
+    await this.transact((s) => {
+      s.networks[rec.id] = rec;
+    });
+    try {
+      await d.createNetwork(rec);
+      await this.opts.events?.networkUp?.(rec);
+    } catch (e) {
+      await d.deleteNetwork(rec).catch(() => undefined);
+      await this.transact((s) => {
+        delete s.networks[rec.id];
+      });
+      throw e;
+    }
+  }
+
+  /** Follows the cluster: global networks appear and vanish here, other hosts' endpoints reach the dataplane. */
+  private async followCluster(): Promise<void> {
+    const cluster = this.opts.cluster;
+    if (!cluster) return;
+    const global = cluster.networks();
+    for (const g of global) {
+      if (this.state.networks[g.id]) continue;
+      const clash = Object.values(this.state.networks).find((n) => n.name === g.name);
+      if (clash) {
+        this.log.error({ network: g.name }, 'a global network has the name of a local network here: not joined');
+        continue;
+      }
+      await this.adoptNetwork(this.localOverlay(g)).then(
+        () => this.log.info({ network: g.name, id: shortId(g.id), vni: g.vxlan.vni }, 'global network joined'),
+        (e: unknown) => this.log.error({ err: e, network: g.name }, 'could not make a global network here'),
+      );
+    }
+    if (cluster.connected) {
+      const ids = new Set(global.map((g) => g.id));
+      for (const n of Object.values(this.state.networks)) {
+        if (n.scope !== 'global' || ids.has(n.id) || this.membersOf(n).length) continue;
+        await this.transact((s) => {
+          delete s.networks[n.id];
+        });
+        await this.opts.events?.networkDown?.(n);
+        await this.drivers.overlay!.deleteNetwork(n).catch(() => undefined);
+        this.log.info({ network: n.name }, 'global network removed by the cluster');
+      }
+    }
+    await this.syncRemote();
+  }
+
+  private async syncRemote(): Promise<void> {
+    const { cluster, overlay } = this.opts;
+    if (!cluster || !overlay) return;
+    const vniOf = (id: string) => this.state.networks[id]?.vxlan?.vni;
+    await overlay.syncRemote(cluster.peerAddresses(), cluster.remoteEndpoints(vniOf));
+  }
+
+  private clusterDirty = false;
+
+  /** Publishes this host's endpoints; while the store is down, marks it for the retry timer. */
+  private async syncCluster(): Promise<void> {
+    const cluster = this.opts.cluster;
+    if (!cluster) return;
+    try {
+      await cluster.syncLocal(this.state);
+      this.clusterDirty = false;
+    } catch (e) {
+      if (!this.clusterDirty) this.log.warn({ err: (e as Error).message }, 'cluster store not updated; retrying while it is unreachable');
+      this.clusterDirty = true;
+    }
+  }
+
+  private watchCluster(): void {
+    const cluster = this.opts.cluster;
+    if (!cluster) return;
+    const follow = () => {
+      this.serial(() => this.followCluster()).catch((e: unknown) => this.log.error({ err: e }, 'following the cluster failed'));
+    };
+    cluster.on('changed', follow);
+    cluster.on('connected', follow);
+    const retry = setInterval(() => {
+      if (this.clusterDirty) this.serial(async () => undefined).catch(() => undefined);
+    }, 2000);
+    retry.unref();
+  }
+
+  /** Global network state for `berth network inspect`-style views: hosts and endpoints of the cluster. */
+  clusterView(): { hosts: { id: string; name: string; underlay: string }[]; connected: boolean } | undefined {
+    const c = this.opts.cluster;
+    return c ? { hosts: c.hosts().map((h) => ({ id: h.id, name: h.name, underlay: h.underlay })), connected: c.connected } : undefined;
+  }
+
   // -------------------------------------------------------------- reconcile
 
   /**
@@ -1008,6 +1197,7 @@ export class Controller {
         }
       }
       for (const n of Object.values(this.state.networks)) await this.opts.events?.networkUp?.(n);
+      await this.opts.overlay?.sweep();
       this.applied = ''; // on start the kernel may hold anything: apply in full
       this.log.info({ created, removed }, 'reconciled');
       return { created, removed };

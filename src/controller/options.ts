@@ -12,6 +12,7 @@ const mtu: Check = (v) => (/^\d+$/.test(v) && Number(v) >= 68 && Number(v) <= 65
 export const IFNAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/;
 const ifname: Check = (v) => (IFNAME_RE.test(v) ? v : null);
 const oneOf = (...xs: string[]): Check => (v) => (xs.includes(v) ? v : null);
+const intIn = (lo: number, hi: number): Check => (v) => (/^\d+$/.test(v) && Number(v) >= lo && Number(v) <= hi ? String(Number(v)) : null);
 
 const KEYS: Record<NetworkDriverName, Record<string, { check: Check; expect: string }>> = {
   bridge: {
@@ -25,6 +26,11 @@ const KEYS: Record<NetworkDriverName, Record<string, { check: Check; expect: str
     'macvlan.mode': { check: oneOf('bridge', 'private', 'vepa', 'passthru'), expect: 'bridge, private, vepa or passthru' },
     mtu: { check: mtu, expect: 'a number from 68 to 65535' },
   },
+  overlay: {
+    'vxlan.id': { check: intIn(1, 16777215), expect: 'a VXLAN network identifier from 1 to 16777215' },
+    'vxlan.port': { check: intIn(1, 65535), expect: 'a UDP port from 1 to 65535' },
+    mtu: { check: mtu, expect: 'a number from 68 to 65535' },
+  },
 };
 
 /** Docker's long option names, accepted for muscle memory and scripts. */
@@ -34,6 +40,7 @@ const ALIASES: Record<string, string> = {
   'com.docker.network.driver.mtu': 'mtu',
   'com.docker.network.bridge.name': 'bridge.name',
   macvlan_mode: 'macvlan.mode',
+  'com.docker.network.driver.overlay.vxlanid_list': 'vxlan.id',
 };
 
 export function validateOptions(driver: NetworkDriverName, raw: Record<string, string>): Record<string, string> {

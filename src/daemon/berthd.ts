@@ -22,6 +22,9 @@ import { BPF_DATAPATH_IMPLEMENTED, doctor, type DatapathChoice } from '../doctor
 import { parsePrefix, parseIp } from '../ipam/addr.js';
 import { createDatapath } from '../datapath/select.js';
 import { startDockerPlugin } from '../docker/protocol.js';
+import { joinCluster, type Joined } from '../cluster/join.js';
+import { withClusterEndpoints } from '../cluster/names.js';
+import { readFileSync } from 'node:fs';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -37,6 +40,13 @@ export interface DaemonOptions {
   driftCheckMs: number;
   /** serve Docker's network and IPAM driver plugin protocol on this unix socket */
   dockerPlugin?: string;
+  /** 'embedded' (default) or etcd://HOST:PORT[,...]: the cluster store for global (overlay) networks */
+  store?: string;
+  advertiseAddr?: string;
+  bpffs?: string;
+  etcdCacert?: string;
+  etcdCert?: string;
+  etcdKey?: string;
 }
 
 async function chooseDatapath(requested: DaemonOptions['datapath']): Promise<DatapathChoice & { requested: string }> {
@@ -70,12 +80,18 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
   let plugin: Server | undefined;
   let dns: DnsManager | undefined;
   let drift: NodeJS.Timeout | undefined;
+  let joined: Joined | undefined;
   try {
+    if (o.store && o.store !== 'embedded') {
+      const file = (f?: string) => (f ? readFileSync(f) : undefined);
+      const tls = { ...(o.etcdCacert ? { ca: file(o.etcdCacert)! } : {}), ...(o.etcdCert ? { cert: file(o.etcdCert)! } : {}), ...(o.etcdKey ? { key: file(o.etcdKey)! } : {}) };
+      joined = await joinCluster({ stateDir: o.stateDir, store: o.store, ...(o.advertiseAddr ? { advertiseAddr: o.advertiseAddr } : {}), bpffs: o.bpffs ?? '/sys/fs/bpf', tls, log: subsystemLogger('cluster') });
+    }
     const datapath = await chooseDatapath(o.datapath);
     log.info({ datapath: datapath.choice, reason: datapath.reason }, 'datapath chosen');
     const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'));
     let controller!: Controller;
-    dns = new DnsManager(() => controller.snapshot(), subsystemLogger('dns'), o.resolvConf, o.dnsPort);
+    dns = new DnsManager(() => withClusterEndpoints(controller.snapshot(), joined?.cluster), subsystemLogger('dns'), o.resolvConf, o.dnsPort);
     const d = dns;
     controller = await Controller.open({
       store: new EmbeddedStore(o.stateDir),
@@ -86,6 +102,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
       events: { networkUp: (n) => d.networkUp(n), networkDown: (n) => d.networkDown(n) },
       ...(dp ? { datapath: dp } : {}),
       ...(o.uplink ? { uplink: o.uplink } : {}),
+      ...(joined ? { cluster: joined.cluster, overlay: joined.overlay, underlayMtu: joined.underlayMtu } : {}),
     });
     const rec = await controller.reconcile();
     // Another tool may flush the tables (a firewall reload): look, and repair.
@@ -116,6 +133,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
     await dns?.closeAll();
     server?.close();
     plugin?.close();
+    await joined?.cluster.leave().catch(() => undefined);
     await lock.release();
     throw e;
   }
@@ -128,6 +146,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
       await new Promise<void>((resolve) => srv.close(() => resolve()));
       if (pl) await new Promise<void>((resolve) => pl.close(() => resolve()));
       await dd.closeAll();
+      await joined?.cluster.leave().catch(() => undefined);
       await lock.release();
       log.info('berthd stopped; sandboxes keep running');
     },
@@ -150,6 +169,12 @@ function main(): void {
     .option('--dns-port <port>', 'port of the embedded DNS servers', (v) => Number(v), 53)
     .option('--drift-check-ms <ms>', 'how often to look for datapath changes made outside berth', (v) => Number(v), 2000)
     .option('--docker-plugin <socket>', 'serve Docker\'s NetworkDriver and IpamDriver plugin protocol on this unix socket (see `berth docker-plugin install`)')
+    .option('--store <url>', 'cluster store for global (overlay) networks: embedded (this host only) or etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS)', 'embedded')
+    .option('--advertise-addr <ip>', 'with --store etcd://: this host\'s underlay IPv4 address (default: the default route\'s)')
+    .option('--bpffs <dir>', 'bpffs mount where the overlay pins its maps and links', '/sys/fs/bpf')
+    .option('--etcd-cacert <file>', 'with etcds://: CA certificate of the etcd servers')
+    .option('--etcd-cert <file>', 'with etcds://: client certificate')
+    .option('--etcd-key <file>', 'with etcds://: client key')
     .option('--resolv-conf <path>', 'the host resolv.conf: what sandboxes inherit and where the embedded DNS forwards', '/etc/resolv.conf')
     .action(async (opts: DaemonOptions) => {
       const d = await runDaemon(opts);

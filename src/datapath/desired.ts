@@ -10,7 +10,7 @@ export function desiredDatapath(state: State, uplink?: string): DesiredDatapath 
     return {
       id: n.id,
       name: n.name,
-      ...(n.driver === 'bridge' && n.bridge ? { bridge: n.bridge } : {}),
+      ...((n.driver === 'bridge' || n.driver === 'overlay') && n.bridge ? { bridge: n.bridge } : {}),
       ...(p4 ? { subnet4: p4.subnet, gateway4: p4.gateway } : {}),
       ...(p6 ? { subnet6: p6.subnet, gateway6: p6.gateway } : {}),
       internal: n.internal,

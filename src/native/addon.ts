@@ -176,6 +176,8 @@ export interface NlVxlanOptions extends NlNewLink {
   dev?: string;
   /** omitted: the kernel's default (learning on) */
   learning?: boolean;
+  /** collect metadata: any VNI, the tunnel key set per packet by a BPF program (vni is then ignored) */
+  external?: boolean;
 }
 
 export interface NlLinkSetOptions extends NlTarget {

@@ -21,7 +21,7 @@ export interface PoolRecord {
   last?: string;
 }
 
-export type NetworkDriverName = 'bridge' | 'macvlan';
+export type NetworkDriverName = 'bridge' | 'macvlan' | 'overlay';
 
 export interface NetworkRecord {
   id: string;
@@ -40,6 +40,10 @@ export interface NetworkRecord {
   isDefault: boolean;
   /** made for another engine (Docker's remote driver protocol): that engine's id for it */
   external?: { engine: 'docker'; id: string };
+  /** 'global': an overlay network every host of the cluster has (kept in the cluster store); absent: this host only */
+  scope?: 'local' | 'global';
+  /** overlay networks: the VXLAN network identifier and UDP port */
+  vxlan?: { vni: number; port: number };
   created: string;
 }
 

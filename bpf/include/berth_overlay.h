@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Structs and constants shared by bpf/overlay.c and user space
+ * (src/datapath/overlay/abi.ts mirrors them field by field). Kept apart from
+ * berth_abi.h so the overlay and the main datapath evolve independently.
+ * Fields are laid out without implicit padding.
+ */
+#ifndef BERTH_OVERLAY_H
+#define BERTH_OVERLAY_H
+
+#include <linux/types.h>
+
+/* What the overlay programs count (index of berth_ovl_stats). */
+enum berth_ovl_stat {
+	BERTH_OVL_TX_ENCAP = 0,		/* frame to a remote endpoint, tunnel key set */
+	BERTH_OVL_TX_ARP_REPLY = 1,	/* ARP request for a remote endpoint answered */
+	BERTH_OVL_TX_PASS = 2,		/* frame left to the local bridge */
+	BERTH_OVL_RX_DECAP = 3,		/* frame from a cluster host delivered to its bridge */
+	BERTH_OVL_RX_NO_KEY = 4,	/* dropped: no tunnel metadata */
+	BERTH_OVL_RX_UNKNOWN_HOST = 5,	/* dropped: outer source is no registered host */
+	BERTH_OVL_RX_UNKNOWN_VNI = 6,	/* dropped: VNI of no overlay network here */
+	BERTH_OVL_RX_MALFORMED = 7,	/* dropped: inner frame cut short */
+	BERTH_OVL_STAT__MAX = 8,
+};
+
+/* A local overlay sandbox port (host side of its veth), by ifindex. */
+struct berth_ovl_port {
+	__u32 vni;
+	__u32 vxlan_ifindex;	/* the collect-metadata vxlan device of the network's UDP port */
+};
+
+/* An overlay network on this host, by VNI. */
+struct berth_ovl_net {
+	__u32 bridge_ifindex;
+	__u32 pad;
+};
+
+/* Remote endpoint by MAC: where its frames go. */
+struct berth_ovl_mac_key {
+	__u32 vni;
+	__u8 mac[6];
+	__u8 pad[2];
+};
+
+struct berth_ovl_remote {
+	__u32 host_ip;		/* underlay IPv4, host byte order (as the tunnel key helpers take it) */
+	__u32 pad;
+};
+
+/* Remote endpoint by IPv4: what ARP is answered with. */
+struct berth_ovl_ip_key {
+	__u32 vni;
+	__be32 ip;		/* network byte order, as in the ARP payload */
+};
+
+struct berth_ovl_neigh {
+	__u8 mac[6];
+	__u8 pad[2];
+};
+
+#endif /* BERTH_OVERLAY_H */

@@ -1,0 +1,88 @@
+/**
+ * What `berthd --store etcd://...` does before the controller opens: find
+ * this host's underlay address and MTU, connect to etcd, register, and load
+ * the overlay dataplane with its pins in bpffs. The host id is kept in the
+ * state directory, so a restarted berthd is the same host to the cluster.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { nl } from '../netlink/index.js';
+import { parseIp } from '../ipam/addr.js';
+import { badRequest, unavailable } from '../controller/errors.js';
+import { EtcdStore, parseEtcdUrl, type EtcdTls } from '../store/etcd.js';
+import { OverlayDataplane } from '../datapath/overlay/dataplane.js';
+import { Cluster, CLUSTER_PREFIX } from './cluster.js';
+
+export interface JoinOptions {
+  stateDir: string;
+  store: string;
+  /** underlay IPv4 address; default: the address of the default route's device */
+  advertiseAddr?: string;
+  /** bpffs mount the overlay's maps and links are pinned in */
+  bpffs: string;
+  tls?: EtcdTls;
+  log: Logger;
+}
+
+export interface Joined {
+  cluster: Cluster;
+  overlay: OverlayDataplane;
+  underlayMtu: number;
+}
+
+async function hostId(stateDir: string): Promise<string> {
+  const file = join(stateDir, 'cluster-host-id');
+  try {
+    const id = (await readFile(file, 'utf8')).trim();
+    if (/^[0-9a-f]{16}$/.test(id)) return id;
+  } catch {
+    /* first start in this state directory */
+  }
+  const id = randomBytes(8).toString('hex');
+  await writeFile(file, `${id}\n`, { mode: 0o600 });
+  return id;
+}
+
+/** The underlay address and the MTU of its device. */
+async function underlay(advertise: string | undefined): Promise<{ addr: string; mtu: number }> {
+  const addrs = await nl.addrList({ family: 4 });
+  let dev: string | undefined;
+  let addr = advertise;
+  if (advertise) {
+    const a = parseIp(advertise, '--advertise-addr');
+    if (a.family !== 4) throw badRequest(`--advertise-addr ${advertise}: the underlay must be IPv4 in this version`);
+    dev = addrs.find((x) => x.cidr.split('/')[0] === a.text)?.dev;
+    if (!dev) throw badRequest(`--advertise-addr ${advertise} is not an address of this host (${addrs.map((x) => x.cidr).join(', ') || 'none'})`);
+  } else {
+    dev = (await nl.routeList({ family: 4 })).find((r) => r.dst === 'default')?.dev;
+    addr = addrs.find((x) => x.dev === dev && x.scope === 'global')?.cidr.split('/')[0];
+    if (!dev || !addr) throw badRequest('no default route with an IPv4 address to advertise: give --advertise-addr IP');
+  }
+  const link = (await nl.linkList({})).find((l) => l.name === dev);
+  return { addr: addr!, mtu: link?.mtu ?? 1500 };
+}
+
+export async function joinCluster(o: JoinOptions): Promise<Joined> {
+  const endpoints = parseEtcdUrl(o.store);
+  const id = await hostId(o.stateDir);
+  const u = await underlay(o.advertiseAddr);
+  const store = new EtcdStore(endpoints, CLUSTER_PREFIX, o.log, o.tls);
+  const cluster = new Cluster(store, id, hostname(), u.addr, o.log);
+  try {
+    await cluster.join();
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    throw unavailable(`cannot join the cluster at ${o.store}: ${(e as Error).message}`);
+  }
+  let overlay: OverlayDataplane;
+  try {
+    overlay = await OverlayDataplane.open(join(o.bpffs, `berth-${id}`, 'overlay'), o.log);
+  } catch (e) {
+    await cluster.leave().catch(() => undefined);
+    throw e;
+  }
+  return { cluster, overlay, underlayMtu: u.mtu };
+}

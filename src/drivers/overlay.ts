@@ -1,0 +1,58 @@
+/**
+ * The overlay driver: on every host, a global network is a bridge like a
+ * bridge network's (same gateway address and MAC on every host, so a
+ * sandbox's way out is always its own host), joined by sandboxes exactly as
+ * on a bridge network. What makes it one network across hosts is the overlay
+ * dataplane: each sandbox's veth becomes an overlay port whose frames to
+ * remote endpoints are tunnelled, and the network's VNI is bound to the
+ * bridge for frames arriving from the tunnel.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/model.js';
+import { BridgeDriver } from './bridge.js';
+import type { JoinContext, NetworkDriver } from './driver.js';
+import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
+import { unavailable } from '../controller/errors.js';
+
+export class OverlayDriver implements NetworkDriver {
+  readonly name = 'overlay';
+  private readonly bridge = new BridgeDriver();
+
+  constructor(private readonly dataplane: () => OverlayDataplane | undefined) {}
+
+  private dp(n: NetworkRecord): OverlayDataplane {
+    const dp = this.dataplane();
+    if (!dp) throw unavailable(`overlay network '${n.name}' needs the overlay dataplane: start berthd with --store etcd://HOST:PORT`);
+    return dp;
+  }
+
+  async createNetwork(n: NetworkRecord): Promise<void> {
+    const dp = this.dp(n);
+    await this.bridge.createNetwork(n);
+    await dp.ensureVxlan(n.vxlan!.port);
+    await dp.addNetwork(n.vxlan!.vni, n.bridge!);
+  }
+
+  async deleteNetwork(n: NetworkRecord): Promise<void> {
+    await this.dataplane()?.removeNetwork(n.vxlan!.vni);
+    await this.bridge.deleteNetwork(n);
+  }
+
+  async join(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
+    const dp = this.dp(n);
+    await this.bridge.join(n, sb, ep, ctx);
+    await dp.addPort(ep.hostIf!, n.vxlan!.vni, n.vxlan!.port);
+  }
+
+  async leave(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<void> {
+    await this.dataplane()?.removePort(ep.hostIf!).catch(() => undefined);
+    await this.bridge.leave(n, sb, ep);
+  }
+
+  async endpointPresent(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<boolean> {
+    const dp = this.dataplane();
+    if (!dp || !existsSync(join(dp.pinDir, 'links', ep.hostIf!))) return false;
+    return this.bridge.endpointPresent(n, sb, ep);
+  }
+}
