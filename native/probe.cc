@@ -153,6 +153,15 @@ static Napi::Value AbiSizes(const Napi::CallbackInfo& info) {
   o.Set("berth_ifcount_key", sizeof(struct berth_ifcount_key));
   o.Set("berth_counter", sizeof(struct berth_counter));
   o.Set("berth_pkt_event", sizeof(struct berth_pkt_event));
+  o.Set("berth_dp_net", sizeof(struct berth_dp_net));
+  o.Set("berth_dp_ep", sizeof(struct berth_dp_ep));
+  o.Set("berth_dp_lpm_id", sizeof(struct berth_dp_lpm_id));
+  o.Set("berth_dp_link_key", sizeof(struct berth_dp_link_key));
+  o.Set("berth_dp_pub", sizeof(struct berth_dp_pub));
+  o.Set("berth_dp_cfg", sizeof(struct berth_dp_cfg));
+  o.Set("berth_ct_key", sizeof(struct berth_ct_key));
+  o.Set("berth_ct_val", sizeof(struct berth_ct_val));
+  o.Set("berth_dp_event", sizeof(struct berth_dp_event));
   return o;
 }
 

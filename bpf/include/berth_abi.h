@@ -27,7 +27,25 @@ enum berth_drop_reason {
 	BERTH_DROP_NONE = 0,
 	BERTH_DROP_MALFORMED = 1,	/* headers shorter than they claim */
 	BERTH_DROP_PROTO_FILTER = 2,	/* cfg_drop_l4proto matched */
-	BERTH_DROP__MAX = 16,		/* size of the reason counter array */
+	/* The datapath's (bpf/tc_*.c); src/bpf/abi.ts names each. */
+	BERTH_DROP_SPOOF_MAC = 3,	/* a sandbox sent with a MAC not its own */
+	BERTH_DROP_SPOOF_IP = 4,	/* ... or an IP address not its own */
+	BERTH_DROP_SPOOF_ARP = 5,	/* ... or ARP for an address not its own */
+	BERTH_DROP_FAMILY = 6,		/* IPv6 on an IPv4-only network (or the reverse) */
+	BERTH_DROP_L2 = 7,		/* neither IP nor ARP from a sandbox */
+	BERTH_DROP_ISOLATION = 8,	/* between two networks */
+	BERTH_DROP_ICC = 9,		/* within an icc=false network, no link */
+	BERTH_DROP_INTERNAL = 10,	/* an internal network's traffic beyond it */
+	BERTH_DROP_LOOPBACK = 11,	/* to 127.0.0.0/8 or ::1 from off the host */
+	BERTH_DROP_DIRECT = 12,		/* from outside straight to a sandbox address */
+	BERTH_DROP_ALLOWLIST = 13,	/* a published port's allow-list refused the source */
+	BERTH_DROP_CT_FULL = 14,	/* no room in the connection table */
+	BERTH_DROP_NAT_EXHAUSTED = 15,	/* no free port or ICMP id to masquerade with */
+	BERTH_DROP_FRAGMENT = 16,	/* a fragment that policy cannot place */
+	BERTH_DROP_NO_CONFIG = 17,	/* a berth interface with no network known */
+	BERTH_DROP_FIB = 18,		/* no route for a translated packet */
+	BERTH_DROP_EGRESS = 19,		/* outside a sandbox's egress allow-list */
+	BERTH_DROP__MAX = 32,		/* size of the reason counter array */
 };
 
 /* Packet counter key: one slot per interface and hook. */
@@ -55,6 +73,185 @@ struct berth_pkt_event {
 	__u8 pad[3];
 	__u32 saddr4;		/* network byte order, IPv4 only */
 	__u32 daddr4;
+};
+
+/* ------------------------------------------------------------------------
+ * The datapath (bpf/tc_container.c, bpf/tc_uplink.c, bpf/tc_host.c).
+ *
+ * Addresses are 16 bytes everywhere: IPv6 as is, IPv4 as an IPv4-mapped
+ * IPv6 address (::ffff:a.b.c.d), so one map serves both families. Ports in
+ * connection keys are in network byte order (copied from the packet); ports
+ * in the publish table are in host byte order (compared as ranges).
+ * ------------------------------------------------------------------------ */
+
+/* A berth network (map berth_dp_nets, key: the bridge's ifindex). */
+enum berth_net_flags {
+	BERTH_NET_V4 = 1 << 0,
+	BERTH_NET_V6 = 1 << 1,
+	BERTH_NET_ICC = 1 << 2,
+	BERTH_NET_INTERNAL = 1 << 3,
+	BERTH_NET_MASQ = 1 << 4,
+};
+
+struct berth_dp_net {
+	__u8 gw4[16];		/* gateway, IPv4-mapped */
+	__u8 gw6[16];
+	__u8 gw_mac[6];		/* the bridge's MAC: routed frames come from it */
+	__u16 flags;		/* enum berth_net_flags */
+	__u32 bridge;		/* ifindex */
+	__u32 mtu;		/* the bridge's MTU: TCP from the host is clamped to it */
+};
+
+/* A sandbox's endpoint (maps berth_dp_ep_ip, key: an address; berth_dp_ep_if, key: ifindex). */
+struct berth_dp_ep {
+	__u8 v4[16];		/* own addresses; zero when absent */
+	__u8 v6[16];
+	__u8 mac[6];
+	__u16 flags;		/* BERTH_EP_* */
+	__u32 ifindex;		/* the host side of its veth */
+	__u32 net;		/* its network (bridge ifindex) */
+	__u32 pad;
+};
+
+enum berth_ep_flags {
+	BERTH_EP_HAS_V4 = 1 << 0,
+	BERTH_EP_HAS_V6 = 1 << 1,
+	BERTH_EP_EGRESS = 1 << 2,	/* outbound traffic limited to berth_dp_egress */
+};
+
+struct berth_dp_addr {
+	__u8 a[16];
+};
+
+/*
+ * LPM key over an address scoped by an id (berth_dp_subnets: id 0, every
+ * berth subnet -> bridge ifindex; berth_dp_allow: publish id; berth_dp_egress:
+ * endpoint ifindex). The id keeps the address 8-byte aligned, too.
+ */
+struct berth_dp_lpm_id {
+	__u32 prefixlen;	/* 32 + address bits */
+	__u32 id;		/* big-endian, so the trie matches it as a prefix */
+	__u8 a[16];
+};
+
+/* A link: @client may open connections to @target's @port (map berth_dp_links). */
+struct berth_dp_link_key {
+	__u8 client[16];
+	__u8 target[16];
+	__u16 port;		/* network byte order */
+	__u8 proto;
+	__u8 pad;
+};
+
+enum berth_pub_flags {
+	BERTH_PUB_ANY4 = 1 << 0,	/* every IPv4 address of the host */
+	BERTH_PUB_ANY6 = 1 << 1,	/* every IPv6 address of the host */
+	BERTH_PUB_LOOPBACK = 1 << 2,	/* bound to 127.0.0.1 or ::1: from the host only */
+	BERTH_PUB_ALLOW = 1 << 3,	/* has an allow-list in berth_dp_allow */
+};
+
+/*
+ * One published port or range: one entry, whatever the range's size. The
+ * table (map berth_dp_pub) holds two generations of BERTH_PUB_MAX entries
+ * sorted by (proto, start, end); berth_dp_pubsel says which is live and how
+ * many entries it has, so user space rewrites the other and flips one word.
+ */
+struct berth_dp_pub {
+	__u8 host_ip[16];	/* the bound address (unused with ANY4/ANY6) */
+	__u8 target[16];	/* the sandbox address */
+	__u16 start;		/* host ports [start, end], host byte order */
+	__u16 end;
+	__u16 cport;		/* container port of @start */
+	__u8 proto;
+	__u8 flags;		/* enum berth_pub_flags */
+	__u32 id;		/* allow-list id (berth_dp_allow) */
+	__u32 pad;
+};
+
+#define BERTH_PUB_MAX 16384
+#define BERTH_PUB_GEN_SHIFT 31
+
+/* Host-wide settings (map berth_dp_cfg, index 0). */
+struct berth_dp_cfg {
+	__u32 uplink;		/* ifindex of the uplink; 0: unknown */
+	__u32 flags;		/* BERTH_CFG_* */
+	__u32 event_rate;	/* events per second per CPU at most; 0: no events */
+	__u32 pad;
+};
+
+enum berth_cfg_flags {
+	BERTH_CFG_EVENTS_DROP = 1 << 0,
+	BERTH_CFG_EVENTS_FLOW = 1 << 1,
+};
+
+/* A connection table key: the packet's own tuple (ICMP echo: id in sport for requests, dport for replies). */
+struct berth_ct_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+enum berth_ct_flags {
+	BERTH_CT_REPLY = 1 << 0,	/* this entry matches the reply direction */
+	BERTH_CT_SNAT = 1 << 1,		/* the source is rewritten */
+	BERTH_CT_DNAT = 1 << 2,		/* the destination is rewritten */
+	BERTH_CT_TO_HOST = 1 << 3,	/* deliver to the host's stack (lo ingress) */
+	BERTH_CT_CLOSING = 1 << 4,	/* TCP FIN or RST seen */
+	BERTH_CT_MASQ = 1 << 5,		/* an outbound masquerade flow */
+	BERTH_CT_PUBLISH = 1 << 6,	/* a published-port flow */
+	BERTH_CT_LINK = 1 << 7,		/* a flow a link admitted (no translation) */
+};
+
+/* What a packet matching a key becomes, and when the entry was last used. */
+struct berth_ct_val {
+	__u8 saddr[16];		/* translated tuple */
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u16 flags;		/* enum berth_ct_flags */
+	__u16 pad;
+	__u64 last_seen;	/* bpf_ktime_get_ns() */
+	__u64 created;
+	__u64 packets;
+	__u64 bytes;
+	__u32 pub_id;		/* the publish a published flow came through; 0: none */
+	__u32 pad2;
+};
+
+/* berth_dp_stats slots (per CPU). */
+enum berth_dp_stat {
+	BERTH_STAT_CT_CREATED = 0,
+	BERTH_STAT_CT_EXPIRED_HIT = 1,	/* lookups that found a stale entry */
+	BERTH_STAT_CT_INSERT_FAIL = 2,
+	BERTH_STAT_NAT_RETRY = 3,	/* masquerade ports that were taken and retried */
+	BERTH_STAT_REDIRECT = 4,
+	BERTH_STAT_REDIRECT_PEER = 5,
+	BERTH_STAT_REDIRECT_NEIGH = 6,
+	BERTH_STAT_TO_STACK = 7,
+	BERTH_STAT_EVENTS_LOST = 8,
+	BERTH_STAT__MAX = 16,
+};
+
+/* A datapath event (ring buffer berth_dp_events): a drop or a new connection. */
+struct berth_dp_event {
+	__u64 ts_ns;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;		/* network byte order */
+	__u16 dport;
+	__u8 proto;
+	__u8 kind;		/* 1: drop, 2: new connection */
+	__u8 reason;		/* enum berth_drop_reason */
+	__u8 hook;		/* 0: container, 1: uplink, 2: host */
+	__u32 ifindex;
+	__u8 nsaddr[16];	/* new connections: the translated tuple */
+	__u8 ndaddr[16];
+	__u16 nsport;
+	__u16 ndport;
+	__u32 pad;
 };
 
 #endif /* BERTH_ABI_H */

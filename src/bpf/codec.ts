@@ -9,13 +9,14 @@ export interface Codec<T> {
   decode(buf: Buffer, offset?: number): T;
 }
 
-type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32' | { pad: number };
+/** { bytes: n }: a byte array (addresses, MACs), a Buffer of exactly n bytes. */
+type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32' | { pad: number } | { bytes: number };
 
 /** One field of a C struct, in declaration order. */
 export type Field<T> = readonly [keyof T & string, FieldKind];
 
 function width(kind: FieldKind): number {
-  if (typeof kind === 'object') return kind.pad;
+  if (typeof kind === 'object') return 'pad' in kind ? kind.pad : kind.bytes;
   return { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, be32: 4 }[kind];
 }
 
@@ -34,7 +35,10 @@ export function structCodec<T extends object>(name: string, fields: readonly Fie
       let off = 0;
       for (const [key, kind] of fields) {
         const v = (value as Record<string, unknown>)[key];
-        if (typeof kind !== 'object') {
+        if (typeof kind === 'object' && 'bytes' in kind) {
+          if (!Buffer.isBuffer(v) || v.length !== kind.bytes) throw new TypeError(`${name}.${key} must be ${kind.bytes} bytes`);
+          v.copy(b, off);
+        } else if (typeof kind !== 'object') {
           if (v === undefined) throw new TypeError(`${name}.${key} is missing`);
           switch (kind) {
             case 'u8': b.writeUInt8(Number(v), off); break;
@@ -63,7 +67,9 @@ export function structCodec<T extends object>(name: string, fields: readonly Fie
           case 'be16': out[key] = buf.readUInt16BE(off); break;
           case 'be32': out[key] = buf.readUInt32BE(off); break;
           case 'u64': out[key] = buf.readBigUInt64LE(off); break;
-          default: break; // padding
+          default:
+            if ('bytes' in kind) out[key] = Buffer.from(buf.subarray(off, off + kind.bytes));
+            break; // padding
         }
         off += width(kind);
       }

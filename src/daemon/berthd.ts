@@ -52,7 +52,7 @@ export interface DaemonOptions {
 async function chooseDatapath(requested: DaemonOptions['datapath']): Promise<DatapathChoice & { requested: string }> {
   const r = await doctor();
   const auto = r.datapath;
-  if (requested === 'bpf' && (!BPF_DATAPATH_IMPLEMENTED || auto.bpfMissing.length)) {
+  if (requested === 'bpf' && auto.bpfMissing.length) {
     const why = [
       ...(BPF_DATAPATH_IMPLEMENTED ? [] : ['the eBPF datapath is not implemented in this build yet']),
       ...(auto.bpfMissing.length ? [`this host lacks ${auto.bpfMissing.join(', ')}`] : []),
@@ -89,7 +89,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
     }
     const datapath = await chooseDatapath(o.datapath);
     log.info({ datapath: datapath.choice, reason: datapath.reason }, 'datapath chosen');
-    const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'));
+    const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'), o.bpffs ? { bpffs: o.bpffs } : {});
     let controller!: Controller;
     dns = new DnsManager(() => withClusterEndpoints(controller.snapshot(), joined?.cluster), subsystemLogger('dns'), o.resolvConf, o.dnsPort);
     const d = dns;
@@ -171,7 +171,7 @@ function main(): void {
     .option('--docker-plugin <socket>', 'serve Docker\'s NetworkDriver and IpamDriver plugin protocol on this unix socket (see `berth docker-plugin install`)')
     .option('--store <url>', 'cluster store for global (overlay) networks: embedded (this host only) or etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS)', 'embedded')
     .option('--advertise-addr <ip>', 'with --store etcd://: this host\'s underlay IPv4 address (default: the default route\'s)')
-    .option('--bpffs <dir>', 'bpffs mount where the overlay pins its maps and links', '/sys/fs/bpf')
+    .option('--bpffs <dir>', 'bpffs mount where the datapath and the overlay pin their maps and links (mounted if it is not)', '/sys/fs/bpf')
     .option('--etcd-cacert <file>', 'with etcds://: CA certificate of the etcd servers')
     .option('--etcd-cert <file>', 'with etcds://: client certificate')
     .option('--etcd-key <file>', 'with etcds://: client key')

@@ -1,11 +1,17 @@
-/** Builds the datapath backend berthd chose, and clears what another backend left behind. */
+/** Builds the datapath backend berthd chose, and clears what the other backend left behind. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Datapath } from './datapath.js';
 import { IptablesDatapath } from './iptables/index.js';
+import { BpfDatapath } from './bpf/index.js';
+import { BPFFS_ROOT } from '../bpf/bpffs.js';
 
-export async function createDatapath(kind: 'bpf' | 'iptables' | 'none', log: Logger): Promise<Datapath | undefined> {
+export async function createDatapath(kind: 'bpf' | 'iptables' | 'none', log: Logger, opts: { bpffs?: string } = {}): Promise<Datapath | undefined> {
+  // Switching backends across a restart: nothing of the other one may stay.
+  if (kind !== 'iptables') await (await IptablesDatapath.create({ log })).teardown();
+  if (kind !== 'bpf' && existsSync(join(opts.bpffs ?? BPFFS_ROOT, 'berth'))) await (await BpfDatapath.create({ log, ...opts })).teardown();
   if (kind === 'iptables') return IptablesDatapath.create({ log });
-  // Switching away from iptables across a restart: nothing of it may stay.
-  await (await IptablesDatapath.create({ log })).teardown();
+  if (kind === 'bpf') return BpfDatapath.create({ log, ...opts });
   return undefined;
 }

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Connection tracking: two entries a flow, one per direction, each keyed on
+ * the tuple its packets carry on arrival and holding the tuple they leave
+ * with. Entries expire by protocol (TCP 6 h, 10 s once closing; UDP and
+ * SCTP 2 min; ICMP 30 s): a lookup treats an expired entry as absent, user
+ * space's garbage collector removes it, and the LRU map evicts the least
+ * recently used under pressure.
+ */
+#ifndef BERTH_LIB_DP_CT_H
+#define BERTH_LIB_DP_CT_H
+
+#include "dp_maps.h"
+#include "dp_pkt.h"
+
+#define SEC_NS 1000000000ULL
+#define CT_TCP_NS (6ULL * 3600 * SEC_NS)
+#define CT_CLOSING_NS (10ULL * SEC_NS)
+#define CT_UDP_NS (120ULL * SEC_NS)
+#define CT_ICMP_NS (30ULL * SEC_NS)
+/* last_seen is refreshed at most this often: fewer writes to a shared cache line */
+#define CT_REFRESH_NS (SEC_NS)
+
+static __always_inline void stat_inc(__u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(&berth_dp_stats, &slot);
+
+	if (v)
+		(*v)++;
+}
+
+static __always_inline __u64 ct_timeout(__u8 proto, __u16 flags)
+{
+	if (proto == IPPROTO_TCP)
+		return flags & BERTH_CT_CLOSING ? CT_CLOSING_NS : CT_TCP_NS;
+	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
+		return CT_ICMP_NS;
+	return CT_UDP_NS;
+}
+
+static __always_inline struct berth_ct_val *ct_lookup(const struct berth_ct_key *k, __u64 now)
+{
+	struct berth_ct_val *v = bpf_map_lookup_elem(&berth_dp_ct, k);
+
+	if (!v)
+		return 0;
+	if (now - v->last_seen > ct_timeout(k->proto, v->flags)) {
+		stat_inc(BERTH_STAT_CT_EXPIRED_HIT);
+		return 0;
+	}
+	return v;
+}
+
+/* The key of the packets answering a packet that leaves with tuple (@s, @d, @sp, @dp). */
+static __always_inline void ct_reverse(struct berth_ct_key *r, const __u8 *s, const __u8 *d, __u16 sp, __u16 dp, __u8 proto)
+{
+	__builtin_memset(r, 0, sizeof(*r));
+	addr_cpy(r->saddr, d);
+	addr_cpy(r->daddr, s);
+	r->sport = dp;
+	r->dport = sp;
+	r->proto = proto;
+}
+
+/* Accounts a packet on a live entry; TCP FIN or RST moves it to the closing timeout. */
+static __always_inline void ct_touch(struct berth_ct_val *v, const struct dp_pkt *p, __u64 now)
+{
+	v->packets++;
+	v->bytes += p->len;
+	if (p->key.proto == IPPROTO_TCP && (p->tcp_flags & 0x05) && !(v->flags & BERTH_CT_CLOSING))
+		v->flags |= BERTH_CT_CLOSING;
+	if (now - v->last_seen > CT_REFRESH_NS)
+		v->last_seen = now;
+}
+
+/*
+ * Creates the two entries of a flow arriving as @fk and leaving as @nt.
+ * @rflags go on the reply entry in addition to @flags. Returns 0, or -1
+ * when the reply tuple is taken by a live flow (a masquerade port clash) or
+ * the table refused the entries.
+ */
+static __always_inline int ct_create(const struct berth_ct_key *fk, const struct berth_ct_key *nt, __u16 flags,
+				     __u16 rflags, __u32 pub_id, __u64 now)
+{
+	struct dp_scratch *s = scratch();
+	struct berth_ct_val *fv, *rv, *old;
+	struct berth_ct_key rk DP_ALIGNED;
+
+	if (!s)
+		return -1;
+	fv = &s->fv;
+	rv = &s->rv;
+	__builtin_memset(fv, 0, sizeof(*fv));
+	__builtin_memset(rv, 0, sizeof(*rv));
+
+	ct_reverse(&rk, nt->saddr, nt->daddr, nt->sport, nt->dport, nt->proto);
+	old = bpf_map_lookup_elem(&berth_dp_ct, &rk);
+	if (old && now - old->last_seen <= ct_timeout(rk.proto, old->flags)) {
+		/* The same flow again (a retransmitted SYN, the forward entry evicted): keep it. */
+		if (!(addr_eq(old->daddr, fk->saddr) && old->dport == fk->sport && addr_eq(old->saddr, fk->daddr) &&
+		      old->sport == fk->dport))
+			return -1;
+	}
+	addr_cpy(fv->saddr, nt->saddr);
+	addr_cpy(fv->daddr, nt->daddr);
+	fv->sport = nt->sport;
+	fv->dport = nt->dport;
+	fv->flags = flags;
+	fv->last_seen = fv->created = now;
+	fv->pub_id = pub_id;
+
+	addr_cpy(rv->saddr, fk->daddr);
+	addr_cpy(rv->daddr, fk->saddr);
+	rv->sport = fk->dport;
+	rv->dport = fk->sport;
+	rv->flags = flags | rflags | BERTH_CT_REPLY;
+	rv->last_seen = rv->created = now;
+	rv->pub_id = pub_id;
+
+	if (bpf_map_update_elem(&berth_dp_ct, &rk, rv, BPF_ANY) ||
+	    bpf_map_update_elem(&berth_dp_ct, fk, fv, BPF_ANY)) {
+		stat_inc(BERTH_STAT_CT_INSERT_FAIL);
+		return -1;
+	}
+	stat_inc(BERTH_STAT_CT_CREATED);
+	return 0;
+}
+
+/* Is the reply tuple of a flow leaving as @nt free (no live entry)? */
+static __always_inline int ct_reply_free(const struct berth_ct_key *nt, __u64 now)
+{
+	struct berth_ct_key rk DP_ALIGNED;
+
+	ct_reverse(&rk, nt->saddr, nt->daddr, nt->sport, nt->dport, nt->proto);
+	return ct_lookup(&rk, now) == 0;
+}
+
+#endif /* BERTH_LIB_DP_CT_H */

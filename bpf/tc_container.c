@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tc ingress of every sandbox's host-side veth: what a sandbox sends.
+ *
+ * In order: the sender must use its own MAC, IP and ARP addresses (and a
+ * family its network has); packets of known flows are translated and
+ * delivered; a new flow is then placed: to a sandbox of the same network
+ * (icc, or a link on an icc=false network), another network (dropped), a
+ * published port on a host address (DNAT), the host itself, or the outside
+ * (masqueraded). Sandbox-to-sandbox and published traffic is redirected
+ * straight into the peer's namespace; the bridge sees only ARP, neighbour
+ * discovery, broadcasts and traffic for the host.
+ */
+#include "lib/dp_core.h"
+
+struct arp_eth4 {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 oper;
+	__u8 sha[6];
+	__u8 spa[4];
+	__u8 tha[6];
+	__u8 tpa[4];
+};
+
+/* ARP may only speak for the sandbox's own MAC and address (0.0.0.0 for address probes). */
+static __always_inline int arp_ok(struct __sk_buff *skb, const struct berth_dp_ep *ep)
+{
+	struct arp_eth4 a;
+	__u32 spa;
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &a, sizeof(a)))
+		return 0;
+	if (!mac_eq(a.sha, ep->mac))
+		return 0;
+	__builtin_memcpy(&spa, a.spa, 4);
+	if (spa == 0)
+		return 1;
+	return (ep->flags & BERTH_EP_HAS_V4) && spa == *(const __u32 *)(ep->v4 + 12);
+}
+
+/* The source address must be the sandbox's (IPv6: or link-local, or :: for duplicate address detection). */
+static __always_inline int src_ok(const struct dp_pkt *p, const struct berth_dp_ep *ep)
+{
+	if (p->family == 4)
+		return (ep->flags & BERTH_EP_HAS_V4) && addr_eq(p->key.saddr, ep->v4);
+	if ((ep->flags & BERTH_EP_HAS_V6) && addr_eq(p->key.saddr, ep->v6))
+		return 1;
+	if (addr_linklocal6(p->key.saddr))
+		return 1;
+	return addr_zero(p->key.saddr) && p->key.proto == IPPROTO_ICMPV6 && p->key.daddr[0] == 0xff;
+}
+
+static __always_inline int is_nd(const struct dp_pkt *p)
+{
+	return p->key.proto == IPPROTO_ICMPV6 && (p->icmp_type == DP_ICMP6_NS || p->icmp_type == DP_ICMP6_NA);
+}
+
+/* Outbound to the outside world: masquerade to the address of the device the route leaves by. */
+static __always_inline int masquerade(struct dp_ctx *c)
+{
+	struct berth_ct_key nt DP_ALIGNED = c->p.key;
+	struct bpf_fib_lookup *f;
+	const struct berth_dp_addr *a;
+	__u32 oif;
+	__u64 k;
+	int r;
+
+	if (c->p.frag)
+		return dp_drop(c, BERTH_DROP_FRAGMENT);
+	if ((c->p.key.proto == IPPROTO_ICMP || c->p.key.proto == IPPROTO_ICMPV6) && !c->p.icmp_echo)
+		return to_stack();
+	f = fib_params(c);
+	if (!f)
+		return to_stack();
+	r = bpf_fib_lookup(c->skb, f, sizeof(*f), 0);
+	if (r != BPF_FIB_LKUP_RET_SUCCESS && r != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return to_stack();
+	oif = f->ifindex;
+	k = (__u64)oif << 1 | (c->p.family == 6);
+	a = bpf_map_lookup_elem(&berth_dp_ifaddr, &k);
+	if (!a)
+		return to_stack();
+	addr_cpy(nt.saddr, a->a);
+	if (!pick_sport(c, &nt))
+		return dp_drop(c, BERTH_DROP_NAT_EXHAUSTED);
+	if (ct_create(&c->p.key, &nt, BERTH_CT_SNAT | BERTH_CT_MASQ, 0, 0, c->now))
+		return dp_drop(c, BERTH_DROP_CT_FULL);
+	emit_event(c, 2, 0, &nt);
+	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))
+		return dp_drop(c, BERTH_DROP_MALFORMED);
+	/* The route was looked up for the untranslated packet; the next hop it found still holds. */
+	if (r == BPF_FIB_LKUP_RET_SUCCESS) {
+		if (set_macs(c->skb, f->smac, f->dmac))
+			return dp_drop(c, BERTH_DROP_MALFORMED);
+		stat_inc(BERTH_STAT_REDIRECT);
+		return bpf_redirect(f->ifindex, 0);
+	}
+	stat_inc(BERTH_STAT_REDIRECT_NEIGH);
+	return bpf_redirect_neigh(oif, 0, 0, 0);
+}
+
+/* Sandbox to sandbox on one network: icc, or on an icc=false network a link's port (tracked, so replies pass). */
+static __always_inline int same_network(struct dp_ctx *c, const struct berth_dp_net *net, const struct berth_dp_ep *dep)
+{
+	struct berth_dp_link_key lk DP_ALIGNED = {};
+
+	if (net->flags & BERTH_NET_ICC)
+		return to_endpoint(c, dep, 1);
+	if (is_nd(&c->p))
+		return to_endpoint(c, dep, 1);
+	if (c->p.frag || c->p.icmp_echo || c->p.key.proto == IPPROTO_ICMP || c->p.key.proto == IPPROTO_ICMPV6)
+		return dp_drop(c, BERTH_DROP_ICC);
+	addr_cpy(lk.client, c->p.key.saddr);
+	addr_cpy(lk.target, c->p.key.daddr);
+	lk.port = c->p.key.dport;
+	lk.proto = c->p.key.proto;
+	if (!bpf_map_lookup_elem(&berth_dp_links, &lk))
+		return dp_drop(c, BERTH_DROP_ICC);
+	if (ct_create(&c->p.key, &c->p.key, BERTH_CT_LINK, 0, 0, c->now))
+		return dp_drop(c, BERTH_DROP_CT_FULL);
+	emit_event(c, 2, 0, 0);
+	return to_endpoint(c, dep, 1);
+}
+
+static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *ep, const struct berth_dp_net *net)
+{
+	const __u8 *dst = c->p.key.daddr;
+	const struct berth_dp_ep *dep;
+	const struct berth_dp_pub *pub;
+	struct berth_dp_lpm_id sk DP_ALIGNED = { .prefixlen = 32 + 128 };
+	__u32 *snet;
+
+	if (addr_multi(dst)) {
+		/* Broadcasts and multicast stay on the bridge; icc=false lets only neighbour discovery through. */
+		if ((net->flags & BERTH_NET_ICC) || c->p.key.proto == IPPROTO_ICMPV6)
+			return to_stack();
+		return dp_drop(c, BERTH_DROP_ICC);
+	}
+	if (addr_loopback(dst))
+		return dp_drop(c, BERTH_DROP_LOOPBACK);
+	dep = bpf_map_lookup_elem(&berth_dp_ep_ip, dst);
+	if (dep) {
+		if (dep->net != ep->net)
+			return dp_drop(c, BERTH_DROP_ISOLATION);
+		return same_network(c, net, dep);
+	}
+	if (c->p.family == 6 && addr_linklocal6(dst)) {
+		if ((net->flags & BERTH_NET_ICC) || is_nd(&c->p))
+			return to_stack();
+		return dp_drop(c, BERTH_DROP_ICC);
+	}
+	if (!(net->flags & BERTH_NET_INTERNAL)) {
+		pub = pub_find(c);
+		if (pub)
+			return publish(c, pub);
+	}
+	if (addr_eq(dst, c->p.family == 4 ? net->gw4 : net->gw6))
+		return to_stack();
+	addr_cpy(sk.a, dst);
+	snet = bpf_map_lookup_elem(&berth_dp_subnets, &sk);
+	if (snet) {
+		/* An address of its own subnet that no sandbox holds: the bridge decides. */
+		if (*snet == ep->net)
+			return to_stack();
+		return dp_drop(c, BERTH_DROP_ISOLATION);
+	}
+	if (net->flags & BERTH_NET_INTERNAL)
+		return dp_drop(c, BERTH_DROP_INTERNAL);
+	if (dst_is_local(c))
+		return to_stack();
+	if (net->flags & BERTH_NET_MASQ)
+		return masquerade(c);
+	return to_stack();
+}
+
+SEC("tc")
+int berth_from_container(struct __sk_buff *skb)
+{
+	struct dp_ctx c = { .skb = skb, .local = -1, .hook = HOOK_CONTAINER };
+	const struct berth_dp_ep *ep;
+	const struct berth_dp_net *net;
+	struct berth_ct_val *v;
+	__u32 ifindex = skb->ifindex;
+	int r;
+
+	ep = bpf_map_lookup_elem(&berth_dp_ep_if, &ifindex);
+	if (!ep)
+		return TC_ACT_OK;
+	c.now = bpf_ktime_get_ns();
+	r = parse_pkt(skb, &c.p);
+	if (r < 0)
+		return dp_drop(&c, -r);
+	net = bpf_map_lookup_elem(&berth_dp_nets, &ep->net);
+	if (!net)
+		return dp_drop(&c, BERTH_DROP_NO_CONFIG);
+	c.in_ifindex = net->bridge;
+	if (!mac_eq(c.p.smac, ep->mac))
+		return dp_drop(&c, BERTH_DROP_SPOOF_MAC);
+	if (r == 1) {
+		if (c.p.eth_proto != ETH_P_ARP)
+			return dp_drop(&c, BERTH_DROP_L2);
+		if (!arp_ok(skb, ep))
+			return dp_drop(&c, BERTH_DROP_SPOOF_ARP);
+		return TC_ACT_OK;
+	}
+	if (!(net->flags & (c.p.family == 4 ? BERTH_NET_V4 : BERTH_NET_V6)))
+		return dp_drop(&c, BERTH_DROP_FAMILY);
+	if (!src_ok(&c.p, ep))
+		return dp_drop(&c, BERTH_DROP_SPOOF_IP);
+	v = ct_lookup(&c.p.key, c.now);
+	if (v)
+		return ct_forward(&c, v);
+	return new_flow(&c, ep, net);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tc egress of lo: connections the host opens to its own addresses.
+ *
+ * The host reaching a published port (on 127.0.0.1, ::1 or any of its
+ * addresses) is DNAT-ed here and redirected into the sandbox, without a
+ * proxy; loopback sources are masqueraded to the sandbox's gateway, so the
+ * sandbox can answer, and the answers are put back into lo translated.
+ * All other loopback traffic passes untouched.
+ */
+#include "lib/dp_core.h"
+
+SEC("tc")
+int berth_from_host(struct __sk_buff *skb)
+{
+	struct dp_ctx c = { .skb = skb, .local = 1, .hook = HOOK_HOST };
+	const struct berth_dp_pub *pub;
+	struct berth_ct_val *v;
+
+	if (parse_pkt(skb, &c.p) != 0)
+		return TC_ACT_OK;
+	c.now = bpf_ktime_get_ns();
+	c.in_ifindex = LO_IFINDEX;
+	v = ct_lookup(&c.p.key, c.now);
+	if (v)
+		return ct_forward(&c, v);
+	pub = pub_find(&c);
+	if (pub)
+		return publish(&c, pub);
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

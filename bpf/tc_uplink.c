@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tc ingress of the uplink: what the outside world sends the host.
+ *
+ * Replies of masqueraded flows and packets of published flows are
+ * translated and redirected into the sandbox; a new connection to a
+ * published port is checked against its bind address and allow-list and
+ * DNAT-ed, keeping the client's address. Packets for 127.0.0.0/8 or ::1 and
+ * packets addressed straight to a sandbox are dropped. Everything else is
+ * the host's business: passed on untouched.
+ */
+#include "lib/dp_core.h"
+
+SEC("tc")
+int berth_from_uplink(struct __sk_buff *skb)
+{
+	struct dp_ctx c = { .skb = skb, .local = -1, .hook = HOOK_UPLINK };
+	struct berth_dp_lpm_id sk DP_ALIGNED = { .prefixlen = 32 + 128 };
+	const struct berth_dp_pub *pub;
+	struct berth_ct_val *v;
+	int r;
+
+	r = parse_pkt(skb, &c.p);
+	if (r != 0)
+		return TC_ACT_OK;
+	c.now = bpf_ktime_get_ns();
+	c.in_ifindex = skb->ifindex;
+	v = ct_lookup(&c.p.key, c.now);
+	if (v)
+		return ct_forward(&c, v);
+	if (addr_loopback(c.p.key.daddr))
+		return dp_drop(&c, BERTH_DROP_LOOPBACK);
+	pub = pub_find(&c);
+	if (pub)
+		return publish(&c, pub);
+	addr_cpy(sk.a, c.p.key.daddr);
+	if (bpf_map_lookup_elem(&berth_dp_subnets, &sk))
+		return dp_drop(&c, BERTH_DROP_DIRECT);
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

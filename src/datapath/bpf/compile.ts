@@ -1,0 +1,181 @@
+/**
+ * The desired datapath as the contents of the eBPF datapath's maps: a pure
+ * function of the desired state and the host's interfaces, so that every
+ * decision is testable without a kernel. Keys and values are the exact bytes
+ * bpf/include/berth_abi.h lays out (src/bpf/abi.ts), keyed here by their hex
+ * so the backend can diff them against what the kernel holds.
+ */
+import type { NlAddr, NlLink } from '../../native/addon.js';
+import type { DesiredDatapath, DpPublish } from '../datapath.js';
+import { bigToIp, familyOf, ipToBig, parsePrefix } from '../../ipam/addr.js';
+import type { Proto } from '../../store/model.js';
+import { dpCfg, dpEp, dpLinkKey, dpLpmId, dpNet, EpFlag, NetFlag, PubFlag, PUB_MAX, type DpPub } from '../../bpf/abi.js';
+import { u32 as u32Codec } from '../../bpf/codec.js';
+
+export const PROTO: Record<Proto, number> = { tcp: 6, udp: 17, sctp: 132 };
+const ZERO16 = Buffer.alloc(16);
+
+/** An address as the datapath keys it: IPv6, or IPv4 mapped into IPv6. */
+export function addr16(ip: string): Buffer {
+  const f = familyOf(ip);
+  if (!f) throw new TypeError(`'${ip}' is not an IP address`);
+  const b = Buffer.alloc(16);
+  let v = ipToBig(ip);
+  if (f === 4) {
+    b[10] = 0xff;
+    b[11] = 0xff;
+    b.writeUInt32BE(Number(v), 12);
+    return b;
+  }
+  for (let i = 15; i >= 0; i--) {
+    b[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return b;
+}
+
+/** The LPM key of a prefix (IPv4 prefixes sit under ::ffff:0:0/96). */
+export function lpmKey(cidr: string, id = 0): Buffer {
+  const p = parsePrefix(cidr, 'prefix', true);
+  return dpLpmId.encode({ prefixlen: 32 + (p.family === 4 ? 96 + p.bits : p.bits), id, a: addr16(bigToIp(p.base, p.family)) });
+}
+
+export function macBytes(mac: string): Buffer {
+  const b = Buffer.from(mac.split(':').map((x) => parseInt(x, 16)));
+  if (b.length !== 6 || mac.split(':').some((x) => !/^[0-9a-fA-F]{1,2}$/.test(x))) throw new TypeError(`'${mac}' is not a MAC address`);
+  return b;
+}
+
+export type Entries = Map<string, Buffer>;
+const put = (m: Entries, k: Buffer, v: Buffer) => m.set(k.toString('hex'), v);
+
+export interface CompiledMaps {
+  nets: Entries;
+  epIp: Entries;
+  epIf: Entries;
+  links: Entries;
+  subnets: Entries;
+  allow: Entries;
+  ifaddr: Entries;
+  /** the publish table in lookup order (proto, start, end), without generation */
+  pubs: DpPub[];
+  /** allow-list entries per publish index (keys built with the generation when written) */
+  pubAllow: { index: number; cidr: string }[];
+  cfg: Buffer;
+  /** host-side veths to attach the sandbox program to */
+  attach: { ifname: string; ifindex: number }[];
+  /** interfaces the outside reaches the host by: the uplink, or every addressed interface berth does not own */
+  uplinks: { ifname: string; ifindex: number }[];
+  uplinkIfindex: number;
+  warnings: string[];
+}
+
+const u32 = (n: number) => u32Codec.encode(n);
+
+/** One publish's bind flags and address. */
+function pubBind(p: DpPublish): { flags: number; hostIp: Buffer }[] {
+  if (!p.hostIp) return [{ flags: PubFlag.Any4 | PubFlag.Any6, hostIp: ZERO16 }];
+  const lo = p.hostIp === '::1' || /^127\./.test(p.hostIp);
+  return [{ flags: lo ? PubFlag.Loopback : 0, hostIp: addr16(p.hostIp) }];
+}
+
+export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): CompiledMaps {
+  const byName = new Map(links.map((l) => [l.name, l]));
+  const warnings: string[] = [];
+  const out: CompiledMaps = {
+    nets: new Map(), epIp: new Map(), epIf: new Map(), links: new Map(), subnets: new Map(), allow: new Map(), ifaddr: new Map(),
+    pubs: [], pubAllow: [], cfg: Buffer.alloc(0), attach: [], uplinks: [], uplinkIfindex: 0, warnings,
+  };
+  const netIndex = new Map<string, number>();
+  for (const n of d.networks) {
+    if (!n.bridge) continue; // macvlan sandboxes sit on the parent's wire: not this datapath's
+    const br = byName.get(n.bridge);
+    if (!br) {
+      warnings.push(`network '${n.name}': bridge ${n.bridge} does not exist`);
+      continue;
+    }
+    netIndex.set(n.id, br.ifindex);
+    const flags = (n.subnet4 ? NetFlag.V4 : 0) | (n.subnet6 ? NetFlag.V6 : 0) | (n.icc ? NetFlag.Icc : 0) |
+      (n.internal ? NetFlag.Internal : 0) | (n.masquerade && !n.internal ? NetFlag.Masq : 0);
+    put(out.nets, u32(br.ifindex), dpNet.encode({
+      gw4: n.gateway4 ? addr16(n.gateway4) : ZERO16, gw6: n.gateway6 ? addr16(n.gateway6) : ZERO16,
+      gwMac: macBytes(br.mac), flags, bridge: br.ifindex, mtu: br.mtu,
+    }));
+    for (const sn of [n.subnet4, n.subnet6]) if (sn) put(out.subnets, lpmKey(sn), u32(br.ifindex));
+  }
+  const epNet = new Map<string, number>(); // "sandbox/network" -> bridge ifindex
+  for (const e of d.endpoints) {
+    const net = netIndex.get(e.network);
+    if (net === undefined || !e.hostIf) continue;
+    const l = byName.get(e.hostIf);
+    if (!l) {
+      warnings.push(`sandbox '${e.sandbox}': interface ${e.hostIf} does not exist`);
+      continue;
+    }
+    epNet.set(`${e.sandbox}/${e.network}`, net);
+    const v = dpEp.encode({
+      v4: e.v4 ? addr16(e.v4) : ZERO16, v6: e.v6 ? addr16(e.v6) : ZERO16, mac: macBytes(e.mac),
+      flags: (e.v4 ? EpFlag.HasV4 : 0) | (e.v6 ? EpFlag.HasV6 : 0), ifindex: l.ifindex, net,
+    });
+    put(out.epIf, u32(l.ifindex), v);
+    for (const a of [e.v4, e.v6]) if (a) put(out.epIp, addr16(a), v);
+    out.attach.push({ ifname: e.hostIf, ifindex: l.ifindex });
+  }
+  for (const l of d.links) {
+    if (!epNet.has(`${l.client}/${l.network}`)) continue;
+    for (const [c, t] of [[l.clientV4, l.targetV4], [l.clientV6, l.targetV6]] as const) {
+      if (!c || !t) continue;
+      put(out.links, dpLinkKey.encode({ client: addr16(c), target: addr16(t), port: l.port, proto: PROTO[l.proto] }), u32(1));
+    }
+  }
+  // Published ports: Docker ignores them on internal networks (they have no way in).
+  const rows: { pub: DpPub; allow: string[] }[] = [];
+  for (const p of d.publishes) {
+    const net = d.networks.find((n) => n.id === p.network);
+    if (!net || net.internal || !epNet.has(`${p.sandbox}/${p.network}`)) continue;
+    for (const bind of pubBind(p)) {
+      const fams = bind.flags & (PubFlag.Any4 | PubFlag.Any6) ? [4, 6] : [familyOf(p.hostIp)];
+      for (const f of fams) {
+        const target = f === 4 ? p.containerV4 : p.containerV6;
+        if (!target) continue;
+        const flags = bind.flags & PubFlag.Loopback ? PubFlag.Loopback : bind.flags & (PubFlag.Any4 | PubFlag.Any6) ? (f === 4 ? PubFlag.Any4 : PubFlag.Any6) : 0;
+        const allow = p.allow.filter((a) => familyOf(a.split('/')[0]!) === f);
+        rows.push({
+          pub: {
+            hostIp: bind.hostIp, target: addr16(target), start: p.hostPort, end: p.hostPort + p.count - 1, cport: p.containerPort,
+            proto: PROTO[p.proto], flags: flags | (p.allow.length ? PubFlag.Allow : 0), id: 0,
+          },
+          allow,
+        });
+      }
+    }
+  }
+  rows.sort((a, b) => a.pub.proto - b.pub.proto || a.pub.start - b.pub.start || a.pub.end - b.pub.end || Buffer.compare(a.pub.hostIp, b.pub.hostIp));
+  if (rows.length > PUB_MAX) throw new RangeError(`${rows.length} published port entries exceed the datapath's ${PUB_MAX}`);
+  rows.forEach((r, i) => {
+    r.pub.id = i + 1;
+    out.pubs.push(r.pub);
+    for (const cidr of r.allow) out.pubAllow.push({ index: i, cidr: cidr.includes('/') ? cidr : `${cidr}/${familyOf(cidr) === 4 ? 32 : 128}` });
+  });
+  // Masquerade addresses: the first global address of each family on every interface berth does not own.
+  const berthIf = new Set([...netIndex.values(), ...out.attach.map((a) => a.ifindex)]);
+  for (const a of addrs) {
+    if (a.scope !== 'global' || berthIf.has(a.ifindex)) continue;
+    const k = Buffer.alloc(8);
+    k.writeBigUInt64LE((BigInt(a.ifindex) << 1n) | (a.family === 6 ? 1n : 0n));
+    if (!out.ifaddr.has(k.toString('hex'))) put(out.ifaddr, k, addr16(a.cidr.split('/')[0]!));
+  }
+  out.uplinkIfindex = d.uplink ? byName.get(d.uplink)?.ifindex ?? 0 : 0;
+  if (d.uplink && !out.uplinkIfindex) warnings.push(`uplink ${d.uplink} does not exist: published ports are reachable only from the host and sandboxes`);
+  if (out.uplinkIfindex) out.uplinks.push({ ifname: d.uplink!, ifindex: out.uplinkIfindex });
+  else {
+    // No uplink named: every interface with a global address that is not berth's, a bridge's port or lo.
+    const addressed = new Set(addrs.filter((a) => a.scope === 'global').map((a) => a.ifindex));
+    for (const l of links) {
+      if (!addressed.has(l.ifindex) || berthIf.has(l.ifindex) || l.master || l.name === 'lo') continue;
+      out.uplinks.push({ ifname: l.name, ifindex: l.ifindex });
+    }
+  }
+  out.cfg = dpCfg.encode({ uplink: out.uplinkIfindex, flags: 0, eventRate: 0 });
+  return out;
+}
