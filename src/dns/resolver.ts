@@ -494,8 +494,9 @@ export class EmbeddedDns {
           // A stray datagram (late reply to an earlier query, spoof) does not end the wait.
           if (check !== 'foreign') settle(check === 'ok' ? null : check, msg);
         });
-        // Connected: only datagrams from the upstream's address and port arrive.
-        sock.connect(up.port, up.host, () => sock.send(query, (err) => err && settle(err)));
+        // Connected: only datagrams from the upstream's address and port arrive. The callback
+        // also runs when connecting fails (no route to the upstream): send() would then throw.
+        sock.connect(up.port, up.host, ((err?: Error) => (err ? settle(err) : sock.send(query, (e) => e && settle(e)))) as () => void);
       } else {
         const sock = net.connect({ host: up.host, port: up.port });
         stop = () => sock.destroy();
