@@ -94,6 +94,20 @@ export class Cluster extends EventEmitter {
     this.log.info({ host: this.hostId, underlay: this.underlay, store: this.store.endpoints.url }, 'joined the cluster');
   }
 
+  /** Retries join() every 2 s until it succeeds or the cluster is left. */
+  joinInBackground(): void {
+    const attempt = () => {
+      if (this.left) return;
+      this.join().then(
+        () => this.emit('connected'),
+        () => setTimeout(attempt, 2000).unref(),
+      );
+    };
+    setTimeout(attempt, 2000).unref();
+  }
+
+  private left = false;
+
   hosts(): HostEntry[] {
     return [...this.store.list<HostEntry>('hosts/').values()];
   }
@@ -228,6 +242,7 @@ export class Cluster extends EventEmitter {
   }
 
   async leave(): Promise<void> {
+    this.left = true;
     await this.store.close();
   }
 }

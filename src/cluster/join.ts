@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nl } from '../netlink/index.js';
 import { parseIp } from '../ipam/addr.js';
-import { badRequest, unavailable } from '../controller/errors.js';
+import { badRequest } from '../controller/errors.js';
 import { EtcdStore, parseEtcdUrl, type EtcdTls } from '../store/etcd.js';
 import { OverlayDataplane } from '../datapath/overlay/dataplane.js';
 import { Cluster, CLUSTER_PREFIX } from './cluster.js';
@@ -74,8 +74,10 @@ export async function joinCluster(o: JoinOptions): Promise<Joined> {
   try {
     await cluster.join();
   } catch (e) {
-    await store.close().catch(() => undefined);
-    throw unavailable(`cannot join the cluster at ${o.store}: ${(e as Error).message}`);
+    // berthd starts all the same: its global networks and tunnels are in its own state and
+    // pins; it joins when the store answers, and store operations fail meanwhile.
+    o.log.warn({ err: (e as Error).message }, 'cluster store unreachable at start: running on the last known state, joining in the background');
+    cluster.joinInBackground();
   }
   let overlay: OverlayDataplane;
   try {

@@ -1112,7 +1112,8 @@ export class Controller {
 
   private async syncRemote(): Promise<void> {
     const { cluster, overlay } = this.opts;
-    if (!cluster || !overlay) return;
+    // While the store is unreachable the maps keep the last known state.
+    if (!cluster || !overlay || !cluster.connected) return;
     const vniOf = (id: string) => this.state.networks[id]?.vxlan?.vni;
     await overlay.syncRemote(cluster.peerAddresses(), cluster.remoteEndpoints(vniOf));
   }

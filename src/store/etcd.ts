@@ -76,6 +76,11 @@ export class EtcdStore extends EventEmitter {
   /** Reads the whole prefix and starts watching it; rejects (as 'unavailable') when etcd cannot be reached. */
   async start(): Promise<void> {
     await this.resync();
+    if (this.watcher) {
+      // A retried start: the watch made by the first one is still ours.
+      this.connected = true;
+      return;
+    }
     this.watcher = await this.bounded('watch', this.client.watch().prefix(this.prefix).create());
     this.connected = true;
     this.watcher.on('put', (kv) => {
