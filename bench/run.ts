@@ -77,7 +77,7 @@ function parseArgs(argv: string[]): Opts {
     systems: list('--systems', SYSTEMS) ?? ['limit', 'iptables', 'bpf', 'docker'],
     dockerPorts: get('--docker-ports', 1000) ?? (quick ? 200 : 1000),
     manyPorts: get('--many-ports', 10000) ?? 10000,
-    policyPairs: get('--policy-pairs', 10000) ?? (quick ? 2500 : 10000),
+    policyPairs: get('--policy-pairs', 10000) ?? 10000,
   };
 }
 
@@ -148,7 +148,7 @@ async function figure(scenario: string, name: string, unit: string, higherIsBett
       const per = (ms: number) => (txUnit === 'GB' ? ms / r.tx : (ms * 1000) / r.tx);
       samples.get(s.system)!.push(r.value);
       extras.get(s.system)!.push({ ...r.extra, tx: r.tx, txUnit, machineCpuMs: m1 - m0, daemonCpuMs: d1 - d0, machineCpuPerTx: per(m1 - m0), daemonCpuPerTx: per(d1 - d0) });
-      progress(`${scenario} · ${name} · ${s.system} · run ${i + 1}/${runs}: ${num(r.value, unit)} ${unit}; CPU ${per(m1 - m0).toFixed(txUnit === 'GB' ? 0 : 1)} ${txUnit === 'GB' ? 'ms/GB' : `µs/${txUnit}`} (machine), ${per(d1 - d0).toFixed(txUnit === 'GB' ? 0 : 1)} (${s.system}'s processes)`);
+      progress(`${scenario} · ${name} · ${s.system} · run ${i + 1}/${runs}: ${num(r.value, unit)} ${unit}; CPU ${per(m1 - m0).toFixed(txUnit === 'GB' ? 0 : 1)} ${txUnit === 'GB' ? 'ms/GB' : `µs/${txUnit}`} (machine), ${per(d1 - d0).toFixed(txUnit === 'GB' ? 0 : 1)} (its own processes)`);
     }
   }
   const limitMedian = summarize(samples.get(limit) ?? []).median;
@@ -649,6 +649,7 @@ async function manyPorts(berths: BerthWorld[], dockers: DockerWorld[], limit: Li
   const made: (() => Promise<void>)[] = [];
   const notMeasured: { system: string; why: string }[] = [];
   const createMs: { system: string; samples: number[] }[] = [];
+  const removeMs: { system: string; samples: number[] }[] = [];
   try {
     if (limit) {
       await servers.startNginx('limit', limit.path('lc2'));
@@ -661,7 +662,11 @@ async function manyPorts(berths: BerthWorld[], dockers: DockerWorld[], limit: Li
       const t = performance.now();
       const sb = await b.createSandbox('many', Array.from({ length: n }, (_, i) => `${30000 + i}:${PORTS.http}`));
       createMs.push({ system: b.name, samples: [performance.now() - t] });
-      made.push(() => b.removeSandbox(sb.id));
+      made.push(async () => {
+        const t = performance.now();
+        await b.removeSandbox(sb.id);
+        removeMs.push({ system: b.name, samples: [performance.now() - t] });
+      });
       await servers.startNginx(`${b.name}/many`, sb.netns);
       for (const port of [30000, 30000 + n - 1]) await waitPort(b.path('ext'), BERTH.up, port);
       runs.push(rate(`${b.name}, first port (30000)`, b.path('ext'), BERTH.up, TL, () => treeCpuMs([b.pid!]), 30000));
@@ -669,12 +674,19 @@ async function manyPorts(berths: BerthWorld[], dockers: DockerWorld[], limit: Li
     }
     for (const d of dockers) {
       const n = o.dockerPorts;
-      progress(`ports-10k · ${d.name}: a container with ${n} single published ports (30000.. → 8080); not ${o.manyPorts.toLocaleString('en')}: that would be ${2 * o.manyPorts} docker-proxy processes`);
-      notMeasured.push({ system: `${d.name} at ${o.manyPorts.toLocaleString('en')} ports`, why: `measured at ${n} ports only: ${o.manyPorts.toLocaleString('en')} would start ${2 * o.manyPorts} docker-proxy processes (about 3 MB RSS each)` });
+      const why = d.userlandProxy
+        ? `${o.manyPorts.toLocaleString('en')} would start ${2 * o.manyPorts} docker-proxy processes (about 3 MB RSS each)`
+        : `dockerd adds each port with several iptables calls, minutes for ${o.manyPorts.toLocaleString('en')}`;
+      progress(`ports-10k · ${d.name}: a container with ${n} single published ports (30000.. → 8080); not ${o.manyPorts.toLocaleString('en')}: ${why}`);
+      notMeasured.push({ system: `${d.name} at ${o.manyPorts.toLocaleString('en')} ports`, why: `measured at ${n} ports only (--docker-ports): ${why}` });
       const t = performance.now();
       const c = await d.inspect(await d.createContainer('many', Array.from({ length: n }, (_, i) => `${30000 + i}:${PORTS.http}`)));
       createMs.push({ system: `${d.name} (${n} ports)`, samples: [performance.now() - t] });
-      made.push(() => d.removeContainer(c));
+      made.push(async () => {
+        const t = performance.now();
+        await d.removeContainer(c);
+        removeMs.push({ system: `${d.name} (${n} ports)`, samples: [performance.now() - t] });
+      });
       await clientSysctls(c.netns);
       await servers.startNginx(`${d.name}/many`, c.netns);
       for (const port of [30000, 30000 + n - 1]) await waitPort(d.path('ext'), DOCKER.up, port);
@@ -682,10 +694,12 @@ async function manyPorts(berths: BerthWorld[], dockers: DockerWorld[], limit: Li
       runs.push(rate(`${d.name}, last of ${n} (${30000 + n - 1})`, d.path('ext'), DOCKER.up, TL, () => treeCpuMs([d.dockerdPid], d.dir), 30000 + n - 1));
     }
     const f = await figure('ports-10k', 'TCP connection rate', 'conn/s', true, limit ? 'limit-routed' : '', runs, o.runs, 'connection', notMeasured);
+    await servers.stopAll();
+    for (const undo of made.splice(0)) await undo();
     return {
       id: 'ports-10k', title: `Connection rate to the first and the last of ${o.manyPorts.toLocaleString('en')} published ports`, notMeasured: [...notMeasured, ...skipped],
       method: `one sandbox (container) with ${o.manyPorts.toLocaleString('en')} single published ports 30000.. all to its nginx on ${PORTS.http} (Docker: ${o.dockerPorts}); wrk from ext to the uplink address at the first and at the last port; limit-routed: ext to the server at its own address. Flat means the last port costs what the first does`,
-      figures: [f, msFigure('create with all ports published', createMs)],
+      figures: [f, msFigure('create with all ports published', createMs), msFigure('remove with all ports published', removeMs)],
     };
   } finally {
     await servers.stopAll();
@@ -702,15 +716,12 @@ async function policyScale(berths: BerthWorld[], o: Opts, TL: number): Promise<S
   const runs: SystemRun[] = [];
   const update: { system: string; samples: number[] }[] = [];
   const servers = new Servers();
-  const cleanups: (() => Promise<void>)[] = [];
   try {
     for (const b of berths) {
       await b.createNetwork('pol', { icc: 'false' });
       await b.createNetwork('open');
-      cleanups.push(async () => {
-        for (const s of [...b.sandboxes]) await b.removeSandbox(s.id).catch(() => undefined);
-        for (const n of ['pol', 'open']) await b.removeNetwork(n).catch(() => undefined);
-      });
+      // policy-scale runs last: its hundreds of sandboxes are left to BerthWorld.destroy(), which stops berthd and removes
+      // them with its namespaces (one API call each would take minutes with the iptables datapath)
       const o1 = await b.createSandbox('open-1', [], { network: 'open' });
       const o2 = await b.createSandbox('open-2', [], { network: 'open', expose: [String(PORTS.http)] });
       for (const s of [o1]) await clientSysctls(s.netns);
@@ -763,7 +774,6 @@ async function policyScale(berths: BerthWorld[], o: Opts, TL: number): Promise<S
     };
   } finally {
     await servers.stopAll();
-    for (const c of cleanups) await c().catch(() => undefined);
   }
 }
 
@@ -792,7 +802,7 @@ function markdown(meta: Record<string, unknown>, scenarios: ScenarioResult[]): s
     for (const f of sc.figures) {
       for (const s of f.systems) {
         const e = s.extra?.[0] as { p50?: number; p99?: number; wallMs?: number } | undefined;
-        if ((sc.id === 'attach' || sc.id === 'concurrent-attach' || f.figure.startsWith('one link') || f.figure.startsWith('create with all')) && e?.p50 !== undefined) {
+        if ((sc.id === 'attach' || sc.id === 'concurrent-attach' || f.figure.startsWith('one link') || f.figure.startsWith('create with all') || f.figure.startsWith('remove with all')) && e?.p50 !== undefined) {
           const wall = e.wallMs !== undefined ? `; all in ${e.wallMs.toFixed(0)} ms` : '';
           lines.push(`| ${sc.id} | ${f.figure} (${f.unit}) | ${s.system} | p50 ${num(e.p50, f.unit)}, p99 ${num(e.p99!, f.unit)}${wall} | ${num(s.summary.min, f.unit)}–${num(s.summary.max, f.unit)} | — | |`);
           continue;
