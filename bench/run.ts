@@ -74,7 +74,7 @@ function parseArgs(argv: string[]): Opts {
     scaleRuns: quick ? 1 : 3,
     out: oi >= 0 ? argv[oi + 1]! : projectPath('bench', 'results'),
     only: only ? new Set(only) : null,
-    systems: list('--systems', SYSTEMS) ?? ['limit', 'iptables', 'bpf', 'docker'],
+    systems: list('--systems', SYSTEMS) ?? ['limit', 'iptables', 'bpf', 'docker', 'docker-noproxy'],
     dockerPorts: get('--docker-ports', 1000) ?? (quick ? 200 : 1000),
     manyPorts: get('--many-ports', 10000) ?? 10000,
     policyPairs: get('--policy-pairs', 10000) ?? 10000,
@@ -506,6 +506,13 @@ async function main(): Promise<number> {
   }
 }
 
+/** A system that failed in one scenario: said on stderr and in the results, and the run goes on. */
+function failed(scenario: string, system: string, e: unknown): { system: string; why: string } {
+  const why = `failed: ${(e as Error).message.split('\n')[0]!.slice(0, 300)}`;
+  progress(`${scenario}: ${system} ${why}`);
+  return { system, why };
+}
+
 /** A figure of control-plane samples (ms) with p50/p99, one row per system; @baseline names the row others are compared to. */
 function msFigure(name: string, rows: { system: string; samples: number[]; extra?: Record<string, unknown> }[], unit = 'ms', baseline = ''): FigureResult {
   const base = baseline ? summarize(rows.find((r) => r.system === baseline)?.samples ?? []).median : NaN;
@@ -522,7 +529,8 @@ function msFigure(name: string, rows: { system: string; samples: number[]; extra
 async function attachSequential(ctls: Ctl[], o: Opts): Promise<ScenarioResult> {
   const create: { system: string; samples: number[] }[] = [];
   const remove: { system: string; samples: number[] }[] = [];
-  for (const c of ctls) {
+  const notMeasured: { system: string; why: string }[] = [];
+  for (const c of ctls) try {
     progress(`attach · ${c.name}: ${o.attach} sequential creates with one published port (${c.createNote}), then removes`);
     const cr: number[] = [];
     const rm: number[] = [];
@@ -540,9 +548,11 @@ async function attachSequential(ctls: Ctl[], o: Opts): Promise<ScenarioResult> {
     progress(`attach · ${c.name}: create p50 ${percentile(cr, 50).toFixed(1)} ms p99 ${percentile(cr, 99).toFixed(1)} ms; remove p50 ${percentile(rm, 50).toFixed(1)} ms`);
     create.push({ system: c.name, samples: cr });
     remove.push({ system: c.name, samples: rm });
+  } catch (e) {
+    notMeasured.push(failed('attach', c.name, e));
   }
   return {
-    id: 'attach', title: 'Attach latency, sequential', notMeasured: skipped,
+    id: 'attach', title: 'Attach latency, sequential', notMeasured: [...notMeasured, ...skipped],
     method: `${o.attach} creates in a row, each with one published port, timed at the client, then a forced remove of each. berth-*: POST /v1/sandboxes (create + connect to the default bridge + publish, command 'sleep infinity'); docker*: the whole 'docker run -d -p PORT:80 IMAGE sleep' (container start included, so it is an upper bound of Docker's network share) and 'docker rm -f'. No limit: there is nothing to compare with`,
     figures: [msFigure('create + publish', create), msFigure('remove', remove)],
   };
@@ -551,7 +561,8 @@ async function attachSequential(ctls: Ctl[], o: Opts): Promise<ScenarioResult> {
 async function attachConcurrent(ctls: Ctl[], o: Opts): Promise<ScenarioResult> {
   const lat: { system: string; samples: number[]; extra?: Record<string, unknown> }[] = [];
   const rmLat: { system: string; samples: number[] }[] = [];
-  for (const c of ctls) {
+  const notMeasured: { system: string; why: string }[] = [];
+  for (const c of ctls) try {
     progress(`concurrent-attach · ${c.name}: ${o.concurrent} creates at once, each with one published port`);
     const start = performance.now();
     const results = await Promise.all(Array.from({ length: o.concurrent }, async (_, i) => {
@@ -571,9 +582,11 @@ async function attachConcurrent(ctls: Ctl[], o: Opts): Promise<ScenarioResult> {
     progress(`concurrent-attach · ${c.name}: p50 ${percentile(samples, 50).toFixed(1)} ms, p99 ${percentile(samples, 99).toFixed(1)} ms, all ${o.concurrent} in ${wall.toFixed(0)} ms; removes all in ${rmWall.toFixed(0)} ms`);
     lat.push({ system: c.name, samples, extra: { wallMs: wall, perSecond: (o.concurrent * 1000) / wall } });
     rmLat.push({ system: c.name, samples: rms });
+  } catch (e) {
+    notMeasured.push(failed('concurrent-attach', c.name, e));
   }
   return {
-    id: 'concurrent-attach', title: `Attach latency, ${o.concurrent} at once`, notMeasured: skipped,
+    id: 'concurrent-attach', title: `Attach latency, ${o.concurrent} at once`, notMeasured: [...notMeasured, ...skipped],
     method: `${o.concurrent} creates started together (each with one published port), each timed from its own start to its answer; the wall time for all of them is in extra. berth serialises its mutations, so the p99 is close to the wall time. docker*: whole 'docker run -d'`,
     figures: [msFigure('create + publish (each)', lat), msFigure('remove (each)', rmLat)],
   };
@@ -592,7 +605,8 @@ async function publishScale(ctls: Ctl[], o: Opts): Promise<ScenarioResult> {
       ['1,000 single ports', Array.from({ length: 1000 }, (_, i) => `${21000 + i}:${1000 + i}`)],
     ];
   };
-  for (const c of ctls) {
+  const notMeasured: { system: string; why: string }[] = [];
+  for (const c of ctls) try {
     const variants = variantsOf(c);
     for (let i = 0; i < o.scaleRuns; i++) {
       for (const [v, publish] of i % 2 ? [...variants].reverse() : variants) {
@@ -623,19 +637,21 @@ async function publishScale(ctls: Ctl[], o: Opts): Promise<ScenarioResult> {
         progress(`publish-scale · ${key} · run ${i + 1}/${o.scaleRuns}: create ${tp.toFixed(0)} ms, remove ${tr.toFixed(0)} ms; processes ${before.processes} → ${after.processes} → ${removed.processes}; RSS ${(before.rssKb / 1024).toFixed(0)} → ${(after.rssKb / 1024).toFixed(0)} MB, PSS ${(before.pssKb / 1024).toFixed(0)} → ${(after.pssKb / 1024).toFixed(0)} MB`);
       }
     }
+  } catch (e) {
+    notMeasured.push(failed('publish-scale', c.name, e));
   }
   const fig = (name: string, k: 'create' | 'remove' | 'procs' | 'rss' | 'pss', unit: string): FigureResult => {
     const systems: SystemResult[] = [];
     for (const [key, r] of rows) {
-      const base = rows.get(`${key.split(', ')[0]}, no ports`)!;
+      const base = rows.get(`${key.split(', ')[0]}, no ports`);
       const summary = summarize(r[k]);
-      systems.push({ system: key, samples: r[k], summary, ratio: null, deltaToLimit: key.endsWith('no ports') ? null : summary.median - summarize(base[k]).median });
+      systems.push({ system: key, samples: r[k], summary, ratio: null, deltaToLimit: key.endsWith('no ports') || !base ? null : summary.median - summarize(base[k]).median });
     }
     return { figure: name, unit, higherIsBetter: false, limit: 'no ports', systems, notMeasured: skipped };
   };
   const dockerNote = o.dockerPorts < 1000 ? ` Docker publishes a ${o.dockerPorts}-port range, not 1,000, to keep its run bounded (it starts two docker-proxy processes per port, IPv4 and IPv6): scale its figures by ${(1000 / o.dockerPorts).toFixed(1)} for 1,000 ports, knowing that is an extrapolation (use --docker-ports 1000 to measure it).` : '';
   return {
-    id: 'publish-scale', title: 'Publish scale: create/remove with no ports, a port range, single ports', notMeasured: skipped,
+    id: 'publish-scale', title: 'Publish scale: create/remove with no ports, a port range, single ports', notMeasured: [...notMeasured, ...skipped],
     method: `time of the create (berth: API; docker: docker run -d) with the publish list and of the remove, at the client; the publish cost is the difference to "no ports". Processes, RSS and PSS are the system's process tree (berthd and its sandboxes' commands; dockerd, containerd, docker-proxy, the shims and containers) after the publish minus before; "no ports" shows what a sandbox or container itself adds.${dockerNote}`,
     figures: [fig('create (publish)', 'create', 'ms'), fig('remove', 'remove', 'ms'), fig('processes added', 'procs', 'processes'), fig('RSS added', 'rss', 'MB'), fig('PSS added', 'pss', 'MB')],
     rows: Object.fromEntries([...rows].map(([k, r]) => [k, r.detail])),
@@ -656,7 +672,7 @@ async function manyPorts(berths: BerthWorld[], dockers: DockerWorld[], limit: Li
       await waitPort(limit.path('lext'), LIMIT.c2, PORTS.http);
       runs.push(rate('limit-routed', limit.path('lext'), LIMIT.c2, TL));
     }
-    for (const b of berths) {
+    for (const b of berths) try {
       const n = o.manyPorts;
       progress(`ports-10k · ${b.name}: a sandbox with ${n.toLocaleString('en')} single published ports (30000.. → 8080)`);
       const t = performance.now();
@@ -671,8 +687,10 @@ async function manyPorts(berths: BerthWorld[], dockers: DockerWorld[], limit: Li
       for (const port of [30000, 30000 + n - 1]) await waitPort(b.path('ext'), BERTH.up, port);
       runs.push(rate(`${b.name}, first port (30000)`, b.path('ext'), BERTH.up, TL, () => treeCpuMs([b.pid!]), 30000));
       runs.push(rate(`${b.name}, last port (${30000 + n - 1})`, b.path('ext'), BERTH.up, TL, () => treeCpuMs([b.pid!]), 30000 + n - 1));
+    } catch (e) {
+      notMeasured.push(failed('ports-10k', b.name, e));
     }
-    for (const d of dockers) {
+    for (const d of dockers) try {
       const n = o.dockerPorts;
       const why = d.userlandProxy
         ? `${o.manyPorts.toLocaleString('en')} would start ${2 * o.manyPorts} docker-proxy processes (about 3 MB RSS each)`
@@ -692,6 +710,8 @@ async function manyPorts(berths: BerthWorld[], dockers: DockerWorld[], limit: Li
       for (const port of [30000, 30000 + n - 1]) await waitPort(d.path('ext'), DOCKER.up, port);
       runs.push(rate(`${d.name}, first port (30000)`, d.path('ext'), DOCKER.up, TL, () => treeCpuMs([d.dockerdPid], d.dir), 30000));
       runs.push(rate(`${d.name}, last of ${n} (${30000 + n - 1})`, d.path('ext'), DOCKER.up, TL, () => treeCpuMs([d.dockerdPid], d.dir), 30000 + n - 1));
+    } catch (e) {
+      notMeasured.push(failed('ports-10k', d.name, e));
     }
     const f = await figure('ports-10k', 'TCP connection rate', 'conn/s', true, limit ? 'limit-routed' : '', runs, o.runs, 'connection', notMeasured);
     await servers.stopAll();
@@ -716,8 +736,9 @@ async function policyScale(berths: BerthWorld[], o: Opts, TL: number): Promise<S
   const runs: SystemRun[] = [];
   const update: { system: string; samples: number[] }[] = [];
   const servers = new Servers();
+  const notMeasured: { system: string; why: string }[] = [{ system: 'docker', why: "not measured: Docker's links with icc=false need a dockerd started with --icc=false (legacy links on the default bridge); not built" }];
   try {
-    for (const b of berths) {
+    for (const b of berths) try {
       await b.createNetwork('pol', { icc: 'false' });
       await b.createNetwork('open');
       // policy-scale runs last: its hundreds of sandboxes are left to BerthWorld.destroy(), which stops berthd and removes
@@ -759,8 +780,10 @@ async function policyScale(berths: BerthWorld[], o: Opts, TL: number): Promise<S
       if (!blocked) throw new Error(`policy-scale: ${b.name}: pt0 reached pt${targets - 1} on the icc=false network without a link; the measurement would not be of a policy`);
       runs.push(rate(`${b.name}, no policy (icc=true)`, o1.netns, o2.ip, TL, () => treeCpuMs([b.pid!])));
       runs.push(rate(`${b.name}, ${pairs.toLocaleString('en')} link pairs (last linker → last target)`, last!.netns, target.ip, TL, () => treeCpuMs([b.pid!])));
+    } catch (e) {
+      notMeasured.push(failed('policy-scale', b.name, e));
     }
-    const f = await figure('policy-scale', 'TCP connection rate', 'conn/s', true, '', runs, o.runs, 'connection');
+    const f = await figure('policy-scale', 'TCP connection rate', 'conn/s', true, '', runs, o.runs, 'connection', notMeasured);
     // ratio to "no policy" of the same system
     for (const s of f.systems) {
       const base = f.systems.find((x) => x.system === `${s.system.split(', ')[0]}, no policy (icc=true)`);
@@ -768,7 +791,7 @@ async function policyScale(berths: BerthWorld[], o: Opts, TL: number): Promise<S
     }
     return {
       id: 'policy-scale', title: `Policy scale: ${pairs.toLocaleString('en')} link pairs on an icc=false network`,
-      notMeasured: [{ system: 'docker', why: "not measured: Docker's links with icc=false need a dockerd started with --icc=false (legacy links on the default bridge); not built" }, ...skipped],
+      notMeasured: [...notMeasured, ...skipped],
       method: `an icc=false network with ${targets} targets (each exposing ${PORTS.http}) and ${linkers} linkers each linked to every target (${pairs.toLocaleString('en')} pairs, one accept rule each); wrk from the last linker to the last target, against two sandboxes on an icc=true network of the same berthd (ratio is to that). One link added: POST /v1/sandboxes with one link, timed at the client, with no pairs and with all pairs in place (iptables: that includes re-applying every rule)`,
       figures: [f, msFigure('one link added (create a sandbox with one link)', update)],
     };
