@@ -12,6 +12,7 @@
  * discovery, broadcasts and traffic for the host.
  */
 #include "lib/dp_core.h"
+#include "lib/dp_icmp.h"
 
 struct arp_eth4 {
 	__be16 htype;
@@ -213,6 +214,11 @@ int berth_from_container(struct __sk_buff *skb)
 	v = ct_lookup(&c.p.key, c.now);
 	if (v)
 		return ct_forward(&c, v);
+	if (c.p.icmp_err) {
+		r = icmp_error(&c);
+		if (r >= 0)
+			return r;
+	}
 	return new_flow(&c, ep, net);
 }
 

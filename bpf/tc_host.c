@@ -9,6 +9,7 @@
  * All other loopback traffic passes untouched.
  */
 #include "lib/dp_core.h"
+#include "lib/dp_icmp.h"
 
 SEC("tc")
 int berth_from_host(struct __sk_buff *skb)
@@ -16,6 +17,7 @@ int berth_from_host(struct __sk_buff *skb)
 	struct dp_ctx c = { .skb = skb, .local = 1, .hook = HOOK_HOST };
 	const struct berth_dp_pub *pub;
 	struct berth_ct_val *v;
+	int r;
 
 	if (parse_pkt(skb, &c.p) != 0)
 		return TC_ACT_OK;
@@ -24,6 +26,11 @@ int berth_from_host(struct __sk_buff *skb)
 	v = ct_lookup(&c.p.key, c.now);
 	if (v)
 		return ct_forward(&c, v);
+	if (c.p.icmp_err) {
+		r = icmp_error(&c);
+		if (r >= 0)
+			return r;
+	}
 	pub = pub_find(&c);
 	if (pub)
 		return publish(&c, pub);

@@ -10,6 +10,7 @@
  * the host's business: passed on untouched.
  */
 #include "lib/dp_core.h"
+#include "lib/dp_icmp.h"
 
 SEC("tc")
 int berth_from_uplink(struct __sk_buff *skb)
@@ -28,6 +29,11 @@ int berth_from_uplink(struct __sk_buff *skb)
 	v = ct_lookup(&c.p.key, c.now);
 	if (v)
 		return ct_forward(&c, v);
+	if (c.p.icmp_err) {
+		r = icmp_error(&c);
+		if (r >= 0)
+			return r;
+	}
 	if (addr_loopback(c.p.key.daddr))
 		return dp_drop(&c, BERTH_DROP_LOOPBACK);
 	pub = pub_find(&c);

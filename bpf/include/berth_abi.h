@@ -251,7 +251,7 @@ struct berth_dp_event {
 	__u8 ndaddr[16];
 	__u16 nsport;
 	__u16 ndport;
-	__u32 pad;
+	__u32 pad[2];
 };
 
 #endif /* BERTH_ABI_H */

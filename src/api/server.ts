@@ -34,6 +34,7 @@ export function routes(c: Controller, info: ApiInfo): Route[] {
   return [
     R('GET', '/v1/info', () => info.info()),
     R('GET', '/v1/exposure', () => exposure(desiredDatapath(c.snapshot()))),
+    R('GET', '/v1/datapath', () => c.datapathStatus()),
     R('GET', '/v1/networks', () => [
       ...Object.values(c.snapshot().networks).map((n) => networkView(c, n)),
       pseudoNetworkView('host'),

@@ -148,7 +148,7 @@ export interface DpEvent {
 }
 export const dpEvent: Codec<DpEvent> = structCodec<DpEvent & { pad: never }>('berth_dp_event', [
   ['tsNs', 'u64'], ['saddr', { bytes: 16 }], ['daddr', { bytes: 16 }], ['sport', 'be16'], ['dport', 'be16'], ['proto', 'u8'], ['kind', 'u8'],
-  ['reason', 'u8'], ['hook', 'u8'], ['ifindex', 'u32'], ['nsaddr', { bytes: 16 }], ['ndaddr', { bytes: 16 }], ['nsport', 'be16'], ['ndport', 'be16'], ['pad', { pad: 4 }],
+  ['reason', 'u8'], ['hook', 'u8'], ['ifindex', 'u32'], ['nsaddr', { bytes: 16 }], ['ndaddr', { bytes: 16 }], ['nsport', 'be16'], ['ndport', 'be16'], ['pad', { pad: 8 }],
 ]);
 
 /** Every codec by its C struct name, for the size check. */

@@ -7,6 +7,7 @@ import { sandboxArgv, sandboxEnv, type ProcessSpec } from '../sandbox/process.js
 import { parseKeyValues } from '../controller/options.js';
 import { printJson, table } from './table.js';
 import type { Exposure } from '../controller/exposure.js';
+import type { DatapathStatus } from '../datapath/datapath.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
@@ -200,6 +201,20 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
       process.stdout.write(table(['PROTO', 'BIND', 'HOST PORTS', 'SANDBOX', 'CONTAINER PORTS', 'NETWORK', 'ALLOW'],
         e.published.map((p) => [p.proto, p.bind, p.hostPorts, p.sandbox, p.containerPorts, p.network, p.allow.join(',')])));
       process.stdout.write('\n' + table(['FROM', 'TO', 'NETWORK', 'PORTS'], e.reachability.map((r) => [r.from, r.to, r.network, r.ports.join(',')])));
+    });
+
+  program
+    .command('datapath')
+    .description('the datapath in use: table fill, attachments and drops by reason')
+    .addOption(formatOption())
+    .action(async (o: { format: string }) => {
+      const s = await client().call<DatapathStatus>('GET', '/v1/datapath');
+      if (o.format === 'json') return printJson(s);
+      const d = s.detail as { maps?: Record<string, { entries: number; max: number }>; drops?: Record<string, { packets: number }>; attachments?: number; lastApplyMs?: number };
+      process.stdout.write(`datapath  ${s.kind}${d.attachments !== undefined ? `, ${d.attachments} attachments` : ''}${d.lastApplyMs !== undefined ? `, last apply ${d.lastApplyMs} ms` : ''}\n`);
+      if (d.maps) process.stdout.write('\n' + table(['MAP', 'ENTRIES', 'MAX'], Object.entries(d.maps).map(([k, v]) => [k, String(v.entries), String(v.max)])));
+      if (d.drops) process.stdout.write('\n' + table(['DROP REASON', 'PACKETS'], Object.entries(d.drops).map(([k, v]) => [k, String(v.packets)])));
+      if (s.kind !== 'bpf') process.stdout.write('\n' + JSON.stringify(s.detail, null, 2) + '\n');
     });
 
   program

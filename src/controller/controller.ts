@@ -29,7 +29,7 @@ import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
 import { filesIn, hostResolvConf, renderHosts, renderResolvConf, usableNameservers, writeSandboxFiles } from '../sandbox/files.js';
 import { isRunning, killSandboxProcess, processStart, startDetached, type ProcessSpec } from '../sandbox/process.js';
 import { NETNS_DIR } from '../netns/topology.js';
-import type { Datapath } from '../datapath/datapath.js';
+import type { Datapath, DatapathStatus } from '../datapath/datapath.js';
 import { desiredDatapath } from '../datapath/desired.js';
 
 export const BUILTIN_NETWORKS = ['bridge', 'host', 'none'] as const;
@@ -118,6 +118,11 @@ export class Controller {
     if (!force && key === this.applied) return;
     await dp.apply(desired);
     this.applied = key;
+  }
+
+  /** What the datapath reports of itself: its kind, table fill, drop counters. */
+  async datapathStatus(): Promise<DatapathStatus> {
+    return this.opts.datapath ? this.opts.datapath.status() : { kind: 'none', detail: {} };
   }
 
   /** Re-applies the datapath when something outside berth changed it; true when it did. */
@@ -942,6 +947,8 @@ export class Controller {
       await this.transact((s) => {
         s.sandboxes[epId]!.external!.sandboxKey = sandboxKey;
       });
+      // A new veth is a new interface to the datapath (the bpf one attaches to it), though the desired state is the same.
+      if (!(hostUp && peerHere)) await this.syncDatapath(true);
       return { peer, network: n, ep };
     });
   }

@@ -18,7 +18,7 @@ import { DnsManager } from './dns.js';
 import { DaemonLock } from './lock.js';
 import { startApi } from '../api/server.js';
 import { DEFAULT_SOCKET } from '../api/client.js';
-import { BPF_DATAPATH_IMPLEMENTED, doctor, type DatapathChoice } from '../doctor/doctor.js';
+import { doctor, type DatapathChoice } from '../doctor/doctor.js';
 import { parsePrefix, parseIp } from '../ipam/addr.js';
 import { createDatapath } from '../datapath/select.js';
 import { startDockerPlugin } from '../docker/protocol.js';
@@ -53,11 +53,7 @@ async function chooseDatapath(requested: DaemonOptions['datapath']): Promise<Dat
   const r = await doctor();
   const auto = r.datapath;
   if (requested === 'bpf' && auto.bpfMissing.length) {
-    const why = [
-      ...(BPF_DATAPATH_IMPLEMENTED ? [] : ['the eBPF datapath is not implemented in this build yet']),
-      ...(auto.bpfMissing.length ? [`this host lacks ${auto.bpfMissing.join(', ')}`] : []),
-    ];
-    throw new BerthError('unavailable', `--datapath bpf: ${why.join('; ')}; use --datapath iptables or auto`);
+    throw new BerthError('unavailable', `--datapath bpf: this host lacks ${auto.bpfMissing.join(', ')}; use --datapath iptables or auto`);
   }
   if (auto.choice === 'none' && requested === 'auto') throw new BerthError('unavailable', `no datapath: ${auto.reason}`);
   if (requested === 'iptables' && !r.tools.iptables.present) {

@@ -13,9 +13,6 @@ export interface ToolInfo {
   backend?: 'nf_tables' | 'legacy';
 }
 
-/** Whether this build has the eBPF datapath's programs; berthd and doctor both ask here. */
-export const BPF_DATAPATH_IMPLEMENTED = false;
-
 export interface DatapathChoice {
   choice: 'bpf' | 'iptables' | 'none';
   reason: string;
@@ -57,16 +54,11 @@ export function bpfMissing(p: ProbeResult): string[] {
 }
 
 /** What `--datapath auto` runs on this host, and why. */
-export function chooseDatapath(p: ProbeResult, iptables: ToolInfo, bpfImplemented = BPF_DATAPATH_IMPLEMENTED): DatapathChoice {
+export function chooseDatapath(p: ProbeResult, iptables: ToolInfo): DatapathChoice {
   const missing = bpfMissing(p);
   if (missing.length === 0) {
     const hook = p.tcx ? 'tcx links' : 'clsact qdiscs (no tcx in this kernel)';
-    const capable = `kernel ${p.kernel} has everything the eBPF datapath needs; tc programs attach through ${hook}`;
-    if (bpfImplemented) return { choice: 'bpf', reason: capable, bpfCapable: true, bpfMissing: [] };
-    if (iptables.present) {
-      return { choice: 'iptables', reason: `${capable}; but the eBPF datapath is not implemented in this build yet, so berth runs the iptables datapath`, bpfCapable: true, bpfMissing: [] };
-    }
-    return { choice: 'none', reason: `${capable}; but the eBPF datapath is not implemented in this build yet and iptables is not installed`, bpfCapable: true, bpfMissing: [] };
+    return { choice: 'bpf', reason: `kernel ${p.kernel} has everything the eBPF datapath needs; tc programs attach through ${hook}`, bpfCapable: true, bpfMissing: [] };
   }
   if (iptables.present) {
     return { choice: 'iptables', reason: `eBPF datapath unavailable: missing ${missing.join(', ')}`, bpfCapable: false, bpfMissing: missing };

@@ -11,13 +11,13 @@ describe('berth doctor', () => {
   it('prints a table naming the libbpf build and the datapath', async () => {
     const { stdout } = await berth('doctor');
     expect(stdout).toMatch(/^libbpf\s+v1\.5 \(in-tree, static\)$/m);
-    expect(stdout).toMatch(/^datapath\s+iptables: kernel .* has everything the eBPF datapath needs.*not implemented in this build yet/m);
+    expect(stdout).toMatch(/^datapath\s+bpf: kernel .* has everything the eBPF datapath needs/m);
   });
 
   it('--format json parses and agrees', async () => {
     const r = JSON.parse((await berth('doctor', '--format', 'json')).stdout);
     expect(r.libbpf.inTree).toBe(true);
-    expect(r.datapath).toMatchObject({ choice: 'iptables', bpfCapable: true });
+    expect(r.datapath).toMatchObject({ choice: 'bpf', bpfCapable: true });
   });
 
   it('refuses an unknown format, naming it', async () => {

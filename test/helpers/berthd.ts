@@ -15,6 +15,7 @@ import type { Topology } from '../../src/netns/topology.js';
 import type { State } from '../../src/store/model.js';
 import { removeLeftovers } from '../../src/daemon/leftovers.js';
 import { BerthdProcess } from '../../src/daemon/spawn.js';
+import { PrivateBpffs } from '../../src/bpf/bpffs.js';
 
 export const UPLINK = { host: '198.18.0.1', ext: '198.18.0.2' };
 
@@ -22,6 +23,9 @@ export class TestHost {
   private daemon: BerthdProcess | undefined;
   readonly socket: string;
   readonly resolvConf: string;
+
+  /** berthd's bpffs: a private one, so that no pin lands in the machine's /sys/fs/bpf */
+  bpffs: PrivateBpffs | undefined;
 
   private constructor(
     readonly topo: Topology,
@@ -47,6 +51,10 @@ export class TestHost {
     await topo.veth({ ns: short, name: 'uplink0', addr: `${UPLINK.host}/24` }, { ns: 'ext', name: 'eth0', addr: `${UPLINK.ext}/24` });
     const dir = await mkdtemp(join(tmpdir(), 'berth-test-state-'));
     const h = new TestHost(topo, short, dir);
+    if (!extraArgs.includes('--bpffs')) {
+      h.bpffs = await PrivateBpffs.create('berth-test-bpffs-');
+      extraArgs = ['--bpffs', h.bpffs.path, ...extraArgs];
+    }
     // The machine's resolv.conf is not the test's business: upstream DNS is the ext namespace.
     await writeFile(h.resolvConf, `nameserver ${UPLINK.ext}\nsearch test.internal\n`);
     await h.start(extraArgs);
@@ -68,7 +76,8 @@ export class TestHost {
   }
 
   async start(extraArgs: string[] = []): Promise<void> {
-    this.daemon = await BerthdProcess.start(this.nsPath, this.args(extraArgs));
+    const bpffs = this.bpffs && !extraArgs.includes('--bpffs') ? ['--bpffs', this.bpffs.path] : [];
+    this.daemon = await BerthdProcess.start(this.nsPath, this.args([...bpffs, ...extraArgs]));
   }
 
   /** Runs `berth` against this host's berthd; rejects on a non-zero exit. */
@@ -94,5 +103,7 @@ export class TestHost {
     await this.kill('SIGKILL');
     await removeLeftovers(this.stateDir);
     await rm(this.stateDir, { recursive: true, force: true });
+    await this.bpffs?.release();
+    this.bpffs = undefined;
   }
 }

@@ -14,7 +14,6 @@ import type { SandboxView } from '../../src/api/views.js';
 import type { Topology } from '../../src/netns/topology.js';
 import { testTopology } from './kernel.js';
 import { TestHost, UPLINK } from './berthd.js';
-import { PrivateBpffs } from '../../src/bpf/bpffs.js';
 
 export const AGENT = projectPath('test', 'conformance', 'agent.mjs');
 export const SCTP = projectPath('test', 'conformance', 'sctp.py');
@@ -137,17 +136,14 @@ export class World {
   private constructor(
     readonly topo: Topology,
     readonly h: TestHost,
-    /** the bpf datapath's own bpffs (its pins vanish with it) */
-    readonly bpffs?: PrivateBpffs,
   ) {}
 
   static async build(datapath: string, spec: WorldSpec, extraArgs: string[] = []): Promise<World> {
     const topo = testTopology();
     let w: World | undefined;
-    const bpffs = datapath === 'bpf' ? await PrivateBpffs.create('berth-test-bpffs-') : undefined;
     try {
-      const h = await TestHost.create(topo, 'host', ['--datapath', datapath, ...(bpffs ? ['--bpffs', bpffs.path] : []), ...extraArgs]);
-      w = new World(topo, h, bpffs);
+      const h = await TestHost.create(topo, 'host', ['--datapath', datapath, ...extraArgs]);
+      w = new World(topo, h);
       await w.outside();
       for (const n of spec.networks) await h.berth('network', 'create', ...n.args, n.name);
       for (const s of spec.sandboxes) await h.berth('run', '-d', '--name', s.name, '--network', s.network, ...(s.args ?? []), '--', 'sleep', 'infinity');
@@ -167,10 +163,7 @@ export class World {
       return w;
     } catch (e) {
       if (w) await w.destroy();
-      else {
-        await topo.destroy();
-        await bpffs?.release();
-      }
+      else await topo.destroy();
       throw e;
     }
   }
@@ -206,6 +199,5 @@ export class World {
     this.agents.clear();
     await this.h.destroy();
     await this.topo.destroy();
-    await this.bpffs?.release();
   }
 }

@@ -21,9 +21,8 @@ describe('berth doctor on this machine', () => {
     expect(r.bpf.btf).toBe(true);
     expect(r.bpf.tcx).toBe(true);
     expect(r.datapath.bpfCapable).toBe(true);
-    // This build has no eBPF datapath programs yet: doctor says what berthd will really run.
-    expect(r.datapath.choice).toBe('iptables');
-    expect(r.datapath.reason).toMatch(/tcx links; but the eBPF datapath is not implemented in this build yet, so berth runs the iptables datapath$/);
+    expect(r.datapath.choice).toBe('bpf');
+    expect(r.datapath.reason).toMatch(/has everything the eBPF datapath needs; tc programs attach through tcx links$/);
     expect(r.tools.iptables.present).toBe(true);
     expect(r.tools.iptables.backend).toMatch(/^(nf_tables|legacy)$/);
   });
@@ -31,16 +30,12 @@ describe('berth doctor on this machine', () => {
 
 describe('choosing a datapath', () => {
   it('picks bpf when nothing is missing', () => {
-    expect(chooseDatapath(full, { present: true }, true).choice).toBe('bpf');
-  });
-
-  it('says so when the kernel could but this build cannot', () => {
-    expect(chooseDatapath(full, { present: true }, false)).toMatchObject({ choice: 'iptables', bpfCapable: true });
-    expect(chooseDatapath(full, { present: false }, false).choice).toBe('none');
+    expect(chooseDatapath(full, { present: true }).choice).toBe('bpf');
+    expect(chooseDatapath(full, { present: false }).choice).toBe('bpf');
   });
 
   it('says clsact when the kernel has no tcx', () => {
-    expect(chooseDatapath({ ...full, tcx: false }, { present: true }, true).reason).toMatch(/clsact qdiscs \(no tcx/);
+    expect(chooseDatapath({ ...full, tcx: false }, { present: true }).reason).toMatch(/clsact qdiscs \(no tcx/);
   });
 
   it('falls back to iptables openly, naming what bpf lacks', () => {

@@ -10,6 +10,7 @@ import { ApiClient } from '../../api/client.js';
 import type { NetworkView, SandboxView } from '../../api/views.js';
 import { BerthdProcess } from '../../daemon/spawn.js';
 import { removeLeftovers } from '../../daemon/leftovers.js';
+import { PrivateBpffs } from '../../bpf/bpffs.js';
 import { run } from '../../exec.js';
 import { sandboxArgv, type ProcessSpec } from '../../sandbox/process.js';
 import type { Topology } from '../../netns/topology.js';
@@ -36,9 +37,12 @@ export async function controlPlaneDemo(topo: Topology, say: Say): Promise<Contro
   const resolvConf = join(dir, 'host-resolv.conf');
   await writeFile(resolvConf, 'nameserver 198.18.0.2\n');
   let d: BerthdProcess | undefined;
+  let bpffs: PrivateBpffs | undefined;
   try {
     say('\n== berthd in netns host (state in a temporary directory)');
-    d = await BerthdProcess.start(topo.nsPath('host'), ['--state-dir', dir, '--socket', socket, '--resolv-conf', resolvConf, '--log-level', 'info']);
+    // Its pins go to a bpffs of the demo's own (removed with it), not the machine's /sys/fs/bpf.
+    bpffs = await PrivateBpffs.create('berth-demo-bpffs-');
+    d = await BerthdProcess.start(topo.nsPath('host'), ['--state-dir', dir, '--socket', socket, '--resolv-conf', resolvConf, '--log-level', 'info', '--bpffs', bpffs.path]);
     const api = new ApiClient(socket);
     const info = await api.call<{ datapath: { choice: string; reason: string } }>('GET', '/v1/info');
     say(`   datapath: ${info.datapath.choice} (${info.datapath.reason})`);
@@ -72,5 +76,6 @@ export async function controlPlaneDemo(topo: Topology, say: Say): Promise<Contro
     await d?.stop('SIGKILL');
     await removeLeftovers(dir);
     await rm(dir, { recursive: true, force: true });
+    await bpffs?.release();
   }
 }
