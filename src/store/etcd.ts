@@ -219,7 +219,9 @@ export class EtcdStore extends EventEmitter {
     if (this.changeTimer) clearTimeout(this.changeTimer);
     // Leases are released passively, not revoked: a berthd that stops for a restart stays registered until the TTL.
     for (const l of this.leases.values()) l.release();
-    await this.watcher?.cancel().catch(() => undefined);
+    // Cancelling a watch waits for etcd's answer: not for long when etcd is gone.
+    const w = this.watcher?.cancel().catch(() => undefined);
+    await Promise.race([w, new Promise((r) => setTimeout(r, 500).unref())]);
     this.client.close();
   }
 }

@@ -44,7 +44,7 @@ export class LabHost {
   async start(): Promise<void> {
     this.daemon = await BerthdProcess.start(this.nsPath, [
       '--state-dir', this.stateDir, '--socket', this.socket, '--log-level', 'info',
-      '--resolv-conf', join(this.stateDir, 'host-resolv.conf'), '--datapath', 'iptables',
+      '--resolv-conf', join(this.stateDir, 'host-resolv.conf'), '--datapath', this.lab.datapath,
       '--store', STORE, '--advertise-addr', this.ip, '--bpffs', this.bpffs.path,
     ], { timeoutMs: 20_000 });
   }
@@ -86,12 +86,15 @@ export class OverlayLab {
   private etcdDir = '';
   private readonly extraDirs: string[] = [];
 
-  private constructor(readonly topo: Topology) {}
+  private constructor(
+    readonly topo: Topology,
+    readonly datapath: 'iptables' | 'bpf',
+  ) {}
 
   /** The underlay, etcd (running) and @n hosts with berthd (running). */
-  static async create(n: number, opts: { plain?: boolean } = {}): Promise<OverlayLab> {
+  static async create(n: number, opts: { plain?: boolean; datapath?: 'iptables' | 'bpf' } = {}): Promise<OverlayLab> {
     seq += 1;
-    const lab = new OverlayLab(new Topology(`ov${process.pid % 10000}-${seq}-`.slice(0, 12)));
+    const lab = new OverlayLab(new Topology(`ov${process.pid % 10000}-${seq}-`.slice(0, 12)), opts.datapath ?? 'iptables');
     try {
       const t = lab.topo;
       await t.addNetns('ul');
