@@ -41,6 +41,14 @@ describe('berth demo', () => {
     const web = r.controlPlane.sandboxes.find((s) => s.name === 'web')!;
     expect(r.controlPlane.resolved).toMatch(new RegExp(`^${web.ip.replace(/\./g, '\\.')}\\s+web$`));
     expect(r.controlPlane.pingOk).toBe(true);
+    // The eBPF datapath: published port from outside with the client's address, masquerade, icc=false with a link.
+    const p = r.controlPlane.packets;
+    expect(r.controlPlane.datapath).toBe('bpf');
+    expect(p.published).toMatchObject({ ok: true, peer: '198.18.0.2' });
+    expect(p.masquerade).toMatchObject({ ok: true, peer: '198.18.0.1' });
+    expect(p.link.ok).toBe(true);
+    expect([p.linkOtherPort.ok, p.linkReverse.ok]).toEqual([false, false]);
+    expect(p.drops.icc?.packets).toBeGreaterThanOrEqual(2);
     expect(await listNetns('berth-demo-')).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The control-plane part of `berth demo`: berthd in the demo's host
  * namespace, a user-defined network with two sandboxes that find each other
- * by name through the embedded DNS, and what they see.
+ * by name through the embedded DNS, and what they see; then the datapath at
+ * work (./datapath.ts).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,9 +15,12 @@ import { PrivateBpffs } from '../../bpf/bpffs.js';
 import { run } from '../../exec.js';
 import { sandboxArgv, type ProcessSpec } from '../../sandbox/process.js';
 import type { Topology } from '../../netns/topology.js';
+import { datapathDemo, type DatapathDemo } from './datapath.js';
 
 export interface ControlPlaneDemo {
   datapath: string;
+  /** what the datapath did (./datapath.ts) */
+  packets: DatapathDemo;
   networks: { name: string; driver: string; subnet: string }[];
   sandboxes: { name: string; ip: string; hostname: string }[];
   resolved: string;
@@ -65,8 +69,10 @@ export async function controlPlaneDemo(topo: Topology, say: Say): Promise<Contro
 
     for (const s of sbs) await api.call('DELETE', `/v1/sandboxes/${s.Name}?force=1`);
     await api.call('DELETE', '/v1/networks/demo-net');
+    const packets = await datapathDemo(api, topo, say);
     return {
       datapath: info.datapath.choice,
+      packets,
       networks: nets.map((n) => ({ name: n.Name, driver: n.Driver, subnet: n.IPAM.Config[0]?.Subnet ?? '' })),
       sandboxes: sbs.map((s) => ({ name: s.Name, ip: s.NetworkSettings.Networks['demo-net']?.IPAddress ?? '', hostname: s.Config.Hostname })),
       resolved,
