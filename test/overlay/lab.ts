@@ -45,7 +45,7 @@ export class LabHost {
     this.daemon = await BerthdProcess.start(this.nsPath, [
       '--state-dir', this.stateDir, '--socket', this.socket, '--log-level', 'info',
       '--resolv-conf', join(this.stateDir, 'host-resolv.conf'), '--datapath', this.lab.datapath,
-      '--store', STORE, '--advertise-addr', this.ip, '--bpffs', this.bpffs.path,
+      '--store', STORE, '--advertise-addr', this.ip, '--bpffs', this.bpffs.path, '--uplink', 'eth0',
     ], { timeoutMs: 20_000 });
   }
 

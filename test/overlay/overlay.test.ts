@@ -169,6 +169,21 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       expect(fdb).toContain(`dst ${h1.ip}`);
     });
 
+    it('a sandbox reaches the outside through its own host (masquerade) and publishes ports there', async () => {
+      // The etcd namespace plays the outside world: it is on the underlay, not on the overlay.
+      const seen = run('ip', ['netns', 'exec', lab.topo.ns('etcd'), 'timeout', '8', 'socat', '-u', 'TCP-LISTEN:7100,reuseaddr', 'SYSTEM:echo $SOCAT_PEERADDR'], { timeoutMs: 15_000 });
+      await sleep(400);
+      await h3.exec('a3', 'bash', '-c', 'echo x | socat -u STDIN TCP:198.19.0.100:7100');
+      expect((await seen).stdout.trim()).toBe(h3.ip);
+
+      await h2.berth('run', '-d', '--name', 'web', '--network', 'ov1', '-p', '8080:80', '--', 'socat', 'TCP-LISTEN:80,fork,reuseaddr', 'SYSTEM:echo web-on-h2');
+      await eventually(async () => (await tryRun('ip', ['netns', 'exec', lab.topo.ns('etcd'), 'socat', '-T', '2', '-', `TCP:${h2.ip}:8080`])).stdout.includes('web-on-h2'));
+      // The published sandbox is also an overlay member, reached by name from another host.
+      const r = await h1.exec('a1', 'socat', '-T', '2', '-', 'TCP:web:80');
+      expect(r.stdout).toContain('web-on-h2');
+      await h2.berth('rm', '-f', 'web');
+    });
+
     it('with etcd stopped, traffic flows and store operations fail fast; restarted, new endpoints join', async () => {
       await lab.stopEtcd();
       const t0 = Date.now();
