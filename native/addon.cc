@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::BpfLink::Init(env, exports);
   berth::InitRingBuffer(env, exports);
   berth::InitProbe(env, exports);
+  berth::InitPorts(env, exports);
   berth::InitNetlink(env, exports);
   return exports;
 }

@@ -23,8 +23,9 @@ export function buildCli(): Command {
     .command('doctor')
     .description('what this host offers berth and which datapath it would use, and why')
     .addOption(formatOption())
-    .action(async (opts: { format: string }) => {
-      const r = await doctor();
+    .option('--bpffs <dir>', 'bpffs mount berthd pins into (its drop counters are read from there)', '/sys/fs/bpf')
+    .action(async (opts: { format: string; bpffs: string }) => {
+      const r = await doctor({ bpffs: opts.bpffs });
       if (opts.format === 'json') printJson(r);
       else process.stdout.write(formatDoctor(r) + '\n');
     });

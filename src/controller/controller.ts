@@ -30,6 +30,7 @@ import { filesIn, hostResolvConf, renderHosts, renderResolvConf, usableNameserve
 import { isRunning, killSandboxProcess, processStart, startDetached, type ProcessSpec } from '../sandbox/process.js';
 import { NETNS_DIR } from '../netns/topology.js';
 import type { Datapath, DatapathStatus } from '../datapath/datapath.js';
+import type { PortHolder } from './ports.js';
 import { desiredDatapath } from '../datapath/desired.js';
 
 export const BUILTIN_NETWORKS = ['bridge', 'host', 'none'] as const;
@@ -59,6 +60,8 @@ export interface ControllerOptions {
   overlay?: OverlayDataplane;
   /** MTU of the underlay device: overlay networks default to 50 less */
   underlayMtu?: number;
+  /** hold every published host port with a bound socket (berthd does; see ports.ts) */
+  ports?: PortHolder;
 }
 
 export class Controller {
@@ -98,6 +101,7 @@ export class Controller {
         return await fn();
       } finally {
         // Also after a failed operation: its undo changed the state too.
+        this.opts.ports?.sync(Object.values(this.state.sandboxes).flatMap((s) => s.publish));
         await this.syncDatapath();
         await this.syncCluster();
       }
@@ -464,7 +468,7 @@ export class Controller {
         let found = 0;
         for (let i = 0; i <= hi - lo; i++) {
           if (pick + count - 1 > hi) pick = lo;
-          if (!clash(p.hostIp, pick, count, p.proto)) { found = pick; break; }
+          if (!clash(p.hostIp, pick, count, p.proto) && !this.opts.ports?.inUse({ hostIp: p.hostIp, hostPort: pick, count, proto: p.proto })) { found = pick; break; }
           pick += 1;
         }
         if (!found) throw conflict(`no free host port for ${p.containerPort}/${p.proto} in ${lo}-${hi}`);
@@ -476,6 +480,8 @@ export class Controller {
           const owner = Object.values(draft.sandboxes).find((s) => s.publish.includes(c));
           throw conflict(`host port ${p.hostIp ? `${p.hostIp}:` : ''}${host}${count > 1 ? `-${host + count - 1}` : ''}/${p.proto} is already published${owner ? ` by '${owner.name}'` : ''}`);
         }
+        const busy = this.opts.ports?.inUse({ hostIp: p.hostIp, hostPort: host, count, proto: p.proto });
+        if (busy) throw conflict(busy);
       }
       out.push({ hostIp: p.hostIp, hostPort: host, count, containerPort: p.containerPort, proto: p.proto });
     }

@@ -21,6 +21,7 @@ import { DEFAULT_SOCKET } from '../api/client.js';
 import { doctor, type DatapathChoice } from '../doctor/doctor.js';
 import { parsePrefix, parseIp } from '../ipam/addr.js';
 import { createDatapath } from '../datapath/select.js';
+import { PortHolder } from '../controller/ports.js';
 import { startDockerPlugin } from '../docker/protocol.js';
 import { joinCluster, type Joined } from '../cluster/join.js';
 import { withClusterEndpoints } from '../cluster/names.js';
@@ -97,6 +98,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
       log: subsystemLogger('controller'),
       events: { networkUp: (n) => d.networkUp(n), networkDown: (n) => d.networkDown(n) },
       ...(dp ? { datapath: dp } : {}),
+      ports: new PortHolder(subsystemLogger('ports')),
       ...(o.uplink ? { uplink: o.uplink } : {}),
       ...(joined ? { cluster: joined.cluster, overlay: joined.overlay, underlayMtu: joined.underlayMtu } : {}),
     });

@@ -4,6 +4,9 @@
  */
 import { addon, type ProbeResult } from '../native/addon.js';
 import { BPFFS_ROOT } from '../bpf/bpffs.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { readDrops } from '../datapath/bpf/index.js';
 import { tryRun } from '../exec.js';
 
 export interface ToolInfo {
@@ -29,6 +32,8 @@ export interface DoctorReport {
   xdp: { native: string; generic: boolean };
   tools: { iptables: ToolInfo; ip6tables: ToolInfo; iptablesRestore: ToolInfo; nft: ToolInfo; ip: ToolInfo };
   datapath: DatapathChoice;
+  /** the pinned eBPF datapath's drops by reason (the verdict counters), when one is pinned in the bpffs */
+  drops: { pinned: string; byReason: Record<string, { packets: number; bytes: number }> } | null;
   warnings: string[];
 }
 
@@ -86,6 +91,16 @@ export async function doctor(opts: { bpffs?: string } = {}): Promise<DoctorRepor
   if (!probe.bpffs.mounted) {
     warnings.push(`bpffs is not mounted at ${probe.bpffs.path}: berthd mounts it before pinning`);
   }
+  // The verdict counters live in a pinned map: readable whether berthd runs or not.
+  const pin = join(probe.bpffs.path, 'berth', 'berth_dp_drops');
+  let drops: DoctorReport['drops'] = null;
+  if (existsSync(pin)) {
+    try {
+      drops = { pinned: pin, byReason: await readDrops(await a.openPinnedMap(pin)) };
+    } catch (e) {
+      warnings.push(`the datapath's drop counters at ${pin} are unreadable: ${(e as Error).message}`);
+    }
+  }
   return {
     kernel: probe.kernel,
     libbpf: { version: lib.version, mode: lib.mode, inTree },
@@ -94,6 +109,7 @@ export async function doctor(opts: { bpffs?: string } = {}): Promise<DoctorRepor
     xdp: { native: probe.progXdp ? 'driver-dependent (veth: yes)' : 'no', generic: probe.progXdp },
     tools: { iptables, ip6tables, iptablesRestore, nft, ip },
     datapath: chooseDatapath(probe, iptables),
+    drops,
     warnings,
   };
 }
@@ -116,6 +132,7 @@ export function formatDoctor(r: DoctorReport): string {
     `ip6tables         ${t.ip6tables.present ? t.ip6tables.version : 'not installed'}`,
     `nft               ${t.nft.present ? t.nft.version : 'not installed'}`,
     `datapath          ${r.datapath.choice}: ${r.datapath.reason}`,
+    `drops (bpf)       ${r.drops ? Object.entries(r.drops.byReason).map(([k, v]) => `${k}=${v.packets}`).join(' ') || 'none' : 'no eBPF datapath pinned here'}`,
   ];
   for (const w of r.warnings) lines.push(`warning           ${w}`);
   return lines.join('\n');

@@ -97,7 +97,8 @@ export interface RawLink {
 
 export interface RawProgram {
   info(): { name: string; type: string; id: number };
-  testRun(opts: { data: Buffer; ctx?: Buffer; repeat?: number }): Promise<TestRunResult>;
+  /** @netns: a netns file; ctx's ifindex and the program's FIB lookups resolve there */
+  testRun(opts: { data: Buffer; ctx?: Buffer; repeat?: number; netns?: string }): Promise<TestRunResult>;
   attachTc(opts: TcAttachOptions): Promise<RawLink>;
   attachXdp(opts: XdpAttachOptions): Promise<RawLink>;
   pin(path: string): Promise<void>;
@@ -323,6 +324,11 @@ export interface Addon {
   probe(opts?: { bpffs?: string }): Promise<ProbeResult>;
   xdpQuery(opts: AttachTarget): Promise<XdpQueryResult>;
   abiSizes(): Record<string, number>;
+  /** A socket bound to the port and never listened on (native/ports.cc): the fd. Throws EADDRINUSE when taken. */
+  portHold(opts: { proto: 'tcp' | 'udp'; address: string; port: number }): number;
+  portRelease(fd: number): void;
+  /** Raises the open-file soft limit to the hard limit; returns the limit now. */
+  raiseNofile(): number;
   libbpf(): { version: string; mode: 'in-tree' | 'system'; possibleCpus: number };
   setLogger(fn: ((level: 'warn' | 'info' | 'debug', message: string) => void) | null): void;
   netlink: NetlinkAddon;

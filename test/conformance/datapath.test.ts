@@ -10,6 +10,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UPLINK } from '../helpers/berthd.js';
+import { run } from '../../src/exec.js';
+import { projectPath } from '../../src/paths.js';
 import { EXT2, HOST_ALT, SCTP, UPLINK6, World, type ProbeResult, type WorldSpec } from '../helpers/conformance.js';
 
 const DATAPATHS = (process.env.BERTH_CONFORMANCE_DATAPATHS ?? 'iptables,bpf').split(',').filter(Boolean);
@@ -273,6 +275,19 @@ describe.each(DATAPATHS)('the %s datapath', (datapath) => {
       if (c.expect === 'reach') await expectReach(w, c);
       else await expectBlocked(w, c);
     });
+  });
+
+  it('berth doctor shows the verdict counters of the pinned datapath, by reason', async () => {
+    const r = await run(process.execPath, [projectPath('dist', 'src', 'cli', 'berth.js'), 'doctor', '--format', 'json', ...(w.h.bpffs ? ['--bpffs', w.h.bpffs.path] : [])]);
+    const d = (JSON.parse(r.stdout) as { drops: { byReason: Record<string, { packets: number }> } | null }).drops;
+    if (datapath !== 'bpf') {
+      expect(d).toBeNull();
+      return;
+    }
+    // Each of these was provoked by a blocked case above.
+    for (const reason of ['icc', 'isolation', 'internal', 'spoof-ip', 'spoof-mac', 'allowlist', 'loopback', 'direct', 'family']) {
+      expect(d?.byReason[reason]?.packets ?? 0, reason).toBeGreaterThan(0);
+    }
   });
 
   it('[::1]:published port: reached on bpf (lo egress translates it), refused at once on iptables (no route_localnet for IPv6)', async () => {

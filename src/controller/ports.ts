@@ -1,0 +1,71 @@
+/**
+ * Published host ports held by berthd, as Docker holds them: one socket per
+ * port (per protocol and bind address), bound and never listened on. No
+ * other program can take a published port later, a port some program
+ * already uses is refused when it is published, and a connection that
+ * reaches the host port itself (not translated: an allow-list refused it, or
+ * an internal network's sandbox) is refused by the kernel. SCTP ports are not
+ * held: this kernel may have no SCTP sockets. The sockets live as long as
+ * berthd; the datapath does not need them.
+ */
+import type { Logger } from 'pino';
+import { addon, isNativeError } from '../native/addon.js';
+import type { PublishRecord } from '../store/model.js';
+
+const key = (proto: string, ip: string, port: number) => `${proto}/${ip}/${port}`;
+
+export class PortHolder {
+  private readonly held = new Map<string, number>();
+
+  constructor(private readonly log: Logger) {
+    const limit = addon().raiseNofile();
+    log.debug({ limit }, 'open-file limit for held ports');
+  }
+
+  /** The first port of @p that a program other than berth holds, with why; null when all are free or berth's. */
+  inUse(p: Pick<PublishRecord, 'hostIp' | 'hostPort' | 'count' | 'proto'>): string | null {
+    if (p.proto === 'sctp') return null;
+    for (let port = p.hostPort; port < p.hostPort + p.count; port++) {
+      if (this.held.has(key(p.proto, p.hostIp, port))) continue;
+      try {
+        addon().portRelease(addon().portHold({ proto: p.proto, address: p.hostIp, port }));
+      } catch (e) {
+        if (isNativeError(e) && e.code === 'EADDRINUSE') return `host port ${p.hostIp ? `${p.hostIp}:` : ''}${port}/${p.proto} is in use on this host by another program`;
+        throw e;
+      }
+    }
+    return null;
+  }
+
+  /** Holds exactly the ports of @publishes; a port that cannot be held is logged, never fatal (the datapath works without). */
+  sync(publishes: PublishRecord[]): void {
+    const want = new Set<string>();
+    for (const p of publishes) {
+      if (p.proto === 'sctp') continue;
+      for (let port = p.hostPort; port < p.hostPort + p.count; port++) {
+        const k = key(p.proto, p.hostIp, port);
+        want.add(k);
+        if (this.held.has(k)) continue;
+        try {
+          this.held.set(k, addon().portHold({ proto: p.proto, address: p.hostIp, port }));
+        } catch (e) {
+          this.log.warn({ port: k, err: (e as Error).message }, 'a published host port could not be held: another program may take it');
+        }
+      }
+    }
+    for (const [k, fd] of this.held) {
+      if (want.has(k)) continue;
+      addon().portRelease(fd);
+      this.held.delete(k);
+    }
+  }
+
+  get count(): number {
+    return this.held.size;
+  }
+
+  close(): void {
+    for (const fd of this.held.values()) addon().portRelease(fd);
+    this.held.clear();
+  }
+}
