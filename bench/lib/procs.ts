@@ -102,9 +102,11 @@ export async function treeCpuMs(roots: number[], mentioning?: string): Promise<n
   return ticks * TICK_MS;
 }
 
-/** Busy CPU time of the whole machine so far, all CPUs (ms): user, nice, system, irq and softirq. */
-export async function machineBusyMs(): Promise<number> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
+/** Busy CPU time so far (ms), of all CPUs or of CPU @cpu alone: user, nice, system, irq and softirq. */
+export async function machineBusyMs(cpu?: number): Promise<number> {
+  const lines = (await readFile('/proc/stat', 'utf8')).split('\n');
+  const line = cpu === undefined ? lines[0]! : lines.find((l) => l.startsWith(`cpu${cpu} `));
+  if (!line) throw new Error(`no cpu${cpu} line in /proc/stat`);
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal guest guest_nice (guest is already inside user; steal is the hypervisor's)
   const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]!;

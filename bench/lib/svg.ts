@@ -24,9 +24,21 @@ function fmt(v: number): string {
   return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
-export function barChart(title: string, unit: string, bars: Bar[], opts: { higherIsBetter?: boolean } = {}): string {
+/** @label in lines of at most @width characters, broken after ", " or before " (" where it can be. */
+function wrap(label: string, width = 22): string[] {
+  const parts = label.split(/(?<=, )|(?= \()/);
+  const lines: string[] = [];
+  for (const p of parts) {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && (last + p).length <= width) lines[lines.length - 1] = last + p;
+    else lines.push(p.trim());
+  }
+  return lines.slice(0, 4);
+}
+
+export function barChart(title: string, unit: string, bars: Bar[], opts: { higherIsBetter?: boolean; ratioLabel?: string } = {}): string {
   const W = Math.max(760, 160 + bars.length * 150);
-  const H = 360;
+  const H = 400;
   const top = 60;
   const bottom = 290;
   const left = 70;
@@ -51,17 +63,17 @@ export function barChart(title: string, unit: string, bars: Bar[], opts: { highe
     if (b.note || !Number.isFinite(b.median)) {
       out.push(`<text x="${cx}" y="${bottom - 20}" text-anchor="middle" fill="#999" font-size="10">${escapeXml(b.note ?? 'not measured')}</text>`);
     } else {
-      const color = /limit/.test(b.label) ? '#8a8a8a' : '#2a6fb0';
+      const color = /limit/.test(b.label) ? '#8a8a8a' : /^docker/.test(b.label) ? '#c0504d' : '#2a6fb0';
       out.push(`<rect x="${cx - 35}" y="${y(b.median).toFixed(1)}" width="70" height="${(bottom - y(b.median)).toFixed(1)}" fill="${color}"/>`);
       out.push(`<line x1="${cx}" y1="${y(b.min).toFixed(1)}" x2="${cx}" y2="${y(b.max).toFixed(1)}" stroke="#000" stroke-width="1.5"/>`);
       out.push(`<line x1="${cx - 10}" y1="${y(b.min).toFixed(1)}" x2="${cx + 10}" y2="${y(b.min).toFixed(1)}" stroke="#000"/>`);
       out.push(`<line x1="${cx - 10}" y1="${y(b.max).toFixed(1)}" x2="${cx + 10}" y2="${y(b.max).toFixed(1)}" stroke="#000"/>`);
       out.push(`<text x="${cx}" y="${(y(b.max) - 6).toFixed(1)}" text-anchor="middle">${escapeXml(fmt(b.median))}</text>`);
       if (b.ratio !== undefined && b.ratio !== null && Number.isFinite(b.ratio)) {
-        out.push(`<text x="${cx}" y="${bottom + 32}" text-anchor="middle" fill="#555">${escapeXml(`${b.ratio.toFixed(2)}× limit`)}</text>`);
+        out.push(`<text x="${cx}" y="${bottom + 16}" text-anchor="middle" fill="#555">${escapeXml(`${b.ratio.toFixed(2)}× ${opts.ratioLabel ?? 'limit'}`)}</text>`);
       }
     }
-    out.push(`<text x="${cx}" y="${bottom + 16}" text-anchor="middle">${escapeXml(b.label)}</text>`);
+    wrap(b.label).forEach((line, k) => out.push(`<text x="${cx}" y="${bottom + 34 + k * 14}" text-anchor="middle" font-size="11">${escapeXml(line)}</text>`));
   });
   out.push('</svg>');
   return out.join('\n') + '\n';
