@@ -1,0 +1,105 @@
+/**
+ * bpf/overlay.c through BPF_PROG_TEST_RUN: what the sandbox-side program
+ * does with a frame, given the maps (answers ARP for a remote endpoint with
+ * the exact reply bytes, tunnels a frame for a remote MAC, leaves the rest
+ * to the bridge), and that the tunnel-side program drops a frame that came
+ * without tunnel metadata. Acceptance by VNI and registered host needs real
+ * tunnel metadata: test/overlay/overlay.test.ts covers it with real packets.
+ * Maps are pinned in a private bpffs.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BpfObject } from '../../src/bpf/object.js';
+import { counter } from '../../src/bpf/abi.js';
+import { bpfObjectPath } from '../../src/paths.js';
+import { PrivateBpffs } from '../../src/bpf/bpffs.js';
+import { hostKey, ovlIpKey, ovlMacKey, ovlNeigh, ovlPort, ovlRemote, u32, OvlStat } from '../../src/datapath/overlay/abi.js';
+import { arpRequest, ipv4Packet } from '../fixtures/packets.js';
+
+const TC_ACT_UNSPEC = -1;
+const TC_ACT_SHOT = 2;
+const TC_ACT_REDIRECT = 7;
+const LO = 1; // BPF_PROG_TEST_RUN runs skb programs as if on the caller's loopback
+const VNI = 4242;
+const REMOTE_MAC = '02:b7:0a:00:05:03';
+
+let fs: PrivateBpffs;
+let obj: BpfObject;
+
+const mac = (m: string) => Buffer.from(m.replace(/:/g, ''), 'hex');
+
+async function stat(which: number): Promise<bigint> {
+  const per = await obj.perCpuMap('berth_ovl_stats', u32, counter).lookup(which);
+  return (per ?? []).reduce((a, c) => a + c.packets, 0n);
+}
+
+/** An ARP request for @target as a sandbox broadcasts it. */
+function arpFor(target: string): Buffer {
+  const p = arpRequest();
+  mac('ff:ff:ff:ff:ff:ff').copy(p, 0);
+  Buffer.from(target.split('.').map(Number)).copy(p, 14 + 24);
+  return p;
+}
+
+beforeAll(async () => {
+  fs = await PrivateBpffs.create();
+  obj = await BpfObject.load(bpfObjectPath('overlay'), { pinRoot: fs.path });
+  await obj.map('berth_ovl_ports', u32, ovlPort).update(LO, { vni: VNI, vxlanIfindex: LO });
+  await obj.map('berth_ovl_remote_ips', ovlIpKey, ovlNeigh).update({ vni: VNI, ip: '10.0.5.3' }, { mac: REMOTE_MAC });
+  await obj.map('berth_ovl_remote_macs', ovlMacKey, ovlRemote).update({ vni: VNI, mac: REMOTE_MAC }, { hostIp: '198.19.0.13' });
+  await obj.map('berth_ovl_hosts', hostKey, u32).update('198.19.0.13', 1);
+});
+
+afterAll(async () => {
+  obj?.close();
+  await fs?.release();
+});
+
+describe('bpf/overlay.c under BPF_PROG_TEST_RUN', () => {
+  it('answers an ARP request for a remote endpoint with its MAC, back out of the same port', async () => {
+    const before = await stat(OvlStat.TxArpReply);
+    const req = arpFor('10.0.5.3');
+    const res = await obj.program('berth_ovl_from_sandbox').testRun(req);
+    expect(res.retval).toBe(TC_ACT_REDIRECT);
+    // The reply: to the asker, from the remote MAC; op 2; sender = remote (MAC, IP), target = the asker.
+    const want = Buffer.from(req);
+    req.copy(want, 0, 6, 12); // eth dst = the asker
+    mac(REMOTE_MAC).copy(want, 6);
+    want.writeUInt16BE(2, 14 + 6);
+    mac(REMOTE_MAC).copy(want, 14 + 8);
+    Buffer.from([10, 0, 5, 3]).copy(want, 14 + 14);
+    req.copy(want, 14 + 18, 14 + 8, 14 + 14); // tha = the asker's MAC
+    req.copy(want, 14 + 24, 14 + 14, 14 + 18); // tpa = the asker's IP
+    expect(res.data.toString('hex')).toBe(want.toString('hex'));
+    expect(await stat(OvlStat.TxArpReply)).toBe(before + 1n);
+  });
+
+  it('leaves ARP for an address the cluster does not know to the local bridge, unchanged', async () => {
+    const req = arpFor('10.0.5.77');
+    const res = await obj.program('berth_ovl_from_sandbox').testRun(req);
+    expect(res.retval).toBe(TC_ACT_UNSPEC);
+    expect(res.data.toString('hex')).toBe(req.toString('hex'));
+  });
+
+  it('tunnels a frame for a remote MAC (tunnel key set, redirected to the vxlan device) without touching it', async () => {
+    const before = await stat(OvlStat.TxEncap);
+    const pkt = ipv4Packet({ src: '10.0.5.2', dst: '10.0.5.3', l4: 'udp' });
+    mac(REMOTE_MAC).copy(pkt, 0);
+    const res = await obj.program('berth_ovl_from_sandbox').testRun(pkt);
+    expect(res.retval).toBe(TC_ACT_REDIRECT);
+    expect(res.data.toString('hex')).toBe(pkt.toString('hex'));
+    expect(await stat(OvlStat.TxEncap)).toBe(before + 1n);
+  });
+
+  it('leaves a frame for a MAC of no remote endpoint (local, or the gateway) to the bridge', async () => {
+    const pkt = ipv4Packet({ src: '10.0.5.2', dst: '10.0.5.9', l4: 'tcp' });
+    const res = await obj.program('berth_ovl_from_sandbox').testRun(pkt);
+    expect(res.retval).toBe(TC_ACT_UNSPEC);
+  });
+
+  it('drops a frame that reached the tunnel side without tunnel metadata, and counts it', async () => {
+    const before = await stat(OvlStat.RxNoKey);
+    const res = await obj.program('berth_ovl_from_tunnel').testRun(ipv4Packet({ l4: 'udp' }));
+    expect(res.retval).toBe(TC_ACT_SHOT);
+    expect(await stat(OvlStat.RxNoKey)).toBe(before + 1n);
+  });
+});
