@@ -18,6 +18,8 @@ export interface NetworkView {
   Parent?: string;
   VxlanId?: number;
   VxlanPort?: number;
+  /** global networks: the cluster's hosts, as Docker lists an overlay's peers */
+  Peers?: { Name: string; Id: string; IP: string }[];
 }
 
 export function networkView(c: Controller, n: NetworkRecord): NetworkView {
@@ -57,6 +59,7 @@ export function networkView(c: Controller, n: NetworkRecord): NetworkView {
     ...(n.bridge ? { BridgeName: n.bridge } : {}),
     ...(n.parent ? { Parent: n.parent } : {}),
     ...(n.vxlan ? { VxlanId: n.vxlan.vni, VxlanPort: n.vxlan.port } : {}),
+    ...(n.scope === 'global' ? { Peers: (c.clusterView()?.hosts ?? []).map((h) => ({ Name: h.name, Id: h.id, IP: h.underlay })) } : {}),
   };
 }
 
