@@ -60,8 +60,10 @@ Napi::Value BpfProgram::Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// testRun({data, ctx?, repeat?}) -> {retval, data, duration}: BPF_PROG_TEST_RUN
-// on a packet; the output buffer leaves room for programs that grow it.
+// testRun({data, ctx?, repeat?, netns?}) -> {retval, data, duration}:
+// BPF_PROG_TEST_RUN on a packet; the output buffer leaves room for programs
+// that grow it. The kernel resolves ctx's ifindex, and programs do their FIB
+// lookups, in the calling thread's namespace: @netns runs the call there.
 Napi::Value BpfProgram::TestRun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FdPtr fd = Live(env);
@@ -72,6 +74,7 @@ Napi::Value BpfProgram::TestRun(const Napi::CallbackInfo& info) {
   if (!opts.Get("ctx").IsUndefined()) ctx = BufferArg(opts.Get("ctx"), "testRun ctx");
   int64_t repeat = IntOpt(opts, "repeat", 1);
   if (repeat < 1) ThrowType(env, "testRun repeat must be >= 1, got " + std::to_string(repeat));
+  std::string netns = StringOpt(opts, "netns");
   struct Out {
     std::vector<uint8_t> data, ctx;
     uint32_t retval = 0, duration = 0;
@@ -79,7 +82,8 @@ Napi::Value BpfProgram::TestRun(const Napi::CallbackInfo& info) {
   auto out = std::make_shared<Out>();
   std::string name = name_;
   return RunAsync(env, "berth.program.testRun",
-      [fd, data, ctx, repeat, out, name] {
+      [fd, data, ctx, repeat, netns, out, name] {
+        NetnsScope ns(netns);
         out->data.resize(data.size() + 1024);
         out->ctx.resize(ctx.size());
         LIBBPF_OPTS(bpf_test_run_opts, o);
@@ -95,7 +99,8 @@ Napi::Value BpfProgram::TestRun(const Napi::CallbackInfo& info) {
         }
         o.repeat = repeat;
         CheckRet(bpf_prog_test_run_opts(fd->get(), &o), "bpf_prog_test_run_opts",
-                 "test-run program '" + name + "' on a " + std::to_string(data.size()) + "-byte packet");
+                 "test-run program '" + name + "' on a " + std::to_string(data.size()) + "-byte packet" +
+                     (netns.empty() ? "" : " in netns '" + netns + "'"));
         out->data.resize(o.data_size_out);
         out->ctx.resize(o.ctx_size_out);
         out->retval = o.retval;

@@ -24,6 +24,8 @@ export interface OpenOptions {
   pinRoot?: string;
   /** `const volatile` knobs, set between open and load */
   consts?: Record<string, ConstValue>;
+  /** map name -> max_entries, set between open and load */
+  maxEntries?: Record<string, number>;
 }
 
 export class BpfProgram {
@@ -33,8 +35,11 @@ export class BpfProgram {
     return this.raw.info();
   }
 
-  /** Runs the program on one packet with BPF_PROG_TEST_RUN. */
-  testRun(data: Buffer, opts: { ctx?: Buffer; repeat?: number } = {}): Promise<TestRunResult> {
+  /**
+   * Runs the program on one packet with BPF_PROG_TEST_RUN; @netns (a netns
+   * file) is where ctx's ifindex and the program's FIB lookups resolve.
+   */
+  testRun(data: Buffer, opts: { ctx?: Buffer; repeat?: number; netns?: string } = {}): Promise<TestRunResult> {
     return this.raw.testRun({ data, ...opts });
   }
 
@@ -68,6 +73,7 @@ export class BpfObject {
     const obj = new BpfObject(raw, path);
     try {
       for (const [name, value] of Object.entries(opts.consts ?? {})) obj.setConst(name, value);
+      for (const [name, n] of Object.entries(opts.maxEntries ?? {})) raw.setMaxEntries(name, n);
     } catch (e) {
       raw.close();
       throw e;

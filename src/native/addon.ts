@@ -108,6 +108,8 @@ export interface RawProgram {
 export interface RawObject {
   consts(): { name: string; size: number }[];
   setConst(name: string, value: Buffer): void;
+  /** a map's size, between open and load */
+  setMaxEntries(map: string, n: number): void;
   load(): Promise<void>;
   maps(): { name: string; type: string; internal: boolean; pinPath: string }[];
   map(name: string): RawMap;
