@@ -55,7 +55,8 @@ int Dup(int fd, const std::string& what) {
 void BpfObject::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function f = DefineClass(env, "BpfObject",
       {StaticMethod("open", &BpfObject::Open), InstanceMethod("consts", &BpfObject::Consts),
-       InstanceMethod("setConst", &BpfObject::SetConst), InstanceMethod("load", &BpfObject::Load),
+       InstanceMethod("setConst", &BpfObject::SetConst), InstanceMethod("setMaxEntries", &BpfObject::SetMaxEntries),
+       InstanceMethod("load", &BpfObject::Load),
        InstanceMethod("maps", &BpfObject::Maps), InstanceMethod("map", &BpfObject::Map),
        InstanceMethod("programs", &BpfObject::Programs),
        InstanceMethod("program", &BpfObject::Program), InstanceMethod("close", &BpfObject::Close)});
@@ -152,6 +153,24 @@ Napi::Value BpfObject::SetConst(const Napi::CallbackInfo& info) {
   }
   ThrowType(env, "'" + path_ + "' has no knob '" + name + "' (knobs: " +
                      (known.empty() ? "none" : known) + ")");
+}
+
+// setMaxEntries(map, n): a map's size, between open and load (a pinned map reused must match it).
+Napi::Value BpfObject::SetMaxEntries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct bpf_object* obj = Ready(env, false);
+  if (!info[0].IsString() || !info[1].IsNumber()) ThrowType(env, "setMaxEntries(name, n): a map name and a number are required");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  int64_t n = info[1].As<Napi::Number>().Int64Value();
+  if (n < 1 || n > (1LL << 31)) ThrowType(env, "setMaxEntries: " + std::to_string(n) + " entries for map '" + name + "' is out of range");
+  struct bpf_map* m = bpf_object__find_map_by_name(obj, name.c_str());
+  if (!m) ThrowType(env, "'" + path_ + "' has no map '" + name + "'");
+  try {
+    CheckRet(bpf_map__set_max_entries(m, (uint32_t)n), "bpf_map__set_max_entries", "size map '" + name + "' to " + std::to_string(n));
+  } catch (const SysError& e) {
+    throw ToJsError(env, e);
+  }
+  return env.Undefined();
 }
 
 Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {

@@ -105,6 +105,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   static Napi::Value Open(const Napi::CallbackInfo& info);
   Napi::Value Consts(const Napi::CallbackInfo& info);
   Napi::Value SetConst(const Napi::CallbackInfo& info);
+  Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Maps(const Napi::CallbackInfo& info);
   Napi::Value Map(const Napi::CallbackInfo& info);

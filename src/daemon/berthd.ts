@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { dirname } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, Option, InvalidArgumentError } from 'commander';
 import type { Server } from 'node:http';
 import { setLogLevel, subsystemLogger } from '../log.js';
 import { EmbeddedStore } from '../store/embedded.js';
@@ -45,6 +45,8 @@ export interface DaemonOptions {
   store?: string;
   advertiseAddr?: string;
   bpffs?: string;
+  /** the eBPF datapath's connection table entries (two a flow) */
+  ctMax?: number;
   etcdCacert?: string;
   etcdCert?: string;
   etcdKey?: string;
@@ -86,7 +88,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
     }
     const datapath = await chooseDatapath(o.datapath);
     log.info({ datapath: datapath.choice, reason: datapath.reason }, 'datapath chosen');
-    const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'), o.bpffs ? { bpffs: o.bpffs } : {});
+    const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'), { ...(o.bpffs ? { bpffs: o.bpffs } : {}), ...(o.ctMax !== undefined ? { ctMax: o.ctMax } : {}) });
     let controller!: Controller;
     dns = new DnsManager(() => withClusterEndpoints(controller.snapshot(), joined?.cluster), subsystemLogger('dns'), o.resolvConf, o.dnsPort);
     const d = dns;
@@ -169,6 +171,10 @@ function main(): void {
     .option('--docker-plugin <socket>', 'serve Docker\'s NetworkDriver and IpamDriver plugin protocol on this unix socket (see `berth docker-plugin install`)')
     .option('--store <url>', 'cluster store for global (overlay) networks: embedded (this host only) or etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS)', 'embedded')
     .option('--advertise-addr <ip>', 'with --store etcd://: this host\'s underlay IPv4 address (default: the default route\'s)')
+    .option('--ct-max <entries>', 'eBPF datapath: connection table entries, two a flow (a pinned table of another size is migrated)', (v) => {
+      if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`'${v}' is not a number of entries`);
+      return Number(v);
+    })
     .option('--bpffs <dir>', 'bpffs mount where the datapath and the overlay pin their maps and links (mounted if it is not)', '/sys/fs/bpf')
     .option('--etcd-cacert <file>', 'with etcds://: CA certificate of the etcd servers')
     .option('--etcd-cert <file>', 'with etcds://: client certificate')

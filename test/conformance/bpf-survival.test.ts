@@ -66,6 +66,32 @@ describe('the bpf datapath across a berthd crash and restart', () => {
     expect(t.maxWaitMs).toBeLessThan(200);
   }, 60_000);
 
+  it('a connection table of a new size takes the live flows with it', async () => {
+    const srv = w.agent('srv');
+    const ext = w.agent('ext');
+    const status = async () => JSON.parse((await w.h.berth('datapath', '--format', 'json')).stdout) as { detail: { maps: Record<string, { entries: number; max: number }> } };
+    expect((await status()).detail.maps.berth_dp_ct!.max).toBe(262144);
+    const echoServer = srv.exec('python3', [ECHO, 'serve', '7007', '20'], 30_000);
+    await sleep(300);
+    const talk = ext.exec('python3', [ECHO, 'talk', UPLINK.host, '8070', '4', '50'], 30_000);
+    await sleep(1000);
+    await w.h.kill('SIGKILL');
+    await w.h.start(['--datapath', 'bpf', '--ct-max', '65536']);
+    const t = JSON.parse((await talk).stdout) as { sent: number; echoed: number; maxWaitMs: number; error: string | null };
+    await echoServer;
+    expect(t.error).toBeNull();
+    expect(t.echoed).toBe(t.sent);
+    expect(t.maxWaitMs).toBeLessThan(200);
+    const after = (await status()).detail.maps.berth_dp_ct!;
+    expect(after.max).toBe(65536);
+    expect(after.entries).toBeGreaterThanOrEqual(2);
+    expect(w.h.logs).toMatch(/"from":262144,"to":65536,"msg":"connection table size changed: migrating its entries"/);
+    // A size berth cannot use is refused by name, and nothing changes.
+    await w.h.kill('SIGKILL');
+    await expect(w.h.start(['--datapath', 'bpf', '--ct-max', 'lots'])).rejects.toThrow(/'lots' is not a number of entries/);
+    await w.h.start(['--datapath', 'bpf', '--ct-max', '65536']);
+  }, 60_000);
+
   it('the restarted berthd runs the programs it loaded, and nothing listens on published ports', async () => {
     const info = JSON.parse((await w.h.berth('datapath', '--format', 'json')).stdout) as { kind: string; detail: { attachments: number; programs: Record<string, number> } };
     expect(info.kind).toBe('bpf');

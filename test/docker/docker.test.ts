@@ -4,7 +4,7 @@
  * namespace, the image is busybox-static imported (nothing is pulled), and
  * everything is driven with real `docker` commands.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';

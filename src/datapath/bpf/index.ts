@@ -47,6 +47,9 @@ const MAPS = {
   ifaddr: { name: 'berth_dp_ifaddr', batch: true },
 } as const;
 
+/** connection table entries by default: two a flow, so 131,072 flows */
+export const CT_MAX_DEFAULT = 262144;
+
 const CT_TIMEOUT_NS = { tcp: 6n * 3600n * 1_000_000_000n, closing: 10n * 1_000_000_000n, udp: 120n * 1_000_000_000n, icmp: 30n * 1_000_000_000n };
 
 interface Loaded {
@@ -71,16 +74,27 @@ export class BpfDatapath implements Datapath {
   private attached = new Map<string, number>();
   private gc: NodeJS.Timeout | undefined;
 
+  /** the connection table an earlier berthd pinned with another size: its entries move to the new one */
+  private migrating: RawMap | undefined;
+
   private constructor(
     private readonly log: Logger,
     readonly root: string,
+    readonly ctMax: number,
   ) {}
 
-  /** @bpffs: a mounted bpffs (the host's /sys/fs/bpf by default; mounted when it is not). */
-  static async create(opts: { log: Logger; bpffs?: string }): Promise<BpfDatapath> {
+  /**
+   * @bpffs: a mounted bpffs (the host's /sys/fs/bpf by default; mounted when it is not).
+   * @ctMax: connection table entries (two a flow); a pinned table of another size is migrated.
+   */
+  static async create(opts: { log: Logger; bpffs?: string; ctMax?: number }): Promise<BpfDatapath> {
     const bpffs = opts.bpffs ?? BPFFS_ROOT;
+    const ctMax = opts.ctMax ?? CT_MAX_DEFAULT;
+    if (!Number.isInteger(ctMax) || ctMax < 1024 || ctMax > 1 << 26) {
+      throw new BerthError('bad-request', `connection table size ${ctMax} is out of range (1024 to ${1 << 26})`);
+    }
     await ensureBpffs(bpffs);
-    return new BpfDatapath(opts.log, join(bpffs, 'berth'));
+    return new BpfDatapath(opts.log, join(bpffs, 'berth'), ctMax);
   }
 
   private get linkDir(): string {
@@ -90,12 +104,13 @@ export class BpfDatapath implements Datapath {
   private async load(): Promise<Loaded> {
     if (this.loaded) return this.loaded;
     await mkdir(this.linkDir, { recursive: true });
+    await this.setAsideResizedCt();
     const objects: BpfObject[] = [];
     try {
       // The first object pins the maps (or reuses an earlier berthd's pins); the others reuse them.
       const programs = {} as Record<Hook, BpfProgram>;
       for (const [hook, p] of Object.entries(PROGRAMS) as [Hook, (typeof PROGRAMS)[Hook]][]) {
-        const o = await BpfObject.load(bpfObjectPath(p.object), { pinRoot: this.root });
+        const o = await BpfObject.load(bpfObjectPath(p.object), { pinRoot: this.root, maxEntries: { berth_dp_ct: this.ctMax } });
         objects.push(o);
         programs[hook] = o.program(p.program);
       }
@@ -109,6 +124,65 @@ export class BpfDatapath implements Datapath {
     this.gc = setInterval(() => void this.collect().catch((e: unknown) => this.log.warn({ err: e }, 'connection table cleanup failed')), 30_000);
     this.gc.unref();
     return this.loaded;
+  }
+
+  /**
+   * A pinned connection table of another size cannot be reused: its pin is
+   * moved aside (the running programs keep using it), the new programs get a
+   * table of the new size, and migrateCt() copies the flows over. A crash in
+   * between leaves the old table pinned as berth_dp_ct_resizing, and the
+   * next start migrates from it.
+   */
+  private async setAsideResizedCt(): Promise<void> {
+    const pin = join(this.root, 'berth_dp_ct');
+    const { addon } = await import('../../native/addon.js');
+    if (existsSync(`${pin}_resizing`)) {
+      // An earlier berthd stopped half-way through a migration: finish it.
+      this.migrating = await addon().openPinnedMap(`${pin}_resizing`);
+      if (existsSync(pin) && (await addon().openPinnedMap(pin)).info().maxEntries !== this.ctMax) await rm(pin);
+      return;
+    }
+    if (!existsSync(pin)) return;
+    const old = await addon().openPinnedMap(pin);
+    if (old.info().maxEntries === this.ctMax) {
+      old.close();
+      return;
+    }
+    // bpffs cannot rename a pin: the old table is pinned again under another name, then unpinned from this one.
+    await rm(`${pin}_resizing`, { force: true });
+    await old.pin(`${pin}_resizing`);
+    await rm(pin);
+    this.migrating = old;
+    this.log.info({ from: old.info().maxEntries, to: this.ctMax }, 'connection table size changed: migrating its entries');
+  }
+
+  /** Copies the set-aside table's live entries into the new one (the most recently used first, when it is smaller). */
+  private async migrateCt(final: boolean): Promise<number> {
+    const old = this.migrating;
+    if (!old) return 0;
+    const ct = this.map('berth_dp_ct');
+    const { keys, values, count } = await old.entries();
+    const have = new Set<string>();
+    const cur = await ct.entries();
+    for (let i = 0; i < cur.count; i++) have.add(cur.keys.subarray(i * ctKey.size, (i + 1) * ctKey.size).toString('hex'));
+    const rows: { k: Buffer; v: Buffer; seen: bigint }[] = [];
+    for (let i = 0; i < count; i++) {
+      const k = keys.subarray(i * ctKey.size, (i + 1) * ctKey.size);
+      if (have.has(k.toString('hex'))) continue;
+      const v = values.subarray(i * ctVal.size, (i + 1) * ctVal.size);
+      rows.push({ k, v, seen: ctVal.decode(v).lastSeen });
+    }
+    rows.sort((a, b) => (b.seen > a.seen ? 1 : b.seen < a.seen ? -1 : 0));
+    const room = Math.max(0, this.ctMax - cur.count);
+    const take = rows.slice(0, room);
+    if (take.length) await ct.updateBatch(Buffer.concat(take.map((r) => r.k)), Buffer.concat(take.map((r) => r.v)));
+    if (final) {
+      old.close();
+      this.migrating = undefined;
+      await rm(join(this.root, 'berth_dp_ct_resizing'), { force: true });
+      this.log.info({ moved: take.length, dropped: rows.length - take.length }, 'connection table migrated');
+    }
+    return take.length;
   }
 
   private map(name: string): RawMap {
@@ -139,7 +213,10 @@ export class BpfDatapath implements Datapath {
       ...(desired.networks.some((n) => n.subnet6) ? [{ key: 'net.ipv6.conf.all.forwarding', value: '1', required: true }] : []),
     ];
     const sys = await ensureSysctls(this.sysctls);
+    // A resized connection table: flows copied before the programs switch to it, and what they added meanwhile after.
+    await this.migrateCt(false);
     changed += await this.syncAttachments(l, c);
+    await this.migrateCt(true);
     const ms = Math.round((performance.now() - t0) * 10) / 10;
     this.last = { at: new Date().toISOString(), ms, warnings: c.warnings, changed };
     const level = c.warnings.length ? 'warn' : sys.changed.length ? 'info' : 'debug';
