@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OverlayLab, type LabHost } from './lab.js';
 import type { NetworkView } from '../../src/api/views.js';
+import { TestHost } from '../helpers/berthd.js';
+import { testTopology } from '../helpers/kernel.js';
 import { run, tryRun } from '../../src/exec.js';
 import { PerCpuMap } from '../../src/bpf/map.js';
 import { counter } from '../../src/bpf/abi.js';
@@ -74,6 +76,22 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       expect(n!.Options.mtu).toBe('1450');
       expect(n!.IPAM.Config[0]!.Subnet).toBe('10.0.5.0/24');
       expect(n!.Peers!.map((p) => p.IP).sort()).toEqual([h1.ip, h2.ip, h3.ip].sort());
+    });
+
+    it('refuses bad overlay requests, naming the bad value, on any host', async () => {
+      const refused = async (h: LabHost, args: string[], msg: RegExp) => {
+        const r = await h.berthTry('network', 'create', '-d', 'overlay', ...args);
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toMatch(msg);
+      };
+      await refused(h2, ['-o', 'vxlan.id=0', 'x1'], /option vxlan.id=0 is invalid: expected a VXLAN network identifier from 1 to 16777215/);
+      await refused(h2, ['-o', 'vxlan.port=70000', 'x1'], /option vxlan.port=70000 is invalid/);
+      await refused(h2, ['-o', 'parent=eth0', 'x1'], /unknown option 'parent' for the overlay driver/);
+      await refused(h2, ['-o', 'vxlan.id=5005', 'x1'], /VXLAN id 5005 is used by another overlay network/);
+      await refused(h3, ['--subnet', '10.0.5.128/25', 'x1'], /overlaps 10.0.5.0\/24/);
+      await refused(h3, ['ov1'], /network 'ov1' already exists/);
+      await refused(h3, ['--ipv6', 'x1'], /IPv4 only/);
+      await refused(h3, ['--subnet', 'fd00::/64', 'x1'], /is not IPv4|without --ipv6/);
     });
 
     it('sandboxes on different hosts get distinct addresses and ping each other', async () => {
@@ -142,6 +160,14 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       expect((await h3.execTry('b3', 'ping', '-c', '2', '-W', '1', ip.a1!)).code).not.toBe(0);
       // And no name of the other network resolves.
       expect((await h3.execTry('b3', 'getent', 'hosts', 'a1')).code).not.toBe(0);
+      // Connected to ov2 as well (an address from the cluster's IPAM), a1 reaches b3; disconnected, no more.
+      await h1.berth('network', 'connect', 'ov2', 'a1');
+      const a1on2 = await h1.ipOf('a1', 'ov2');
+      expect(a1on2).not.toBe(ip.b1);
+      expect(a1on2).not.toBe(ip.b3);
+      await eventually(async () => (await h1.execTry('a1', 'ping', '-c', '1', '-W', '1', ip.b3!)).code === 0);
+      await h1.berth('network', 'disconnect', 'ov2', 'a1');
+      expect((await h1.execTry('a1', 'ping', '-c', '2', '-W', '1', ip.b3!)).code).not.toBe(0);
       // b3 claiming a1's address and MAC-less probes: a frame of ov2 never reaches ov1's bridge (VNI decides).
       const [n1] = await json<NetworkView[]>(h1.berth('network', 'inspect', 'ov1'));
       const [n2] = await json<NetworkView[]>(h1.berth('network', 'inspect', 'ov2'));
@@ -196,9 +222,9 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       expect(r2.code).not.toBe(0);
       expect(r2.stderr).toMatch(/cluster store/);
       expect(Date.now() - t0).toBeLessThan(15_000);
-      // Established paths keep working on the last known state.
-      await h1.exec('a1', 'ping', '-c', '3', '-i', '0.2', '-W', '2', ip.a2!);
-      await h3.exec('a3', 'ping', '-c', '3', '-i', '0.2', '-W', '2', ip.a1!);
+      // Established paths keep working on the last known state: not one packet lost.
+      expect((await h1.exec('a1', 'ping', '-c', '5', '-i', '0.2', '-W', '2', ip.a2!)).stdout).toContain(' 0% packet loss');
+      expect((await h3.exec('a3', 'ping', '-c', '5', '-i', '0.2', '-W', '2', ip.a1!)).stdout).toContain(' 0% packet loss');
       // A local bridge network does not need the store.
       await h2.berth('network', 'create', '--subnet', '10.99.0.0/24', 'localnet');
 
@@ -212,8 +238,8 @@ for (const datapath of ['iptables', 'bpf'] as const) {
     it('kill -9 of a host\'s berthd keeps its tunnels forwarding, and a restart loses nothing', async () => {
       const before = await json<NetworkView[]>(h2.berth('network', 'ls', '--format', 'json'));
       await h2.kill();
-      // While berthd is dead: the pinned programs and maps keep forwarding both ways.
-      await h1.exec('a1', 'ping', '-c', '3', '-i', '0.2', '-W', '2', ip.a2!);
+      // While berthd is dead: the pinned programs and maps keep forwarding both ways, nothing lost.
+      expect((await h1.exec('a1', 'ping', '-c', '5', '-i', '0.2', '-W', '2', ip.a2!)).stdout).toContain(' 0% packet loss');
       await h2.berthTry('ps'); // no daemon: refused, not hung
       await h2.start();
       const after = await json<NetworkView[]>(h2.berth('network', 'ls', '--format', 'json'));
@@ -237,3 +263,19 @@ for (const datapath of ['iptables', 'bpf'] as const) {
     });
   });
 }
+
+describe('overlay without a cluster store', () => {
+  it('is refused, saying how to get one', async () => {
+    const topo = testTopology();
+    let h: TestHost | undefined;
+    try {
+      h = await TestHost.create(topo);
+      const r = await h.berthTry('network', 'create', '-d', 'overlay', 'ov');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/overlay networks need a cluster store: start berthd with --store etcd:\/\/HOST:PORT/);
+    } finally {
+      await h?.destroy();
+      await topo.destroy();
+    }
+  });
+});
