@@ -23,6 +23,13 @@ export interface DpNetwork {
   masquerade: boolean;
 }
 
+/** One destination an egress allow-list admits: a prefix, optionally one port of one protocol. */
+export interface DpEgressRule {
+  cidr: string;
+  port?: number;
+  proto?: Proto;
+}
+
 export interface DpEndpoint {
   sandbox: string;
   network: string;
@@ -31,6 +38,14 @@ export interface DpEndpoint {
   mac: string;
   v4?: string;
   v6?: string;
+  /**
+   * Present: new connections from this endpoint to destinations outside its
+   * sandbox's networks (the outside world and the host's addresses other
+   * than its gateway) are admitted only when a rule matches; replies of
+   * admitted flows and published-port hairpin follow the usual rules.
+   * Absent: unrestricted. (`berth run --egress-allow`, `-o egress=deny`.)
+   */
+  egress?: DpEgressRule[];
 }
 
 export interface DpPublish {
