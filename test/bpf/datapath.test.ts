@@ -30,7 +30,7 @@ import { bpfObjectPath } from '../../src/paths.js';
 import { run } from '../../src/exec.js';
 import type { Topology } from '../../src/netns/topology.js';
 import { PrivateBpffs, testTopology } from '../helpers/kernel.js';
-import { arpFrame, datagram, frame, icmpErrorFrame, verifyChecksums, type DatagramSpec, type FrameSpec } from '../fixtures/packets.js';
+import { arpFrame, checksum, datagram, frame, icmpErrorFrame, verifyChecksums, type DatagramSpec, type FrameSpec } from '../fixtures/packets.js';
 
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
@@ -69,8 +69,8 @@ type EpName = keyof typeof EPS;
 const { c1, c2, c3, c4, c5, c6 } = EPS;
 const BRA = NETS.A.mac;
 
-/** c3 may open TCP connections to c4's port 5432 (icc=false network B). */
-const LINKS = [{ client: c3.v4, target: c4.v4, port: 5432, proto: 6 }];
+/** c3 may open connections to c4's port 5432, TCP and UDP (icc=false network B). */
+const LINKS = [{ client: c3.v4, target: c4.v4, port: 5432, proto: 6 }, { client: c3.v4, target: c4.v4, port: 5432, proto: 17 }];
 
 /** Published ports, in no particular order: the table is sorted as the backend sorts it. */
 const PUBS: (Omit<DpPub, 'id' | 'hostIp' | 'target'> & { hostIp?: string; target: string; allow?: string[] })[] = [
@@ -84,6 +84,9 @@ const PUBS: (Omit<DpPub, 'id' | 'hostIp' | 'target'> & { hostIp?: string; target
   { proto: 17, start: 6000, end: 6009, flags: PubFlag.Any4, target: c1.v4, cport: 6100 },
   { proto: 132, start: 3868, end: 3868, flags: PubFlag.Any4, target: c1.v4, cport: 3868 },
   { proto: 132, start: 2905, end: 2910, flags: PubFlag.Any4, target: c2.v4, cport: 12905 },
+  // A range on one host address, and single ports inside it on other addresses (allowed: different bind addresses).
+  { proto: 6, start: 9200, end: 9299, flags: 0, hostIp: HOST4, target: c1.v4, cport: 9200 },
+  ...Array.from({ length: 9 }, (_, i) => ({ proto: 6, start: 9201 + i, end: 9201 + i, flags: 0, hostIp: `192.0.2.${101 + i}`, target: c2.v4, cport: 80 })),
 ];
 
 // ---- frames as the test describes them ----
@@ -108,6 +111,15 @@ function keepL4Csum(d: Buffer, orig: Buffer): Buffer {
   const off = l4off + (proto === 6 ? 16 : proto === 17 ? 6 : 2);
   orig.copy(out, off, off, off + 2);
   return out;
+}
+
+/** Two payload bytes that make datagram(@s)'s UDP checksum compute to 0, which UDP sends as 0xffff. */
+function zeroSumPayload(s: DatagramSpec): Buffer {
+  const d = datagram({ ...s, payload: Buffer.alloc(2), udpNoChecksum: true });
+  const src = d.subarray(12, 16), dst = d.subarray(16, 20), seg = d.subarray(20);
+  const folded = ~checksum(Buffer.concat([src, dst, Buffer.from([0, 17, 0, seg.length]), seg])) & 0xffff;
+  const w = 0xffff - folded;
+  return Buffer.from([w >> 8, w & 0xff]);
 }
 
 // ---- cases ----
@@ -142,6 +154,15 @@ const tcp = (sport: number, dport: number, x: Partial<DatagramSpec> = {}) => ({ 
 const udp = (sport: number, dport: number, x: Partial<DatagramSpec> = {}) => ({ l4: 'udp' as const, sport, dport, ...x });
 const sctp = (sport: number, dport: number) => ({ l4: 'sctp' as const, sport, dport });
 const SYNACK = { tcpFlags: 0x12, seq: 1000, ack: 2 };
+/** An SCTP DATA chunk of @len bytes (a multiple of 4). */
+function sctpData(len: number): Buffer {
+  const c = Buffer.alloc(len, 0x5a);
+  c[0] = 0;
+  c[1] = 3;
+  c.writeUInt16BE(len, 2);
+  c.writeUInt32BE(1001, 4);
+  return c;
+}
 /** The masquerade port or ICMP id the datapath chose for flow @k (its forward entry's translated source). */
 const mapped = (name: string, k: CtKey, original: number) => async (f: Flow) => {
   const v = await f.ct(k);
@@ -188,6 +209,14 @@ const natCases: Case[] = [
     ],
   },
   {
+    name: 'UDP whose translated checksum computes to 0 is sent as 0xffff (0 would mean "no checksum")',
+    steps: [{
+      prog: 'uplink', packet: ext(udp(40020, 5353, { payload: zeroSumPayload({ src: EXT4, dst: c2.v4, ...udp(40020, 53) }) })), verdict: TC_ACT_REDIRECT,
+      output: into(c2, { src: EXT4, dst: c2.v4, ...udp(40020, 53, { payload: zeroSumPayload({ src: EXT4, dst: c2.v4, ...udp(40020, 53) }) }) }),
+      after: async (_f, out) => expect(out.readUInt16BE(14 + 20 + 6)).toBe(0xffff),
+    }],
+  },
+  {
     name: 'uplink → published SCTP port (same container port): addresses rewritten, CRC32c still valid; the answer back',
     steps: [
       { prog: 'uplink', packet: ext(sctp(40005, 3868)), verdict: TC_ACT_REDIRECT, output: into(c1, { src: EXT4, dst: c1.v4, ...sctp(40005, 3868) }) },
@@ -199,6 +228,20 @@ const natCases: Case[] = [
     steps: [
       { prog: 'uplink', packet: ext(sctp(40006, 2907)), verdict: TC_ACT_REDIRECT, output: into(c2, { src: EXT4, dst: c2.v4, ...sctp(40006, 12907) }) },
       { prog: 'container', dev: c2.dev, packet: from(c2, { src: c2.v4, dst: EXT4, ...sctp(12907, 40006) }), verdict: TC_ACT_REDIRECT, output: toExt({ src: HOST4, dst: EXT4, ...sctp(2907, 40006) }) },
+    ],
+  },
+  {
+    name: 'a 1400-byte SCTP packet (DATA chunk) inside a published range: CRC32c recomputed over all of it',
+    steps: [{
+      prog: 'uplink', packet: ext({ ...sctp(40021, 2906), payload: sctpData(1372) }), verdict: TC_ACT_REDIRECT,
+      output: into(c2, { src: EXT4, dst: c2.v4, ...sctp(40021, 12906), payload: sctpData(1372) }),
+    }],
+  },
+  {
+    name: 'a port inside a published range, with more than eight single ports inside the same range published on other host addresses',
+    steps: [
+      { prog: 'uplink', packet: ext(tcp(40022, 9250)), verdict: TC_ACT_REDIRECT, output: into(c1, { src: EXT4, dst: c1.v4, ...tcp(40022, 9250) }) },
+      { prog: 'uplink', packet: ext({ dst: '192.0.2.105', ...tcp(40023, 9205) }), verdict: TC_ACT_REDIRECT, output: into(c2, { src: EXT4, dst: c2.v4, ...tcp(40023, 80) }) },
     ],
   },
   {
@@ -383,6 +426,24 @@ const icmpCases: Case[] = [
       },
     ],
   },
+  {
+    name: 'ICMP port unreachable from the outside about a published flow\'s answer: outer destination and embedded source become the sandbox\'s',
+    steps: [
+      { prog: 'uplink', packet: ext(udp(40101, 5353)), verdict: TC_ACT_REDIRECT, output: into(c2, { src: EXT4, dst: c2.v4, ...udp(40101, 53) }) },
+      {
+        prog: 'uplink', packet: icmpErrorFrame({ smac: RTRMAC, dmac: UPMAC, src: EXT4, dst: HOST4, type: 3, code: 3, about: datagram({ src: HOST4, dst: EXT4, ...udp(5353, 40101) }) }),
+        verdict: TC_ACT_REDIRECT,
+        output: icmpErrorFrame({ smac: BRA, dmac: c2.mac, src: EXT4, dst: c2.v4, type: 3, code: 3, about: keepL4Csum(datagram({ src: c2.v4, dst: EXT4, ...udp(53, 40101) }), datagram({ src: HOST4, dst: EXT4, ...udp(5353, 40101) })) }),
+      },
+    ],
+  },
+  {
+    name: 'ICMP port unreachable from a link\'s target about the link\'s UDP flow reaches the linker (a related reply, as with conntrack)',
+    steps: [
+      { prog: 'container', dev: c3.dev, packet: from(c3, { src: c3.v4, dst: c4.v4, ...udp(40102, 5432) }, c4.mac), verdict: TC_ACT_REDIRECT },
+      { prog: 'container', dev: c4.dev, packet: icmpErrorFrame({ smac: c4.mac, dmac: c3.mac, src: c4.v4, dst: c3.v4, type: 3, code: 3, about: datagram({ src: c3.v4, dst: c4.v4, ...udp(40102, 5432) }) }), verdict: TC_ACT_REDIRECT },
+    ],
+  },
 ];
 
 const shot = (name: string, prog: ProgName, packet: Buffer, drop: keyof typeof DropReason, dev?: string): Case => ({ name, steps: [{ prog, dev, packet, verdict: TC_ACT_SHOT, drop }] });
@@ -393,6 +454,18 @@ const badIhl = (p: Buffer) => {
   b[14] = 0x44;
   return b;
 };
+
+/** @p (an IPv6 frame) as the first fragment: a fragment header between IPv6 and its payload, more fragments to come. */
+function ipv6Fragment(p: Buffer): Buffer {
+  const h = Buffer.from(p.subarray(0, 54));
+  const fh = Buffer.alloc(8);
+  fh[0] = h[20]!; // next header: what the IPv6 header said
+  fh.writeUInt16BE(1, 2); // offset 0, M=1
+  fh.writeUInt32BE(0x1234, 4);
+  h[20] = 44;
+  h.writeUInt16BE(h.readUInt16BE(18) + 8, 18);
+  return Buffer.concat([h, fh, p.subarray(54)]);
+}
 
 const dropCases: Case[] = [
   shot('spoof-mac: a sandbox sending with a MAC not its own', 'container', frame({ smac: '02:42:0a:58:00:99', dmac: BRA, src: c1.v4, dst: EXT4, ...udp(1, 53) }), 'SpoofMac'),
@@ -416,6 +489,7 @@ const dropCases: Case[] = [
   shot('allowlist: a published port\'s allow-list refuses the source', 'uplink', ext(tcp(40210, 9100)), 'Allowlist'),
   shot('fragment: a first fragment that would need masquerading', 'container', from(c1, { src: c1.v4, dst: EXT4, ...udp(40211, 53), frag: { more: true } }), 'Fragment'),
   shot('fragment: a later fragment that would need masquerading', 'container', from(c1, { src: c1.v4, dst: EXT4, ...udp(40212, 53), frag: { offset: 185 } }), 'Fragment'),
+  shot('fragment: an IPv6 fragment that would need masquerading', 'container', ipv6Fragment(from(c1, { src: c1.v6, dst: EXT6, ...udp(40216, 53) })), 'Fragment'),
   shot('no-config: a berth interface whose network is not known', 'container', from(c6, { src: c6.v4, dst: EXT4, ...udp(40213, 53) }, BRA), 'NoConfig', c6.dev),
   shot('malformed: IPv4 header length under 20 bytes', 'container', badIhl(from(c1, { src: c1.v4, dst: EXT4, ...udp(40214, 53) })), 'Malformed'),
   shot('malformed: TCP header cut short', 'container', from(c1, { src: c1.v4, dst: EXT4, ...tcp(40215, 443, { l4Truncate: 10 }) }), 'Malformed'),
@@ -434,6 +508,10 @@ const passCases: Case[] = [
   {
     name: 'allowlist: a source inside the allow-list is DNAT-ed',
     steps: [{ prog: 'uplink', packet: ext({ src: '203.0.113.5', ...tcp(40303, 9100) }), verdict: TC_ACT_REDIRECT, output: into(c1, { src: '203.0.113.5', dst: c1.v4, ...tcp(40303, 80) }) }],
+  },
+  {
+    name: 'duplicate address detection (a neighbour solicitation from ::) goes to the bridge',
+    steps: [{ prog: 'container', packet: frame({ smac: c1.mac, dmac: '33:33:ff:00:00:02', src: '::', dst: 'ff02::1:ff00:2', l4: 'icmpv6', icmpType: 135, rest: 0, payload: Buffer.concat([Buffer.from('fd880000000000000000000000000002', 'hex')]) }), verdict: TC_ACT_OK }],
   },
   { name: 'ARP for the sandbox\'s own address goes to the bridge', steps: [{ prog: 'container', packet: arpFrame({ smac: c1.mac, spa: c1.v4, tpa: NETS.A.gw4 }), verdict: TC_ACT_OK }] },
   { name: 'a sandbox to its gateway goes to the host stack', steps: [{ prog: 'container', packet: from(c1, { src: c1.v4, dst: NETS.A.gw4, ...udp(40304, 53) }), verdict: TC_ACT_OK }] },
