@@ -126,6 +126,34 @@ static __always_inline int same_network(struct dp_ctx *c, const struct berth_dp_
 	return to_endpoint(c, dep, 1);
 }
 
+/* Does the sandbox's egress allow-list admit this new connection? */
+static __always_inline int egress_ok(const struct dp_ctx *c, const struct berth_dp_ep *ep)
+{
+	struct berth_dp_lpm_id k DP_ALIGNED = { .prefixlen = 32 + 128, .id = bpf_htonl(ep->ifindex) };
+	const struct berth_dp_egress *e;
+	__u32 i, n, port = bpf_ntohs(c->p.key.dport);
+
+	addr_cpy(k.a, c->p.key.daddr);
+	e = bpf_map_lookup_elem(&berth_dp_egress, &k);
+	if (!e)
+		return 0;
+	n = e->n;
+	if (n == 0)
+		return 1;
+	for (i = 0; i < BERTH_EGRESS_RULES; i++) {
+		__u32 r, proto, rport;
+
+		if (i >= n)
+			break;
+		r = e->rule[i];
+		proto = r >> 16;
+		rport = r & 0xffff;
+		if ((!proto || proto == c->p.key.proto) && (!rport || (rport == port && !c->p.icmp_echo)))
+			return 1;
+	}
+	return 0;
+}
+
 static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *ep, const struct berth_dp_net *net)
 {
 	const __u8 *dst = c->p.key.daddr;
@@ -170,6 +198,9 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 	}
 	if (net->flags & BERTH_NET_INTERNAL)
 		return dp_drop(c, BERTH_DROP_INTERNAL);
+	/* Beyond its networks (the host's other addresses included): an egress allow-list decides. */
+	if ((ep->flags & BERTH_EP_EGRESS) && !egress_ok(c, ep))
+		return dp_drop(c, BERTH_DROP_EGRESS);
 	if (dst_is_local(c))
 		return to_stack();
 	if (net->flags & BERTH_NET_MASQ)

@@ -157,6 +157,7 @@ static Napi::Value AbiSizes(const Napi::CallbackInfo& info) {
   o.Set("berth_dp_ep", sizeof(struct berth_dp_ep));
   o.Set("berth_dp_lpm_id", sizeof(struct berth_dp_lpm_id));
   o.Set("berth_dp_link_key", sizeof(struct berth_dp_link_key));
+  o.Set("berth_dp_egress", sizeof(struct berth_dp_egress));
   o.Set("berth_dp_pub", sizeof(struct berth_dp_pub));
   o.Set("berth_dp_cfg", sizeof(struct berth_dp_cfg));
   o.Set("berth_ct_key", sizeof(struct berth_ct_key));

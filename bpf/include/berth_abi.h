@@ -134,6 +134,17 @@ struct berth_dp_lpm_id {
 	__u8 a[16];
 };
 
+/*
+ * What an egress allow-list admits towards one prefix (map berth_dp_egress,
+ * key: berth_dp_lpm_id with the endpoint's ifindex): any port when @n is 0,
+ * else one of @rule, each (protocol << 16) | port, with 0 for "any".
+ */
+#define BERTH_EGRESS_RULES 7
+struct berth_dp_egress {
+	__u32 n;
+	__u32 rule[BERTH_EGRESS_RULES];
+};
+
 /* A link: @client may open connections to @target's @port (map berth_dp_links). */
 struct berth_dp_link_key {
 	__u8 client[16];

@@ -103,6 +103,11 @@ export const dpLpmId: Codec<DpLpmId> = structCodec<DpLpmId>('berth_dp_lpm_id', [
   ['prefixlen', 'u32'], ['id', 'be32'], ['a', { bytes: 16 }],
 ]);
 
+export const EGRESS_RULES = 7;
+export interface DpEgress { n: number; rules: Buffer }
+/** rules: EGRESS_RULES little-endian u32s, each (protocol << 16) | port, 0 for any */
+export const dpEgress: Codec<DpEgress> = structCodec<DpEgress>('berth_dp_egress', [['n', 'u32'], ['rules', { bytes: 4 * EGRESS_RULES }]]);
+
 export interface DpLinkKey { client: Buffer; target: Buffer; port: number; proto: number }
 export const dpLinkKey: Codec<DpLinkKey> = structCodec<DpLinkKey & { pad: never }>('berth_dp_link_key', [
   ['client', { bytes: 16 }], ['target', { bytes: 16 }], ['port', 'be16'], ['proto', 'u8'], ['pad', { pad: 1 }],
@@ -160,6 +165,7 @@ export const abiCodecs: Record<string, Codec<unknown>> = {
   berth_dp_ep: dpEp as Codec<unknown>,
   berth_dp_lpm_id: dpLpmId as Codec<unknown>,
   berth_dp_link_key: dpLinkKey as Codec<unknown>,
+  berth_dp_egress: dpEgress as Codec<unknown>,
   berth_dp_pub: dpPub as Codec<unknown>,
   berth_dp_cfg: dpCfg as Codec<unknown>,
   berth_ct_key: ctKey as Codec<unknown>,

@@ -9,7 +9,7 @@ import type { NlAddr, NlLink } from '../../native/addon.js';
 import type { DesiredDatapath, DpPublish } from '../datapath.js';
 import { bigToIp, familyOf, ipToBig, parsePrefix } from '../../ipam/addr.js';
 import type { Proto } from '../../store/model.js';
-import { dpCfg, dpEp, dpLinkKey, dpLpmId, dpNet, EpFlag, NetFlag, PubFlag, PUB_MAX, type DpPub } from '../../bpf/abi.js';
+import { dpCfg, dpEgress, dpEp, dpLinkKey, dpLpmId, dpNet, EGRESS_RULES, EpFlag, NetFlag, PubFlag, PUB_MAX, type DpPub } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
 
 export const PROTO: Record<Proto, number> = { tcp: 6, udp: 17, sctp: 132 };
@@ -50,6 +50,7 @@ export type Entries = Map<string, Buffer>;
 const put = (m: Entries, k: Buffer, v: Buffer) => m.set(k.toString('hex'), v);
 
 export interface CompiledMaps {
+  egress: Entries;
   nets: Entries;
   epIp: Entries;
   epIf: Entries;
@@ -83,7 +84,7 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
   const byName = new Map(links.map((l) => [l.name, l]));
   const warnings: string[] = [];
   const out: CompiledMaps = {
-    nets: new Map(), epIp: new Map(), epIf: new Map(), links: new Map(), subnets: new Map(), allow: new Map(), ifaddr: new Map(),
+    egress: new Map(), nets: new Map(), epIp: new Map(), epIf: new Map(), links: new Map(), subnets: new Map(), allow: new Map(), ifaddr: new Map(),
     pubs: [], pubAllow: [], cfg: Buffer.alloc(0), attach: [], uplinks: [], uplinkIfindex: 0, warnings,
   };
   const netIndex = new Map<string, number>();
@@ -115,8 +116,28 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
     epNet.set(`${e.sandbox}/${e.network}`, net);
     const v = dpEp.encode({
       v4: e.v4 ? addr16(e.v4) : ZERO16, v6: e.v6 ? addr16(e.v6) : ZERO16, mac: macBytes(e.mac),
-      flags: (e.v4 ? EpFlag.HasV4 : 0) | (e.v6 ? EpFlag.HasV6 : 0), ifindex: l.ifindex, net,
+      flags: (e.v4 ? EpFlag.HasV4 : 0) | (e.v6 ? EpFlag.HasV6 : 0) | (e.egress ? EpFlag.Egress : 0), ifindex: l.ifindex, net,
     });
+    if (e.egress) {
+      // One trie entry per prefix, holding that prefix's port rules.
+      const byPrefix = new Map<string, number[]>();
+      for (const r of e.egress) {
+        const k = lpmKey(r.cidr, l.ifindex).toString('hex');
+        const rules = byPrefix.get(k) ?? [];
+        const rule = ((r.proto ? PROTO[r.proto] : 0) << 16) | (r.port ?? 0);
+        // A rule for any port of any protocol admits everything that prefix can: no port list.
+        if (rule === 0) byPrefix.set(k, []);
+        else if (!byPrefix.has(k) || rules.length) byPrefix.set(k, [...rules, rule]);
+      }
+      for (const [k, rules] of byPrefix) {
+        if (rules.length > EGRESS_RULES) {
+          warnings.push(`sandbox '${e.sandbox}': more than ${EGRESS_RULES} port rules for one prefix; only the first ${EGRESS_RULES} apply`);
+        }
+        const buf = Buffer.alloc(4 * EGRESS_RULES);
+        rules.slice(0, EGRESS_RULES).forEach((r, i) => buf.writeUInt32LE(r >>> 0, i * 4));
+        out.egress.set(k, dpEgress.encode({ n: Math.min(rules.length, EGRESS_RULES), rules: buf }));
+      }
+    }
     put(out.epIf, u32(l.ifindex), v);
     for (const a of [e.v4, e.v6]) if (a) put(out.epIp, addr16(a), v);
     out.attach.push({ ifname: e.hostIf, ifindex: l.ifindex });

@@ -44,6 +44,7 @@ const MAPS = {
   epIf: { name: 'berth_dp_ep_if', batch: true },
   links: { name: 'berth_dp_links', batch: true },
   subnets: { name: 'berth_dp_subnets', batch: false },
+  egress: { name: 'berth_dp_egress', batch: false },
   ifaddr: { name: 'berth_dp_ifaddr', batch: true },
 } as const;
 
