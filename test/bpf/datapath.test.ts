@@ -296,6 +296,13 @@ const natCases: Case[] = [
     ],
   },
   {
+    name: 'masquerade SCTP (addresses only: CRC32c untouched and valid), and the reply',
+    steps: [
+      { prog: 'container', packet: from(c1, { src: c1.v4, dst: EXT4, ...sctp(41005, 3868) }), verdict: TC_ACT_REDIRECT, output: toExt({ src: HOST4, dst: EXT4, ...sctp(41005, 3868) }) },
+      { prog: 'uplink', packet: ext(sctp(3868, 41005)), verdict: TC_ACT_REDIRECT, output: into(c1, { src: EXT4, dst: c1.v4, ...sctp(3868, 41005) }) },
+    ],
+  },
+  {
     name: 'IPv6 masquerade TCP (FIB over IPv6), and the reply',
     steps: [
       { prog: 'container', packet: from(c1, { src: c1.v6, dst: EXT6, ...tcp(41002, 443) }), verdict: TC_ACT_REDIRECT, output: toExt({ src: HOST6, dst: EXT6, ...tcp(41002, 443) }) },
@@ -364,6 +371,15 @@ const masqUdp = datagram({ src: HOST4, dst: EXT4, ...udp(41100, 53) });
 const masqUdp6 = datagram({ src: HOST6, dst: EXT6, ...udp(41101, 53) });
 const pubUdpInSandbox = datagram({ src: EXT4, dst: c2.v4, ...udp(40100, 53) });
 
+/** ICMP "fragmentation needed" (MTU 1400) from @src about @about, cut to its header and 8 bytes, as a router sends it. */
+function pmtu4(src: string, dst: string, about: Buffer, mac = { smac: RTRMAC, dmac: UPMAC }): Buffer {
+  return frame({ ...mac, src, dst, l4: 'icmp', icmpType: 3, icmpCode: 4, rest: 1400, payload: about.subarray(0, 28) });
+}
+/** ICMPv6 "packet too big" (MTU 1280) from @src about @about, cut to fit the minimum MTU. */
+function pmtu6(src: string, dst: string, about: Buffer, mac = { smac: RTRMAC, dmac: UPMAC }): Buffer {
+  return frame({ ...mac, src, dst, l4: 'icmpv6', icmpType: 2, icmpCode: 0, rest: 1280, payload: about.subarray(0, 1280 - 48) });
+}
+
 const icmpCases: Case[] = [
   {
     name: 'ICMP port unreachable about a masqueraded UDP flow: outer destination and embedded source put back, checksums right',
@@ -423,6 +439,26 @@ const icmpCases: Case[] = [
       {
         prog: 'container', dev: c2.dev, packet: icmpErrorFrame({ smac: c2.mac, dmac: BRA, src: c2.v4, dst: EXT4, type: 3, code: 3, about: pubUdpInSandbox }), verdict: TC_ACT_REDIRECT,
         output: icmpErrorFrame({ smac: UPMAC, dmac: RTRMAC, src: HOST4, dst: EXT4, type: 3, code: 3, about: keepL4Csum(datagram({ src: EXT4, dst: HOST4, ...udp(40100, 5353) }), pubUdpInSandbox) }),
+      },
+    ],
+  },
+  {
+    name: 'ICMP fragmentation needed (PMTU, next-hop MTU kept) about a masqueraded TCP flow reaches the sandbox',
+    steps: [
+      { prog: 'container', packet: from(c1, { src: c1.v4, dst: EXT4, ...tcp(41103, 443, { payload: Buffer.alloc(1400, 1) }) }), verdict: TC_ACT_REDIRECT, output: toExt({ src: HOST4, dst: EXT4, ...tcp(41103, 443, { payload: Buffer.alloc(1400, 1) }) }) },
+      {
+        prog: 'uplink', packet: pmtu4(RTR4, HOST4, datagram({ src: HOST4, dst: EXT4, ...tcp(41103, 443, { payload: Buffer.alloc(1400, 1) }) })), verdict: TC_ACT_REDIRECT,
+        output: pmtu4(RTR4, c1.v4, datagram({ src: c1.v4, dst: EXT4, ...tcp(41103, 443, { payload: Buffer.alloc(1400, 1) }) }), { smac: BRA, dmac: c1.mac }),
+      },
+    ],
+  },
+  {
+    name: 'ICMPv6 packet too big about a masqueraded IPv6 TCP flow reaches the sandbox',
+    steps: [
+      { prog: 'container', packet: from(c1, { src: c1.v6, dst: EXT6, ...tcp(41104, 443, { payload: Buffer.alloc(1300, 1) }) }), verdict: TC_ACT_REDIRECT, output: toExt({ src: HOST6, dst: EXT6, ...tcp(41104, 443, { payload: Buffer.alloc(1300, 1) }) }) },
+      {
+        prog: 'uplink', packet: pmtu6(RTR6, HOST6, datagram({ src: HOST6, dst: EXT6, ...tcp(41104, 443, { payload: Buffer.alloc(1300, 1) }) })), verdict: TC_ACT_REDIRECT,
+        output: pmtu6(RTR6, c1.v6, keepL4Csum(datagram({ src: c1.v6, dst: EXT6, ...tcp(41104, 443, { payload: Buffer.alloc(1300, 1) }) }), datagram({ src: HOST6, dst: EXT6, ...tcp(41104, 443, { payload: Buffer.alloc(1300, 1) }) })), { smac: BRA, dmac: c1.mac }),
       },
     ],
   },
@@ -516,6 +552,11 @@ const passCases: Case[] = [
   { name: 'ARP for the sandbox\'s own address goes to the bridge', steps: [{ prog: 'container', packet: arpFrame({ smac: c1.mac, spa: c1.v4, tpa: NETS.A.gw4 }), verdict: TC_ACT_OK }] },
   { name: 'a sandbox to its gateway goes to the host stack', steps: [{ prog: 'container', packet: from(c1, { src: c1.v4, dst: NETS.A.gw4, ...udp(40304, 53) }), verdict: TC_ACT_OK }] },
   { name: 'an internal network\'s sandbox reaches its gateway', steps: [{ prog: 'container', dev: c5.dev, packet: from(c5, { src: c5.v4, dst: NETS.C.gw4, ...udp(40305, 53) }), verdict: TC_ACT_OK }] },
+  {
+    name: 'an expired connection-table entry (UDP, last seen 200 s ago) is not used: the reply is the host\'s',
+    ct: () => [{ key: key(EXT4, HOST4, 53, 41600, 17), val: { saddr: addr16(EXT4), daddr: addr16(c2.v4), sport: 53, dport: 41600, flags: CtFlag.Snat | CtFlag.Masq | CtFlag.Reply, lastSeen: process.hrtime.bigint() - 200_000_000_000n } }],
+    steps: [{ prog: 'uplink', packet: ext(udp(53, 41600)), verdict: TC_ACT_OK }],
+  },
   { name: 'uplink: traffic for the host that no publish covers passes untouched', steps: [{ prog: 'uplink', packet: ext(tcp(40306, 22)), verdict: TC_ACT_OK }] },
   { name: 'lo: the host\'s own traffic to an unpublished port passes untouched', steps: [{ prog: 'host', packet: lo({ src: '127.0.0.1', dst: '127.0.0.1', ...tcp(40307, 22) }), verdict: TC_ACT_OK }] },
   { name: 'an interface that is not a berth sandbox\'s passes everything', steps: [{ prog: 'container', dev: 'up0', packet: ext(tcp(40308, 22)), verdict: TC_ACT_OK }] },
@@ -606,6 +647,10 @@ async function fillMaps(): Promise<void> {
     await map('berth_dp_pub').update(u32.encode(gen * PUB_MAX + i), dpPub.encode({ hostIp: p.host, target: addr16(p.target), start: p.start, end: p.end, cport: p.cport, proto: p.proto, flags: p.flags, id }));
     for (const a of p.allow ?? []) await map('berth_dp_allow').update(lpmKey(a, id), u32.encode(1));
   }
+  // A stale allow-list entry of the idle generation (generation 0's id of the allow-listed row) admitting the test's client:
+  // the allow-list drop below proves entries are scoped by the live generation's id.
+  const allowRow = rows.findIndex((p) => p.allow);
+  await map('berth_dp_allow').update(lpmKey(`${EXT4}/32`, allowRow + 1), u32.encode(1));
   await map('berth_dp_pubsel').update(u32.encode(0), u32.encode(((gen << PUB_GEN_SHIFT) | rows.length) >>> 0));
   await map('berth_dp_cfg').update(u32.encode(0), dpCfg.encode({ uplink: idx('up0'), flags: 0, eventRate: 0 }));
   for (const [a, v6] of [[HOST4, 0], [HOST6, 1]] as const) {
@@ -726,6 +771,9 @@ describe('eBPF datapath under BPF_PROG_TEST_RUN', () => {
   });
   describe('what passes', () => {
     it.each(passCases)('$name', runCase);
+  });
+  it('testRun in a namespace that does not exist fails naming it', async () => {
+    await expect(progs.uplink.testRun(ext(tcp(1, 2)), { netns: '/var/run/netns/berth-no-such-ns' })).rejects.toThrow(/berth-no-such-ns/);
   });
   it('the checksum verifier catches a wrong checksum (it is not vacuous)', () => {
     const good = ext(tcp(1, 2));
