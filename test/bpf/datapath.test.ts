@@ -153,6 +153,14 @@ interface Case {
 const tcp = (sport: number, dport: number, x: Partial<DatagramSpec> = {}) => ({ l4: 'tcp' as const, sport, dport, ...x });
 const udp = (sport: number, dport: number, x: Partial<DatagramSpec> = {}) => ({ l4: 'udp' as const, sport, dport, ...x });
 const sctp = (sport: number, dport: number) => ({ l4: 'sctp' as const, sport, dport });
+/** @p (an IPv6 frame) with an empty destination-options header (PadN) before its L4 header; the L4 checksum needs no change. */
+function withDestOpts(p: Buffer): Buffer {
+  const h = Buffer.from(p.subarray(0, 54));
+  const opts = Buffer.from([h[20]!, 0, 1, 4, 0, 0, 0, 0]);
+  h[20] = 60;
+  h.writeUInt16BE(h.readUInt16BE(18) + 8, 18);
+  return Buffer.concat([h, opts, p.subarray(54)]);
+}
 const SYNACK = { tcpFlags: 0x12, seq: 1000, ack: 2 };
 /** An SCTP DATA chunk of @len bytes (a multiple of 4). */
 function sctpData(len: number): Buffer {
@@ -310,6 +318,13 @@ const natCases: Case[] = [
     ],
   },
   {
+    name: 'IPv6 UDP behind a destination-options header, masqueraded: source rewritten and the UDP checksum still right',
+    steps: [{
+      prog: 'container', packet: withDestOpts(from(c1, { src: c1.v6, dst: EXT6, ...udp(41006, 53) })), verdict: TC_ACT_REDIRECT,
+      output: withDestOpts(toExt({ src: HOST6, dst: EXT6, ...udp(41006, 53) })),
+    }],
+  },
+  {
     name: 'ICMP echo masqueraded, and the echo reply back',
     steps: [
       { prog: 'container', packet: from(c1, { src: c1.v4, dst: EXT4, l4: 'icmp', id: 0x1234 }), verdict: TC_ACT_REDIRECT, output: toExt({ src: HOST4, dst: EXT4, l4: 'icmp', id: 0x1234 }) },
@@ -440,6 +455,13 @@ const icmpCases: Case[] = [
         prog: 'container', dev: c2.dev, packet: icmpErrorFrame({ smac: c2.mac, dmac: BRA, src: c2.v4, dst: EXT4, type: 3, code: 3, about: pubUdpInSandbox }), verdict: TC_ACT_REDIRECT,
         output: icmpErrorFrame({ smac: UPMAC, dmac: RTRMAC, src: HOST4, dst: EXT4, type: 3, code: 3, about: keepL4Csum(datagram({ src: EXT4, dst: HOST4, ...udp(40100, 5353) }), pubUdpInSandbox) }),
       },
+    ],
+  },
+  {
+    name: 'an ICMP error about the host\'s own flow stays the host\'s, also while a sandbox pings the same peer with echo id 0',
+    steps: [
+      { prog: 'container', packet: from(c1, { src: c1.v4, dst: EXT4, l4: 'icmp', id: 0 }), verdict: TC_ACT_REDIRECT, output: toExt({ src: HOST4, dst: EXT4, l4: 'icmp', id: 0 }) },
+      { prog: 'uplink', packet: icmpErrorFrame({ smac: RTRMAC, dmac: UPMAC, src: EXT4, dst: HOST4, type: 3, code: 3, about: datagram({ src: HOST4, dst: EXT4, ...udp(5000, 53) }) }), verdict: TC_ACT_OK },
     ],
   },
   {
