@@ -35,6 +35,11 @@ export function routes(c: Controller, info: ApiInfo): Route[] {
     R('GET', '/v1/info', () => info.info()),
     R('GET', '/v1/exposure', () => exposure(desiredDatapath(c.snapshot()))),
     R('GET', '/v1/datapath', () => c.datapathStatus()),
+    R('GET', '/v1/datapath/events', ({ query }) => {
+      const since = Number(query.get('since') ?? 0);
+      if (!Number.isInteger(since) || since < 0) throw badRequest(`since=${query.get('since')} is not an event number`);
+      return c.datapathEvents(since, { ...(query.get('sandbox') ? { sandbox: query.get('sandbox')! } : {}), ...(query.get('network') ? { network: query.get('network')! } : {}) });
+    }),
     R('GET', '/v1/networks', () => [
       ...Object.values(c.snapshot().networks).map((n) => networkView(c, n)),
       pseudoNetworkView('host'),

@@ -1,13 +1,13 @@
 /** The daemon-backed commands: network *, run, exec, rm, ps, inspect, port. */
 import { spawn } from 'node:child_process';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { ApiClient } from '../api/client.js';
 import type { NetworkView, SandboxView } from '../api/views.js';
 import { sandboxArgv, sandboxEnv, type ProcessSpec } from '../sandbox/process.js';
 import { parseKeyValues } from '../controller/options.js';
 import { printJson, table } from './table.js';
 import type { Exposure } from '../controller/exposure.js';
-import type { DatapathStatus } from '../datapath/datapath.js';
+import type { DatapathStatus, DpEventView } from '../datapath/datapath.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
@@ -201,6 +201,45 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
       process.stdout.write(table(['PROTO', 'BIND', 'HOST PORTS', 'SANDBOX', 'CONTAINER PORTS', 'NETWORK', 'ALLOW'],
         e.published.map((p) => [p.proto, p.bind, p.hostPorts, p.sandbox, p.containerPorts, p.network, p.allow.join(',')])));
       process.stdout.write('\n' + table(['FROM', 'TO', 'NETWORK', 'PORTS'], e.reachability.map((r) => [r.from, r.to, r.network, r.ports.join(',')])));
+    });
+
+  program
+    .command('monitor')
+    .description('live datapath events: drops with their reason, new connections with their translation (eBPF datapath)')
+    .option('--sandbox <name>', 'only events from or to this sandbox')
+    .option('--network <name>', 'only events from or to this network')
+    .addOption(new Option('--type <type>', 'drop: every drop; policy: drops by a policy decision; flow: new connections').choices(['drop', 'flow', 'policy']))
+    .option('--count <n>', 'stop after this many events', (v) => {
+      if (!/^[1-9]\d*$/.test(v)) throw new InvalidArgumentError(`'${v}' is not a positive count`);
+      return Number(v);
+    })
+    .addOption(formatOption())
+    .action(async (o: { sandbox?: string; network?: string; type?: string; count?: number; format: string }) => {
+      const POLICY = new Set(['icc', 'isolation', 'internal', 'allowlist', 'egress', 'spoof-ip', 'spoof-mac', 'spoof-arp', 'loopback', 'direct', 'family']);
+      const q = new URLSearchParams({ ...(o.sandbox ? { sandbox: o.sandbox } : {}), ...(o.network ? { network: o.network } : {}) });
+      type Ev = DpEventView & { from?: string; to?: string; fromNetwork?: string; toNetwork?: string };
+      // The first call starts the watch; only what happens after it is shown.
+      let since = (await client().call<{ next: number }>('GET', `/v1/datapath/events?${q}&since=0`)).next;
+      let shown = 0;
+      let lost = 0;
+      if (o.format !== 'json') process.stderr.write('watching the datapath (Ctrl-C to stop)\n');
+      for (;;) {
+        const b = await client().call<{ events: Ev[]; next: number; lost: number }>('GET', `/v1/datapath/events?${q}&since=${since}`);
+        since = b.next;
+        if (b.lost > lost && o.format !== 'json') process.stderr.write(`(${b.lost - lost} events lost to the rate limit or a full buffer)\n`);
+        lost = b.lost;
+        for (const e of b.events) {
+          if (o.type === 'flow' ? e.kind !== 'flow' : o.type ? e.kind !== 'drop' || (o.type === 'policy' && !POLICY.has(e.reason ?? '')) : false) continue;
+          const end = (a: string, p: number, sb?: string, net?: string) => `${a}${p ? `:${p}` : ''}${sb ? ` (${sb}${net ? `@${net}` : ''})` : ''}`;
+          if (o.format === 'json') process.stdout.write(JSON.stringify(e) + '\n');
+          else {
+            const what = e.kind === 'drop' ? `DROP ${e.reason}` : `FLOW${e.nsrc ? ` as ${e.nsrc}:${e.nsport} -> ${e.ndst}:${e.ndport}` : ''}`;
+            process.stdout.write(`${e.time} ${e.hook.padEnd(9)} ${e.proto.padEnd(6)} ${end(e.src, e.sport, e.from, e.fromNetwork)} -> ${end(e.dst, e.dport, e.to, e.toNetwork)}  ${what}\n`);
+          }
+          if (o.count && ++shown >= o.count) return;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
     });
 
   program

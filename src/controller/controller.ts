@@ -29,7 +29,7 @@ import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
 import { filesIn, hostResolvConf, renderHosts, renderResolvConf, usableNameservers, writeSandboxFiles } from '../sandbox/files.js';
 import { isRunning, killSandboxProcess, processStart, startDetached, type ProcessSpec } from '../sandbox/process.js';
 import { NETNS_DIR } from '../netns/topology.js';
-import type { Datapath, DatapathStatus } from '../datapath/datapath.js';
+import type { Datapath, DatapathStatus, DpEventBatch, DpEventView } from '../datapath/datapath.js';
 import type { PortHolder } from './ports.js';
 import { desiredDatapath } from '../datapath/desired.js';
 
@@ -127,6 +127,31 @@ export class Controller {
   /** What the datapath reports of itself: its kind, table fill, drop counters. */
   async datapathStatus(): Promise<DatapathStatus> {
     return this.opts.datapath ? this.opts.datapath.status() : { kind: 'none', detail: {} };
+  }
+
+  /**
+   * Datapath events after @since, each with the sandboxes and networks its
+   * addresses belong to; filters by sandbox or network name.
+   */
+  async datapathEvents(since: number, filter: { sandbox?: string; network?: string } = {}): Promise<DpEventBatch & { events: (DpEventView & { from?: string; to?: string; fromNetwork?: string; toNetwork?: string })[] }> {
+    const dp = this.opts.datapath;
+    if (!dp?.events) throw badRequest(`berth monitor needs the eBPF datapath; this berthd runs ${dp?.kind ?? 'none'}`);
+    if (filter.sandbox) this.sandbox(filter.sandbox);
+    const nets = Object.values(this.state.networks);
+    const netName = (id: string) => nets.find((n) => n.id === id)?.name ?? id;
+    if (filter.network && !nets.some((n) => n.name === filter.network || n.id === filter.network)) throw notFound(`network '${filter.network}' not found`);
+    const who = new Map<string, { sandbox: string; network: string }>();
+    for (const sb of Object.values(this.state.sandboxes)) {
+      for (const ep of sb.endpoints) for (const a of [ep.v4, ep.v6]) if (a) who.set(a, { sandbox: sb.name, network: netName(ep.network) });
+    }
+    const b = await dp.events(since);
+    const events = b.events.map((e) => {
+      const f = who.get(e.src) ?? (e.nsrc ? who.get(e.nsrc) : undefined);
+      const t = who.get(e.dst) ?? (e.ndst ? who.get(e.ndst) : undefined);
+      return { ...e, ...(f ? { from: f.sandbox, fromNetwork: f.network } : {}), ...(t ? { to: t.sandbox, toNetwork: t.network } : {}) };
+    }).filter((e) => (!filter.sandbox || e.from === filter.sandbox || e.to === filter.sandbox) &&
+      (!filter.network || e.fromNetwork === filter.network || e.toNetwork === filter.network));
+    return { ...b, events };
   }
 
   /** Re-applies the datapath when something outside berth changed it; true when it did. */

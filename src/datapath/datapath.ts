@@ -92,6 +92,37 @@ export interface DatapathStatus {
   detail: Record<string, unknown>;
 }
 
+/** One datapath event as `berth monitor` shows it. */
+export interface DpEventView {
+  seq: number;
+  /** wall-clock time, ISO 8601 */
+  time: string;
+  kind: 'drop' | 'flow';
+  /** drops: the reason's name */
+  reason?: string;
+  /** where the program ran: container (a sandbox's veth), uplink, host (lo) */
+  hook: string;
+  ifindex: number;
+  proto: string;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  /** new connections: the tuple after translation */
+  nsrc?: string;
+  ndst?: string;
+  nsport?: number;
+  ndport?: number;
+}
+
+export interface DpEventBatch {
+  events: DpEventView[];
+  /** pass as `since` next time */
+  next: number;
+  /** events the datapath could not deliver (rate limit or a full ring buffer), since berthd started watching */
+  lost: number;
+}
+
 export interface Datapath {
   readonly kind: 'bpf' | 'iptables' | 'none';
   /** Makes the kernel match @desired exactly; idempotent and atomic where the backend allows. */
@@ -101,4 +132,6 @@ export interface Datapath {
   /** Removes everything this backend ever installed (datapath switch, uninstall). */
   teardown(): Promise<void>;
   status(): Promise<DatapathStatus>;
+  /** Events after @since (drops and new connections); watching starts with the first call and stops when nobody asks. */
+  events?(since: number): Promise<DpEventBatch>;
 }

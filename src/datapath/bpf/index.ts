@@ -25,7 +25,8 @@ import { run, tryRun } from '../../exec.js';
 import { bpfObjectPath } from '../../paths.js';
 import { counter, ctKey, ctVal, CtFlag, dpPub, dropReasons, DpStat, PUB_GEN_SHIFT, PUB_MAX, sumCounters, type DpPub } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
-import type { Datapath, DatapathStatus, DesiredDatapath } from '../datapath.js';
+import type { Datapath, DatapathStatus, DesiredDatapath, DpEventBatch } from '../datapath.js';
+import { EventWatch } from './events.js';
 import { ensureSysctls, sysctlDrift, type Sysctl } from '../iptables/sysctl.js';
 import { compile, lpmKey, type CompiledMaps, type Entries } from './compile.js';
 import { BerthError } from '../../controller/errors.js';
@@ -74,6 +75,7 @@ export class BpfDatapath implements Datapath {
   /** pin path -> ifindex of every attachment this process made or adopted */
   private attached = new Map<string, number>();
   private gc: NodeJS.Timeout | undefined;
+  private watch: EventWatch | undefined;
 
   /** the connection table an earlier berthd pinned with another size: its entries move to the new one */
   private migrating: RawMap | undefined;
@@ -388,6 +390,8 @@ export class BpfDatapath implements Datapath {
   }
 
   async teardown(): Promise<void> {
+    await this.watch?.stop();
+    this.watch = undefined;
     if (this.gc) clearInterval(this.gc);
     this.gc = undefined;
     if (existsSync(this.linkDir)) for (const f of await readdir(this.linkDir)) await detachPin(join(this.linkDir, f));
@@ -396,6 +400,12 @@ export class BpfDatapath implements Datapath {
     this.attached.clear();
     await rm(this.root, { recursive: true, force: true });
     this.log.info({ root: this.root }, 'bpf datapath removed');
+  }
+
+  async events(since: number): Promise<DpEventBatch> {
+    await this.load();
+    this.watch ??= new EventWatch(this.map('berth_dp_events'), this.map('berth_dp_cfg'), async () => (await readStats(this.map('berth_dp_stats'))).EventsLost ?? 0, this.log);
+    return this.watch.poll(since);
   }
 
   /** Stops background work; programs, maps and pins stay (berthd exiting). */

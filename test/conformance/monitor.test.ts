@@ -1,0 +1,67 @@
+/**
+ * `berth monitor`: datapath events from the programs' ring buffer, with the
+ * sandboxes and networks their addresses belong to. A connection that
+ * icc=false refuses shows as a drop with reason icc and both sandboxes; a
+ * connection to a published port shows as a new flow with its translation.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectPath } from '../../src/paths.js';
+import { UPLINK } from '../helpers/berthd.js';
+import { World } from '../helpers/conformance.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('berth monitor on the bpf datapath', () => {
+  let w: World;
+
+  /** Starts `berth monitor ARGS --format json --count 1` and resolves with the event it prints. */
+  function monitorOne(...args: string[]): { event: Promise<Record<string, unknown>>; ready: Promise<void> } {
+    const p = spawn(process.execPath, [projectPath('dist', 'src', 'cli', 'berth.js'), '--socket', w.h.socket, 'monitor', ...args, '--format', 'json', '--count', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => p.kill('SIGKILL'), 15_000);
+    const event = new Promise<Record<string, unknown>>((resolve, reject) => {
+      createInterface({ input: p.stdout! }).once('line', (l) => resolve(JSON.parse(l) as Record<string, unknown>));
+      p.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`berth monitor exited (${code}) without an event`));
+      });
+    });
+    return { event, ready: sleep(800) };
+  }
+
+  beforeAll(async () => {
+    w = await World.build('bpf', {
+      networks: [{ name: 'quiet', args: ['--subnet', '10.89.0.0/24', '-o', 'icc=false'] }, { name: 'front', args: ['--subnet', '10.90.0.0/24'] }],
+      sandboxes: [{ name: 'q1', network: 'quiet' }, { name: 'q2', network: 'quiet' }, { name: 'f1', network: 'front', args: ['-p', '8080:80'] }],
+      listen: { tcp: [80, 7000], udp: [] },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await w?.destroy();
+  }, 60_000);
+
+  it('shows a connection icc=false refused, with the reason and both sandboxes', async () => {
+    const m = monitorOne('--type', 'policy', '--sandbox', 'q2');
+    await m.ready;
+    const r = await w.agent('q2').probe('tcp', w.sb('q1').v4, 7000);
+    expect(r.ok).toBe(false);
+    const e = await m.event;
+    expect(e).toMatchObject({ kind: 'drop', reason: 'icc', hook: 'container', proto: 'tcp', src: w.sb('q2').v4, dst: w.sb('q1').v4, dport: 7000, from: 'q2', to: 'q1', fromNetwork: 'quiet', toNetwork: 'quiet' });
+  });
+
+  it('shows a new connection to a published port with its translation', async () => {
+    const m = monitorOne('--type', 'flow', '--network', 'front');
+    await m.ready;
+    expect((await w.agent('ext').probe('tcp', UPLINK.host, 8080)).ok).toBe(true);
+    const e = await m.event;
+    expect(e).toMatchObject({ kind: 'flow', hook: 'uplink', proto: 'tcp', src: UPLINK.ext, dst: UPLINK.host, dport: 8080, ndst: w.sb('f1').v4, ndport: 80, to: 'f1', toNetwork: 'front' });
+  });
+
+  it('refuses an unknown sandbox by name', async () => {
+    const r = await w.h.berthTry('monitor', '--sandbox', 'nosuch', '--count', '1');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/nosuch/);
+  });
+});
