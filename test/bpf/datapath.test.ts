@@ -20,7 +20,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BpfObject, type BpfProgram } from '../../src/bpf/object.js';
 import {
-  counter, ctKey, ctVal, CtFlag, dpCfg, dpEp, dpLinkKey, dpNet, dpPub, DropReason, DROP_REASON_SLOTS, dropReasonName, EpFlag, NetFlag, PubFlag,
+  counter, ctKey, ctVal, CtFlag, dpCfg, dpEgress, dpEp, EGRESS_RULES, dpLinkKey, dpNet, dpPub, DropReason, DROP_REASON_SLOTS, dropReasonName, EpFlag, NetFlag, PubFlag,
   PUB_GEN_SHIFT, PUB_MAX, sumCounters, type CtKey, type CtVal, type DpPub,
 } from '../../src/bpf/abi.js';
 import { u32 } from '../../src/bpf/codec.js';
@@ -64,9 +64,15 @@ const EPS = {
   c4: { dev: 'c4h', net: 'B', v4: '10.89.0.3', v6: undefined, mac: '02:42:0a:59:00:03' },
   c5: { dev: 'c5h', net: 'C', v4: '10.90.0.2', v6: undefined, mac: '02:42:0a:5a:00:02' },
   c6: { dev: 'c6h', net: undefined, v4: '10.91.0.2', v6: undefined, mac: '02:42:0a:5b:00:02' },
+  c7: { dev: 'c7h', net: 'A', v4: '10.88.0.4', v6: undefined, mac: '02:42:0a:58:00:04' },
 } as const;
 type EpName = keyof typeof EPS;
-const { c1, c2, c3, c4, c5, c6 } = EPS;
+const { c1, c2, c3, c4, c5, c6, c7 } = EPS;
+/** c7 has an egress allow-list: TCP 443 to 198.51.100.0/24, anything to 192.0.2.0/24 (the host's uplink subnet). */
+const EGRESS: { ep: EpName; cidr: string; rules: number[] }[] = [
+  { ep: 'c7', cidr: '198.51.100.0/24', rules: [(6 << 16) | 443] },
+  { ep: 'c7', cidr: '192.0.2.0/24', rules: [] },
+];
 const BRA = NETS.A.mac;
 
 /** c3 may open connections to c4's port 5432, TCP and UDP (icc=false network B). */
@@ -548,6 +554,9 @@ const dropCases: Case[] = [
   shot('fragment: a first fragment that would need masquerading', 'container', from(c1, { src: c1.v4, dst: EXT4, ...udp(40211, 53), frag: { more: true } }), 'Fragment'),
   shot('fragment: a later fragment that would need masquerading', 'container', from(c1, { src: c1.v4, dst: EXT4, ...udp(40212, 53), frag: { offset: 185 } }), 'Fragment'),
   shot('fragment: an IPv6 fragment that would need masquerading', 'container', ipv6Fragment(from(c1, { src: c1.v6, dst: EXT6, ...udp(40216, 53) })), 'Fragment'),
+  shot('egress: a sandbox with an egress allow-list to a port the list does not admit', 'container', from(c7, { src: c7.v4, dst: EXT4, ...tcp(40217, 80) }), 'Egress', c7.dev),
+  shot('egress: ... to a prefix the list does not name', 'container', from(c7, { src: c7.v4, dst: '203.0.113.9', ...udp(40218, 53) }), 'Egress', c7.dev),
+  shot('egress: ... a ping to a prefix admitted for TCP 443 only', 'container', from(c7, { src: c7.v4, dst: EXT4, l4: 'icmp' }), 'Egress', c7.dev),
   shot('no-config: a berth interface whose network is not known', 'container', from(c6, { src: c6.v4, dst: EXT4, ...udp(40213, 53) }, BRA), 'NoConfig', c6.dev),
   shot('malformed: IPv4 header length under 20 bytes', 'container', badIhl(from(c1, { src: c1.v4, dst: EXT4, ...udp(40214, 53) })), 'Malformed'),
   shot('malformed: TCP header cut short', 'container', from(c1, { src: c1.v4, dst: EXT4, ...tcp(40215, 443, { l4Truncate: 10 }) }), 'Malformed'),
@@ -578,6 +587,14 @@ const passCases: Case[] = [
     name: 'an expired connection-table entry (UDP, last seen 200 s ago) is not used: the reply is the host\'s',
     ct: () => [{ key: key(EXT4, HOST4, 53, 41600, 17), val: { saddr: addr16(EXT4), daddr: addr16(c2.v4), sport: 53, dport: 41600, flags: CtFlag.Snat | CtFlag.Masq | CtFlag.Reply, lastSeen: process.hrtime.bigint() - 200_000_000_000n } }],
     steps: [{ prog: 'uplink', packet: ext(udp(53, 41600)), verdict: TC_ACT_OK }],
+  },
+  {
+    name: 'egress: what the allow-list admits is masqueraded; within the network and to a prefix with any port it does not apply',
+    steps: [
+      { prog: 'container', dev: c7.dev, packet: from(c7, { src: c7.v4, dst: EXT4, ...tcp(40310, 443) }), verdict: TC_ACT_REDIRECT, output: toExt({ src: HOST4, dst: EXT4, ...tcp(40310, 443) }) },
+      { prog: 'container', dev: c7.dev, packet: from(c7, { src: c7.v4, dst: c1.v4, ...tcp(40311, 80) }, c1.mac), verdict: TC_ACT_REDIRECT },
+      { prog: 'container', dev: c7.dev, packet: from(c7, { src: c7.v4, dst: HOST4, ...udp(40312, 53) }), verdict: TC_ACT_OK },
+    ],
   },
   { name: 'uplink: traffic for the host that no publish covers passes untouched', steps: [{ prog: 'uplink', packet: ext(tcp(40306, 22)), verdict: TC_ACT_OK }] },
   { name: 'lo: the host\'s own traffic to an unpublished port passes untouched', steps: [{ prog: 'host', packet: lo({ src: '127.0.0.1', dst: '127.0.0.1', ...tcp(40307, 22) }), verdict: TC_ACT_OK }] },
@@ -653,11 +670,17 @@ async function fillMaps(): Promise<void> {
   }
   for (const e of Object.values(EPS)) {
     const v = dpEp.encode({
-      v4: addr16(e.v4), v6: e.v6 ? addr16(e.v6) : ZERO16, mac: macBytes(e.mac), flags: EpFlag.HasV4 | (e.v6 ? EpFlag.HasV6 : 0),
+      v4: addr16(e.v4), v6: e.v6 ? addr16(e.v6) : ZERO16, mac: macBytes(e.mac),
+      flags: EpFlag.HasV4 | (e.v6 ? EpFlag.HasV6 : 0) | (EGRESS.some((g) => EPS[g.ep] === e) ? EpFlag.Egress : 0),
       ifindex: idx(e.dev), net: e.net ? idx(NETS[e.net].bridge) : 4242,
     });
     await map('berth_dp_ep_if').update(u32.encode(idx(e.dev)), v);
     if (e.net) for (const a of [e.v4, e.v6]) if (a) await map('berth_dp_ep_ip').update(addr16(a), v);
+  }
+  for (const g of EGRESS) {
+    const rules = Buffer.alloc(4 * EGRESS_RULES);
+    g.rules.forEach((r, i) => rules.writeUInt32LE(r, i * 4));
+    await map('berth_dp_egress').update(lpmKey(g.cidr, idx(EPS[g.ep].dev)), dpEgress.encode({ n: g.rules.length, rules }));
   }
   for (const l of LINKS) await map('berth_dp_links').update(dpLinkKey.encode({ client: addr16(l.client), target: addr16(l.target), port: l.port, proto: l.proto }), u32.encode(1));
   // The publish table as the backend writes it: generation 1 (the second half), ids (gen << 30) | (i + 1).
@@ -786,8 +809,8 @@ describe('eBPF datapath under BPF_PROG_TEST_RUN', () => {
     it.each(dropCases)('$name', runCase);
     it('every drop reason the three programs produce has a case here', () => {
       const covered = new Set(dropCases.flatMap((c) => c.steps.map((s) => s.drop)));
-      // ct-full and nat-exhausted need a full table or eight port clashes in a row; fib and egress no program returns.
-      const produced = ['SpoofMac', 'SpoofIp', 'SpoofArp', 'Family', 'L2', 'Isolation', 'Icc', 'Internal', 'Loopback', 'Direct', 'Allowlist', 'Fragment', 'NoConfig', 'Malformed'] as const;
+      // ct-full and nat-exhausted need a full table or nine taken ports in a row; no program returns fib.
+      const produced = ['SpoofMac', 'SpoofIp', 'SpoofArp', 'Family', 'L2', 'Isolation', 'Icc', 'Internal', 'Loopback', 'Direct', 'Allowlist', 'Fragment', 'NoConfig', 'Malformed', 'Egress'] as const;
       expect(produced.filter((r) => !covered.has(r))).toEqual([]);
     });
   });
