@@ -513,7 +513,10 @@ async function main(): Promise<number> {
 
 /** A system that failed in one scenario: said on stderr and in the results, and the run goes on. */
 function failed(scenario: string, system: string, e: unknown): { system: string; why: string } {
-  const why = `failed: ${(e as Error).message.split('\n')[0]!.slice(0, 300)}`;
+  // a command's own error output says why; its (long) command line does not
+  const err = e as Error & { stderr?: string; command?: string; exitCode?: number | null };
+  const text = err.stderr?.trim() ? `'${(err.command ?? '').slice(0, 60)}…' exited ${err.exitCode ?? 'on a signal'}: ${err.stderr.trim()}` : err.message;
+  const why = `failed: ${text.split('\n').slice(0, 3).join(' ').slice(0, 400)}`;
   progress(`${scenario}: ${system} ${why}`);
   return { system, why };
 }

@@ -83,7 +83,7 @@ export class DockerWorld {
     await topo.addNetns(w.ext);
     await topo.veth({ ns: w.host, name: 'uplink0', addr: `${DOCKER.up}/24` }, { ns: w.ext, name: 'eth0', addr: `${DOCKER.ext}/24` });
     await clientSysctls(w.path('ext'));
-    await clientSysctls(w.path('host'));
+    await clientSysctls(w.path('host'), { widePortRange: false });
     w.proc = spawn('nsenter', [`--net=${w.path('host')}`, '--', 'dockerd', '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'dockerd.pid'),
       '-H', `unix://${w.socket}`, `--userland-proxy=${opts.userlandProxy}`, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (b: Buffer) => (w.logs = (w.logs + b.toString()).slice(-20_000));

@@ -28,9 +28,14 @@ export const PREFIX = 'bb-bench-';
 export const LIMIT = { v1: '10.98.0.1', v2: '10.98.0.2', gw: '10.99.0.1', c1: '10.99.0.2', c2: '10.99.0.3', up: '198.19.0.1', ext: '198.19.0.2' };
 export const BERTH = { up: '198.18.0.1', ext: '198.18.0.2' };
 
-/** Client-side sysctls so connection-rate runs do not run out of ports (namespace-local). */
-export async function clientSysctls(nsPath: string): Promise<void> {
-  await run('nsenter', [`--net=${nsPath}`, '--', 'sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65000']);
+/**
+ * Client-side sysctls so connection-rate runs do not run out of ports (namespace-local). Host namespaces,
+ * where published ports (20000-39999) are bound by docker-proxy, keep the default ephemeral range
+ * (32768-60999 would still overlap; 1024-65000 overlaps them all): widePortRange false.
+ */
+export async function clientSysctls(nsPath: string, opts: { widePortRange?: boolean } = {}): Promise<void> {
+  const range = opts.widePortRange === false ? [] : ['net.ipv4.ip_local_port_range=1024 65000'];
+  await run('nsenter', [`--net=${nsPath}`, '--', 'sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1', ...range]);
 }
 
 export class LimitWorld {
@@ -130,7 +135,7 @@ export class BerthWorld {
       '--state-dir', stateDir, '--socket', join(stateDir, 'berth.sock'), '--log-level', 'info', '--resolv-conf', resolv, '--datapath', datapath, ...extra,
     ], { timeoutMs: 30_000 });
     await clientSysctls(w.path('ext'));
-    await clientSysctls(w.path('host'));
+    await clientSysctls(w.path('host'), { widePortRange: false });
     const info = await w.info();
     w.pid = Number(info.pid);
     w.instance = String(info.instance);
