@@ -65,6 +65,7 @@ export function routes(c: Controller, info: ApiInfo): Route[] {
     R('GET', '/v1/sandboxes', () => Object.values(c.snapshot().sandboxes).map((s) => sandboxView(c, s))),
     R('POST', '/v1/sandboxes', async ({ body }) => sandboxView(c, await c.run(body as never)), 201),
     R('GET', '/v1/sandboxes/:ref', ({ params }) => sandboxView(c, c.sandbox(p(params, 0)))),
+    R('POST', '/v1/sandboxes/:ref/update', async ({ params, body }) => sandboxView(c, await c.update(p(params, 0), (body ?? {}) as never))),
     R('DELETE', '/v1/sandboxes/:ref', async ({ params, query }) => {
       await c.removeSandbox(p(params, 0), ['1', 'true'].includes(query.get('force') ?? ''));
       return null;

@@ -1,6 +1,7 @@
 /** What the API shows of networks and sandboxes (Docker's inspect field names where they exist). */
 import type { Controller } from '../controller/controller.js';
 import { shortId } from '../controller/names.js';
+import { formatEgressRule } from '../controller/egress.js';
 import type { NetworkRecord, PublishRecord, SandboxRecord } from '../store/model.js';
 
 export interface NetworkView {
@@ -92,6 +93,8 @@ export interface SandboxView {
     Links: string[];
     PublishAllPorts: boolean;
     PublishAllow: string[];
+    /** absent: its networks' default (egress=allow or deny) */
+    EgressAllow?: string[];
   };
   NetworkSettings: {
     SandboxKey: string;
@@ -123,6 +126,7 @@ export function sandboxView(c: Controller, sb: SandboxRecord): SandboxView {
       NetworkMode: mode, Dns: sb.dns, DnsSearch: sb.dnsSearch, ExtraHosts: sb.addHosts.map((h) => `${h.host}:${h.ip}`),
       Links: sb.links.map((l) => `${state.sandboxes[l.target]?.name ?? shortId(l.target)}:${l.alias}`),
       PublishAllPorts: sb.publishAll, PublishAllow: sb.publishAllow,
+      ...(sb.egressAllow ? { EgressAllow: sb.egressAllow.map(formatEgressRule) } : {}),
     },
     NetworkSettings: { SandboxKey: sb.netnsPath, Ports: sb.publish.map(formatPublish), Networks: networks },
   };

@@ -108,6 +108,7 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
     .option('-p, --publish <spec>', 'publish [HOSTIP:][HOSTPORT[-END]:]CPORT[-END][/PROTO]', collect, [])
     .option('-P, --publish-all', 'publish every exposed port on a random host port', false)
     .option('--publish-allow <cidr>', 'sources allowed to reach the published ports', collect, [])
+    .option('--egress-allow <dest>', 'only destinations outside its networks it may open: CIDR[:PORT[/PROTO]], [IPV6-CIDR]:PORT[/PROTO], or none', collect, [])
     .option('--expose <port>', 'expose PORT[/PROTO] (links, -P)', collect, [])
     .option('--link <name[:alias]>', 'link to another sandbox', collect, [])
     .option('--dns <ip>', 'DNS server', collect, [])
@@ -118,7 +119,7 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
     .action(async (cmd: string[], o: Record<string, unknown>) => {
       const sb = await client().call<SandboxView>('POST', '/v1/sandboxes', {
         name: o.name, network: o.network, ip: o.ip, ip6: o.ip6, networkAliases: o.networkAlias, publish: o.publish, publishAll: o.publishAll,
-        publishAllow: o.publishAllow, expose: o.expose, links: o.link, dns: o.dns, dnsSearch: o.dnsSearch, hostname: o.hostname,
+        publishAllow: o.publishAllow, egressAllow: o.egressAllow, expose: o.expose, links: o.link, dns: o.dns, dnsSearch: o.dnsSearch, hostname: o.hostname,
         addHosts: o.addHost, env: o.env, cmd,
       });
       if (o.detach) {
@@ -139,6 +140,17 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
         }
         if (!r.text) await new Promise((res) => setTimeout(res, 100));
       }
+    });
+
+  program
+    .command('update')
+    .description('change a sandbox without restarting it: its egress allow-list (new connections follow it)')
+    .argument('<sandbox>')
+    .option('--egress-allow <dest>', 'replace the list: CIDR[:PORT[/PROTO]], [IPV6-CIDR]:PORT[/PROTO], or none (nothing outside)', collect, [])
+    .option('--egress-clear', 'drop the list: the network\'s default (-o egress=allow|deny) applies again', false)
+    .action(async (name: string, o: { egressAllow: string[]; egressClear: boolean }) => {
+      const sb = await client().call<SandboxView>('POST', `/v1/sandboxes/${encodeURIComponent(name)}/update`, { egressAllow: o.egressAllow, egressClear: o.egressClear });
+      process.stdout.write(sb.Name + '\n');
     });
 
   program

@@ -14,7 +14,8 @@ import { nl } from '../netlink/index.js';
 import { BerthError, badRequest, conflict, notFound } from './errors.js';
 import { validateOptions, parseKeyValues } from './options.js';
 import { parseExpose, parsePortSpec, type PortSpec } from './portspec.js';
-import { checkName, optBool, optString, strings, type ConnectRequest, type CreateNetworkRequest, type RunRequest } from './requests.js';
+import { checkName, optBool, optString, strings, type ConnectRequest, type CreateNetworkRequest, type RunRequest, type UpdateRequest } from './requests.js';
+import { parseEgressList } from './egress.js';
 import { hostsEntries, linkEnv, netOwner, shortId } from './names.js';
 import { allocate, makePool, poolFor, release } from '../ipam/ipam.js';
 import { familyOf, overlaps, parseIp, parsePrefix, type Family, type Prefix } from '../ipam/addr.js';
@@ -541,6 +542,7 @@ export class Controller {
     parseKeyValues(env, 'environment variable');
     const expose = strings(req.expose, 'expose').flatMap(parseExpose);
     const publishAllow = strings(req.publishAllow, 'publish-allow').map((c) => parsePrefix(c, 'publish-allow source', true).text);
+    const egressAllow = parseEgressList(strings(req.egressAllow, 'egress-allow'));
     const aliases = strings(req.networkAliases, 'network-alias');
     for (const a of aliases) checkName(a, 'network alias');
     const links = strings(req.links, 'link').map((l) => {
@@ -565,6 +567,7 @@ export class Controller {
       if (publishSpecs.length || publishAll) throw badRequest(`published ports (-p/-P) need a network: --network ${netRef} has none of its own`);
       if (req.ip || req.ip6) throw badRequest(`--ip needs a network: --network ${netRef} has none of its own`);
       if (aliases.length) throw badRequest(`--network-alias needs a network: --network ${netRef} has none of its own`);
+      if (egressAllow) throw badRequest(`--egress-allow needs a network: --network ${netRef} has none of its own${mode === 'container' ? ' (the list of the sandbox whose namespace it shares applies)' : ''}`);
     }
 
     // A global network's address is taken in the cluster store first (the local pool then only records it).
@@ -577,6 +580,7 @@ export class Controller {
         id, name, created: new Date().toISOString(), mode, ...(sharedWith ? { sharedWith } : {}),
         netnsPath: mode === 'host' ? '' : mode === 'container' ? draft.sandboxes[sharedWith!]!.netnsPath : this.netnsPathFor(id),
         hostname, dns, dnsSearch, addHosts, env, links, expose, publish: [], publishAll, publishAllow, endpoints: [], cmd,
+        ...(egressAllow ? { egressAllow } : {}),
       };
       rec.publish = this.parsePublishes(publishSpecs, publishAll, expose, id, draft);
       const ip = clusterIp ?? req.ip;
@@ -688,6 +692,25 @@ export class Controller {
       await this.destroySandbox(sb);
       await this.refreshLinkers(sb);
       this.log.info({ sandbox: sb.name }, 'sandbox removed');
+    });
+  }
+
+  /** Changes a sandbox in place: its egress allow-list (new connections follow it; no restart). */
+  update(ref: string, req: UpdateRequest): Promise<SandboxRecord> {
+    return this.serial(async () => {
+      const sb = this.sandbox(ref);
+      const list = parseEgressList(strings(req?.egressAllow, 'egress-allow'));
+      const clear = optBool(req?.egressClear, 'egress-clear');
+      if (list && clear) throw badRequest('--egress-allow and --egress-clear contradict each other: give one');
+      if (!list && !clear) throw badRequest('nothing to update: give --egress-allow CIDR[:PORT[/PROTO]] (repeatable, or none) or --egress-clear');
+      if (sb.mode !== 'networks') throw badRequest(`sandbox '${sb.name}' uses --network ${sb.mode === 'container' ? 'container:…' : sb.mode}: an egress allow-list needs a network of its own`);
+      await this.transact((s) => {
+        const cur = s.sandboxes[sb.id]!;
+        if (list) cur.egressAllow = list;
+        else delete cur.egressAllow;
+      });
+      this.log.info({ sandbox: sb.name, egressAllow: list ?? 'network default' }, 'sandbox updated');
+      return this.state.sandboxes[sb.id]!;
     });
   }
 

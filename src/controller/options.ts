@@ -20,6 +20,7 @@ const KEYS: Record<NetworkDriverName, Record<string, { check: Check; expect: str
     masquerade: { check: bool, expect: 'true or false' },
     mtu: { check: mtu, expect: 'a number from 68 to 65535' },
     'bridge.name': { check: ifname, expect: 'an interface name of at most 15 characters' },
+    egress: { check: oneOf('allow', 'deny'), expect: 'allow or deny (deny: sandboxes without --egress-allow reach nothing outside their networks)' },
   },
   macvlan: {
     parent: { check: ifname, expect: 'an interface name' },
@@ -29,6 +30,7 @@ const KEYS: Record<NetworkDriverName, Record<string, { check: Check; expect: str
   overlay: {
     'vxlan.id': { check: intIn(1, 16777215), expect: 'a VXLAN network identifier from 1 to 16777215' },
     'vxlan.port': { check: intIn(1, 65535), expect: 'a UDP port from 1 to 65535' },
+    egress: { check: oneOf('allow', 'deny'), expect: 'allow or deny (deny: sandboxes without --egress-allow reach nothing outside their networks)' },
     mtu: { check: mtu, expect: 'a number from 68 to 65535' },
   },
 };

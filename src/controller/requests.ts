@@ -22,6 +22,8 @@ export interface RunRequest {
   publish?: string[];
   publishAll?: boolean;
   publishAllow?: string[];
+  /** CIDR[:PORT[/PROTO]] each, or ['none'] (egress.ts) */
+  egressAllow?: string[];
   expose?: string[];
   links?: string[];
   dns?: string[];
@@ -30,6 +32,14 @@ export interface RunRequest {
   addHosts?: string[];
   env?: string[];
   cmd: string[];
+}
+
+/** Changes to a running sandbox (`berth update`). */
+export interface UpdateRequest {
+  /** the new egress allow-list, replacing the old one (['none']: nothing outside) */
+  egressAllow?: string[];
+  /** drop the sandbox's own list: its networks' default applies again */
+  egressClear?: boolean;
 }
 
 export interface ConnectRequest {

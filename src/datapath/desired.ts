@@ -18,16 +18,20 @@ export function desiredDatapath(state: State, uplink?: string): DesiredDatapath 
       masquerade: !n.internal && n.options.masquerade !== 'false',
     };
   });
-  const endpoints = Object.values(state.sandboxes).flatMap((sb) =>
-    sb.endpoints.map((ep) => ({
+  // -o egress=deny: a sandbox on such a network without a list of its own reaches nothing outside.
+  const denying = new Set(Object.values(state.networks).filter((n) => n.options.egress === 'deny').map((n) => n.id));
+  const endpoints = Object.values(state.sandboxes).flatMap((sb) => {
+    const egress = sb.egressAllow ?? (sb.endpoints.some((e) => denying.has(e.network)) ? [] : undefined);
+    return sb.endpoints.map((ep) => ({
       sandbox: sb.name,
       network: ep.network,
       ...(ep.hostIf ? { hostIf: ep.hostIf } : {}),
       mac: ep.mac,
       ...(ep.v4 ? { v4: ep.v4 } : {}),
       ...(ep.v6 ? { v6: ep.v6 } : {}),
-    })),
-  );
+      ...(egress ? { egress: egress.map((r) => ({ ...r })) } : {}),
+    }));
+  });
   const publishes = Object.values(state.sandboxes).flatMap((sb) => {
     // Published ports go to the sandbox's first endpoint, as Docker's do.
     const ep = sb.endpoints[0];

@@ -63,6 +63,13 @@ export interface EndpointRecord {
 
 export type Proto = 'tcp' | 'udp' | 'sctp';
 
+/** One destination of an egress allow-list: a prefix, optionally one port of one protocol. */
+export interface EgressRule {
+  cidr: string;
+  port?: number;
+  proto?: Proto;
+}
+
 export interface PortProto {
   port: number;
   proto: Proto;
@@ -118,6 +125,8 @@ export interface SandboxRecord {
   publish: PublishRecord[];
   publishAll: boolean;
   publishAllow: string[];
+  /** present: the only destinations outside its networks it may open connections to ([] = none); absent: its networks' default */
+  egressAllow?: EgressRule[];
   endpoints: EndpointRecord[];
   cmd: string[];
   /** mode 'external' only */

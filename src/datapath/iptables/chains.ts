@@ -21,6 +21,8 @@ export const CHAIN = {
   isolation2: 'BERTH-ISOLATION-STAGE-2',
   /** filter: traffic between sandboxes of one icc=false network (links only) */
   icc: 'BERTH-ICC',
+  /** filter: new connections of sandboxes with an egress allow-list, leaving their networks (from BERTH-FORWARD and BERTH-INPUT) */
+  egress: 'BERTH-EGRESS',
   /** filter: what reaches the host itself (allow-listed host ports, internal networks) */
   input: 'BERTH-INPUT',
   /** nat: published ports, from PREROUTING (not 127/8) and OUTPUT */

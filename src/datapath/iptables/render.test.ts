@@ -223,3 +223,73 @@ describe('an empty desired state', () => {
     expect(r.ipv6).toBe(false);
   });
 });
+
+describe('egress allow-lists', () => {
+  const limited = (egress: DpEndpoint['egress'], v6?: string): DpEndpoint => ({ ...ep('e', 'n6', '10.6.0.5', v6), egress });
+  const rules = [
+    { cidr: '198.51.100.0/24' },
+    { cidr: '198.51.100.7/32', port: 443, proto: 'tcp' as const },
+    { cidr: '2001:db8::/32', port: 53, proto: 'udp' as const },
+  ];
+  const d = desired({ endpoints: [limited(rules, 'fd00:6::5'), ep('free', 'n1', '10.1.0.9')] });
+
+  it('listed destinations return to the forwarding verdict, the gateway too, the rest of what the sandbox opens drops', () => {
+    expect(chain(d, 'ip4', 'filter', CHAIN.egress)).toEqual([
+      '-s 10.6.0.5/32 -i br-n6 -d 10.6.0.1/32 -j RETURN',
+      '-s 10.6.0.5/32 -i br-n6 -d 198.51.100.0/24 -j RETURN',
+      '-s 10.6.0.5/32 -i br-n6 -d 198.51.100.7/32 -p tcp -m tcp --dport 443 -j RETURN',
+      '-s 10.6.0.5/32 -i br-n6 -j DROP',
+    ]);
+  });
+
+  it('IPv6 rules go to ip6tables, with neighbour discovery towards the host let through', () => {
+    expect(chain(d, 'ip6', 'filter', CHAIN.egress)).toEqual([
+      '-s fd00:6::5/128 -i br-n6 -d fd00:6::1/128 -j RETURN',
+      '-s fd00:6::5/128 -i br-n6 -p ipv6-icmp -m icmp6 --icmpv6-type 133 -j RETURN',
+      '-s fd00:6::5/128 -i br-n6 -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j RETURN',
+      '-s fd00:6::5/128 -i br-n6 -p ipv6-icmp -m icmp6 --icmpv6-type 136 -j RETURN',
+      '-s fd00:6::5/128 -i br-n6 -d 2001:db8::/32 -p udp -m udp --dport 53 -j RETURN',
+      '-s fd00:6::5/128 -i br-n6 -j DROP',
+    ]);
+  });
+
+  it('only new connections are judged, after same-network, published and isolation verdicts, before the bridge\'s way out', () => {
+    const fwd = chain(d, 'ip4', 'filter', CHAIN.forward);
+    const jump = fwd.indexOf(`-i br-n6 -m conntrack --ctstate NEW -j ${CHAIN.egress}`);
+    expect(jump).toBeGreaterThan(fwd.indexOf(`-j ${CHAIN.publish}`));
+    expect(jump).toBeGreaterThan(fwd.indexOf(`-j ${CHAIN.isolation1}`));
+    expect(jump).toBeGreaterThan(fwd.indexOf('-i br-n6 -o br-n6 -j ACCEPT'));
+    expect(jump).toBeLessThan(fwd.indexOf('-i br-n6 -j ACCEPT'));
+    expect(fwd.filter((r) => r.includes(CHAIN.egress))).toHaveLength(1);
+  });
+
+  it('the host\'s addresses are held to the list too, after BERTH-INPUT\'s own drops', () => {
+    const input = chain(desired({ endpoints: [limited(rules)], publishes: [pub({ allow: ['198.18.0.2/32'] })] }), 'ip4', 'filter', CHAIN.input);
+    expect(input[input.length - 1]).toBe(`-i br-n6 -m conntrack --ctstate NEW -j ${CHAIN.egress}`);
+  });
+
+  it('an empty list (egress=deny, --egress-allow none) keeps only the gateway', () => {
+    expect(chain(desired({ endpoints: [limited([])] }), 'ip4', 'filter', CHAIN.egress)).toEqual([
+      '-s 10.6.0.5/32 -i br-n6 -d 10.6.0.1/32 -j RETURN',
+      '-s 10.6.0.5/32 -i br-n6 -j DROP',
+    ]);
+  });
+
+  it('a family the endpoint has no address of gets no rules, and no jump', () => {
+    const d4 = desired({ endpoints: [limited(rules)] });
+    expect(chain(d4, 'ip6', 'filter', CHAIN.egress)).toEqual([]);
+    expect(chain(d4, 'ip6', 'filter', CHAIN.forward).some((r) => r.includes(CHAIN.egress))).toBe(false);
+  });
+
+  it('no list, no rules: unrestricted endpoints are not matched at all', () => {
+    const r = chain(d, 'ip4', 'filter', CHAIN.egress);
+    expect(r.some((x) => x.includes('10.1.0.9'))).toBe(false);
+    expect(chain(d, 'ip4', 'filter', CHAIN.forward).some((x) => x.includes(`br-n1 -m conntrack --ctstate NEW -j ${CHAIN.egress}`))).toBe(false);
+  });
+
+  it('a list on a bridge-less (macvlan) network is said to be unenforced, not silently skipped', () => {
+    const mv: DpNetwork = { id: 'mv', name: 'mv', subnet4: '198.18.0.0/24', internal: false, icc: true, masquerade: false };
+    const r = render(desired({ networks: [n1, mv], endpoints: [{ sandbox: 'm', network: 'mv', mac: '02:00:00:00:00:02', v4: '198.18.0.130', egress: [] }] }));
+    expect(r.warnings.join()).toMatch(/egress allow-list of 'm' not enforced on network 'mv'/);
+  });
+});

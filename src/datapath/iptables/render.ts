@@ -3,7 +3,8 @@
  * place per decision. Where a packet is NAT-ed: BERTH-DNAT (published ports)
  * and BERTH-POSTROUTING (masquerade). Where a policy verdict is made:
  * BERTH-PREROUTING (raw: spoofing), BERTH-FORWARD and the chains it jumps to
- * (filter: publish, isolation, icc, links), BERTH-INPUT (the host itself).
+ * (filter: publish, isolation, icc, links, egress allow-lists), BERTH-INPUT
+ * (the host itself).
  *
  * Docker's iptables driver with userland-proxy=false is the model; where it
  * differs, on purpose:
@@ -18,10 +19,12 @@
  *  - a sandbox reaching another's published port keeps its own source address
  *    (masquerade only when a sandbox reaches itself, or the host's 127.0.0.1);
  *  - anti-spoofing (IP in raw, MAC and ARP in ebtables), the loopback guard,
- *    per-publish source allow-lists, IPv6 of IPv4-only networks dropped.
+ *    per-publish source allow-lists, IPv6 of IPv4-only networks dropped;
+ *  - per-sandbox egress allow-lists: matched on the sandbox's address, which
+ *    anti-spoofing makes a sound key.
  */
 import { familyOf } from '../../ipam/addr.js';
-import type { DesiredDatapath, DpEndpoint, DpLink, DpNetwork, DpPublish } from '../datapath.js';
+import type { DesiredDatapath, DpEgressRule, DpEndpoint, DpLink, DpNetwork, DpPublish } from '../datapath.js';
 import type { Proto } from '../../store/model.js';
 import { CHAIN, type Family } from './chains.js';
 
@@ -53,6 +56,7 @@ function emptyRules(family: Family): TableRules {
       [CHAIN.isolation1]: [],
       [CHAIN.isolation2]: [],
       [CHAIN.icc]: [],
+      [CHAIN.egress]: [],
       [CHAIN.input]: [],
     },
   };
@@ -89,6 +93,9 @@ export function render(d: DesiredDatapath): Rendered {
   const endpoints = d.endpoints.filter((e) => e.hostIf && netById.has(e.network));
   // Docker ignores ports published on internal networks: they have no way in.
   const publishes = d.publishes.filter((p) => netById.get(p.network) && !netById.get(p.network)!.internal);
+  for (const e of d.endpoints.filter((x) => x.egress && !(x.hostIf && netById.has(x.network)))) {
+    warnings.push(`egress allow-list of '${e.sandbox}' not enforced on network '${e.network}': the iptables datapath filters bridged networks only`);
+  }
   for (const p of publishes) {
     if (p.hostIp === '::1') warnings.push(`publish [::1]:${p.hostPort}/${p.proto} of '${p.sandbox}': IPv6 loopback cannot be forwarded without a proxy; use 127.0.0.1 or the host's address`);
   }
@@ -104,6 +111,7 @@ export function render(d: DesiredDatapath): Rendered {
     const iso1 = t.filter![CHAIN.isolation1]!;
     const iso2 = t.filter![CHAIN.isolation2]!;
     const icc = t.filter![CHAIN.icc]!;
+    const egress = t.filter![CHAIN.egress]!;
     const input = t.filter![CHAIN.input]!;
 
     // raw: guards before conntrack sees the packet.
@@ -156,6 +164,12 @@ export function render(d: DesiredDatapath): Rendered {
     for (const n of nets) fwd.push(`-i ${n.bridge} -o ${n.bridge} -j ${n.icc ? 'ACCEPT' : CHAIN.icc}`);
     // Nothing else enters a network: no direct routing to sandbox addresses, and no built-in policy is relied on.
     for (const n of nets) fwd.push(`-o ${n.bridge} -j DROP`);
+    // Egress allow-lists: only new connections are judged, so replies and flows already open pass,
+    // and a changed list holds for the next connection. Same network, published ports and other networks were decided above.
+    const limited = endpoints.filter((e) => e.egress && addrOf(e, f));
+    const limitedNets = nets.filter((n) => limited.some((e) => e.network === n.id));
+    for (const n of limitedNets) fwd.push(`-i ${n.bridge} -m conntrack --ctstate NEW -j ${CHAIN.egress}`);
+    for (const e of limited) egress.push(...egressRules(e, netById.get(e.network)!, f));
     for (const n of nets) fwd.push(`-i ${n.bridge} -j ${n.internal ? 'DROP' : 'ACCEPT'}`);
 
     // filter: isolation between networks (Docker's two stages) and internal networks.
@@ -185,6 +199,8 @@ export function render(d: DesiredDatapath): Rendered {
       if (f === 'ip6') input.push(`-i ${n.bridge} -p ipv6-icmp -j RETURN`);
       input.push(`! -d ${host(gw, f)} -i ${n.bridge} -j DROP`);
     }
+    // ... and egress allow-lists hold for the host's addresses too (last: the drops above are not skipped by its RETURNs).
+    for (const n of limitedNets) input.push(`-i ${n.bridge} -m conntrack --ctstate NEW -j ${CHAIN.egress}`);
   }
 
   // ebtables: a sandbox's port sends only the sandbox's MAC, and ARP only for its own address.
@@ -213,6 +229,25 @@ function antiSpoof(e: DpEndpoint, n: DpNetwork, f: IpFamily): string[] {
   out.push(`-i ${br} ${port} -j DROP`);
   return out;
 }
+
+/**
+ * BERTH-EGRESS rules of one endpoint with an allow-list: its gateway (the
+ * embedded DNS) and the listed destinations RETURN to the verdict of the
+ * calling chain; everything else it opens is dropped.
+ */
+function egressRules(e: DpEndpoint, n: DpNetwork, f: IpFamily): string[] {
+  const me = `-s ${host(addrOf(e, f)!, f)} -i ${n.bridge}`;
+  const out: string[] = [];
+  const gw = gatewayOf(n, f);
+  if (gw) out.push(`${me} -d ${host(gw, f)} -j RETURN`);
+  // Neighbour discovery towards the host is the link working, not a connection.
+  if (f === 'ip6') for (const type of [133, 135, 136]) out.push(`${me} -p ipv6-icmp -m icmp6 --icmpv6-type ${type} -j RETURN`);
+  for (const r of e.egress!.filter((x) => fam(x.cidr) === f)) out.push(`${me} -d ${r.cidr}${egressPort(r)} -j RETURN`);
+  out.push(`${me} -j DROP`);
+  return out;
+}
+
+const egressPort = (r: DpEgressRule) => (r.port !== undefined ? ` ${l4(r.proto ?? 'tcp', String(r.port))}` : '');
 
 /** Docker's link pair without its flaw: the client opens to the exposed port; replies pass as ESTABLISHED. */
 function linkRule(l: DpLink, br: string, f: IpFamily): string[] {
