@@ -16,6 +16,13 @@ import { BerthError, badRequest } from '../controller/errors.js';
 /** How long one store operation may take before it fails as 'unavailable'. */
 export const STORE_TIMEOUT_MS = 3000;
 
+/** The watch retries every second (not with backoff up to 30 s): a returning etcd is seen at once. */
+interface Backoff {
+  readonly duration: number;
+  next(): Backoff;
+}
+const WATCH_RETRY: Backoff = { duration: 1000, next: () => WATCH_RETRY };
+
 export interface EtcdEndpoints {
   /** as given, for messages */
   url: string;
@@ -70,6 +77,7 @@ export class EtcdStore extends EventEmitter {
       dialTimeout: STORE_TIMEOUT_MS,
       ...(endpoints.tls ? { credentials: { rootCertificate: tls.ca ?? Buffer.alloc(0), ...(tls.cert ? { certChain: tls.cert } : {}), ...(tls.key ? { privateKey: tls.key } : {}) } } : {}),
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + STORE_TIMEOUT_MS }),
+      faultHandling: { watchBackoff: WATCH_RETRY },
     });
   }
 
