@@ -21,6 +21,16 @@ interface Route {
 
 export interface ApiInfo {
   info(): unknown;
+  /** Prometheus exposition text (GET /metrics) */
+  metrics?(): Promise<{ contentType: string; text: string }>;
+}
+
+/** A response that is not JSON. */
+class RawBody {
+  constructor(
+    readonly contentType: string,
+    readonly text: string,
+  ) {}
 }
 
 export function routes(c: Controller, info: ApiInfo): Route[] {
@@ -33,6 +43,11 @@ export function routes(c: Controller, info: ApiInfo): Route[] {
   const p = (params: string[], i: number) => decodeURIComponent(params[i] ?? '');
   return [
     R('GET', '/v1/info', () => info.info()),
+    R('GET', '/metrics', async () => {
+      if (!info.metrics) throw notFound('this berthd keeps no metrics');
+      const m = await info.metrics();
+      return new RawBody(m.contentType, m.text);
+    }),
     R('GET', '/v1/exposure', () => exposure(desiredDatapath(c.snapshot()))),
     R('GET', '/v1/datapath', () => c.datapathStatus()),
     R('GET', '/v1/datapath/events', ({ query }) => {
@@ -90,6 +105,11 @@ export async function startApi(socket: string, c: Controller, info: ApiInfo, log
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://berthd');
     const send = (status: number, value: unknown) => {
+      if (value instanceof RawBody) {
+        res.writeHead(status, { 'content-type': value.contentType });
+        res.end(value.text);
+        return;
+      }
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(value === null || value === undefined ? '' : JSON.stringify(value));
     };

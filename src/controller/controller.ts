@@ -63,6 +63,8 @@ export interface ControllerOptions {
   underlayMtu?: number;
   /** hold every published host port with a bound socket (berthd does; see ports.ts) */
   ports?: PortHolder;
+  /** told how long each datapath apply took (the metrics' histogram) */
+  onApply?(seconds: number, ok: boolean): void;
 }
 
 export class Controller {
@@ -121,7 +123,12 @@ export class Controller {
     const desired = desiredDatapath(this.state, this.opts.uplink);
     const key = JSON.stringify(desired);
     if (!force && key === this.applied) return;
-    await dp.apply(desired);
+    const t0 = performance.now();
+    const took = (ok: boolean) => this.opts.onApply?.((performance.now() - t0) / 1000, ok);
+    await dp.apply(desired).then(() => took(true), (e: unknown) => {
+      took(false);
+      throw e;
+    });
     this.applied = key;
   }
 

@@ -26,6 +26,8 @@ import { startDockerPlugin } from '../docker/protocol.js';
 import { joinCluster, type Joined } from '../cluster/join.js';
 import { withClusterEndpoints } from '../cluster/names.js';
 import { readFileSync } from 'node:fs';
+import { Metrics } from '../metrics/metrics.js';
+import { parseMetricsAddr, startMetricsServer } from '../metrics/server.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -50,6 +52,8 @@ export interface DaemonOptions {
   etcdCacert?: string;
   etcdCert?: string;
   etcdKey?: string;
+  /** HOST:PORT: serve GET /metrics over TCP too (the unix socket always does) */
+  metricsAddr?: string;
 }
 
 async function chooseDatapath(requested: DaemonOptions['datapath']): Promise<DatapathChoice & { requested: string }> {
@@ -72,11 +76,13 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
   // --bip: the default bridge's gateway address with its prefix, as dockerd takes it.
   const bip = parsePrefix(o.bip, '--bip', true);
   const gateway = parseIp(o.bip.split('/')[0]!, '--bip').text;
+  const metricsAddr = o.metricsAddr ? parseMetricsAddr(o.metricsAddr) : undefined;
   await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
   await mkdir(dirname(o.socket), { recursive: true, mode: 0o750 });
   const lock = await DaemonLock.acquire(o.stateDir, o.socket);
   let server: Server | undefined;
   let plugin: Server | undefined;
+  let metricsServer: Server | undefined;
   let dns: DnsManager | undefined;
   let drift: NodeJS.Timeout | undefined;
   let joined: Joined | undefined;
@@ -90,6 +96,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
     log.info({ datapath: datapath.choice, reason: datapath.reason }, 'datapath chosen');
     const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'), { ...(o.bpffs ? { bpffs: o.bpffs } : {}), ...(o.ctMax !== undefined ? { ctMax: o.ctMax } : {}) });
     let controller!: Controller;
+    let metrics: Metrics | undefined;
     dns = new DnsManager(() => withClusterEndpoints(controller.snapshot(), joined?.cluster), subsystemLogger('dns'), o.resolvConf, o.dnsPort);
     const d = dns;
     controller = await Controller.open({
@@ -100,14 +107,23 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
       log: subsystemLogger('controller'),
       events: { networkUp: (n) => d.networkUp(n), networkDown: (n) => d.networkDown(n) },
       ...(dp ? { datapath: dp } : {}),
+      onApply: (s, ok) => metrics?.observeApply(s, ok),
       ports: new PortHolder(subsystemLogger('ports')),
       ...(o.uplink ? { uplink: o.uplink } : {}),
       ...(joined ? { cluster: joined.cluster, overlay: joined.overlay, underlayMtu: joined.underlayMtu } : {}),
     });
-    const rec = await controller.reconcile();
+    const m = (metrics = new Metrics(controller, subsystemLogger('metrics')));
+    const rec = await controller.reconcile().catch((e: unknown) => {
+      m.reconciled('start', 'failed');
+      throw e;
+    });
+    m.reconciled('start', 'ok');
     // Another tool may flush the tables (a firewall reload): look, and repair.
     drift = setInterval(() => {
-      controller.repairDatapath().catch((e: unknown) => log.error({ err: e }, 'datapath repair failed'));
+      controller.repairDatapath().then((r) => m.reconciled('drift', r ? 'repaired' : 'clean'), (e: unknown) => {
+        m.reconciled('drift', 'failed');
+        log.error({ err: e }, 'datapath repair failed');
+      });
     }, o.driftCheckMs);
     drift.unref();
     const started = new Date().toISOString();
@@ -122,7 +138,12 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
         datapath,
         lastReconcile: rec,
       }),
+      metrics: async () => ({ contentType: m.contentType, text: await m.render() }),
     }, log);
+    if (metricsAddr) {
+      metricsServer = await startMetricsServer(metricsAddr, m);
+      log.info({ addr: o.metricsAddr }, 'serving GET /metrics over TCP');
+    }
     if (o.dockerPlugin) {
       plugin = await startDockerPlugin(o.dockerPlugin, controller, subsystemLogger('docker'));
       log.info({ socket: o.dockerPlugin }, 'serving the docker plugin protocol (NetworkDriver, IpamDriver)');
@@ -133,6 +154,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
     await dns?.closeAll();
     server?.close();
     plugin?.close();
+    metricsServer?.close();
     await joined?.cluster.leave().catch(() => undefined);
     await lock.release();
     throw e;
@@ -140,11 +162,13 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
   const srv = server;
   const dd = dns;
   const pl = plugin;
+  const ms = metricsServer;
   return {
     async stop() {
       if (drift) clearInterval(drift);
       await new Promise<void>((resolve) => srv.close(() => resolve()));
       if (pl) await new Promise<void>((resolve) => pl.close(() => resolve()));
+      if (ms) await new Promise<void>((resolve) => ms.close(() => resolve()));
       await dd.closeAll();
       await joined?.cluster.leave().catch(() => undefined);
       await lock.release();
@@ -180,6 +204,7 @@ function main(): void {
     .option('--etcd-cert <file>', 'with etcds://: client certificate')
     .option('--etcd-key <file>', 'with etcds://: client key')
     .option('--resolv-conf <path>', 'the host resolv.conf: what sandboxes inherit and where the embedded DNS forwards', '/etc/resolv.conf')
+    .option('--metrics-addr <host:port>', 'also serve Prometheus metrics (GET /metrics) over TCP here, e.g. 127.0.0.1:9464; the API socket always serves them')
     .action(async (opts: DaemonOptions) => {
       const d = await runDaemon(opts);
       let stopping = false;
