@@ -1209,6 +1209,8 @@ export class Controller {
     };
     cluster.on('changed', follow);
     cluster.on('connected', follow);
+    // What the cluster holds already (networks made while this berthd was down) is followed now.
+    follow();
     const retry = setInterval(() => {
       if (this.clusterDirty) this.serial(async () => undefined).catch(() => undefined);
     }, 2000);

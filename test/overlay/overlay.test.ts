@@ -147,7 +147,8 @@ for (const datapath of ['iptables', 'bpf'] as const) {
     });
 
     it('two overlay networks are isolated from each other', async () => {
-      await h2.berth('network', 'create', '-d', 'overlay', '--subnet', '10.0.6.0/24', 'ov2');
+      // On a UDP port of its own: a second collect-metadata vxlan device.
+      await h2.berth('network', 'create', '-d', 'overlay', '--subnet', '10.0.6.0/24', '-o', 'vxlan.port=4790', 'ov2');
       await eventually(async () => (await networkNames(h1)).includes('ov2') && (await networkNames(h3)).includes('ov2'));
       await h1.berth('run', '-d', '--name', 'b1', '--network', 'ov2', '--', 'sleep', 'infinity');
       await h3.berth('run', '-d', '--name', 'b3', '--network', 'ov2', '--', 'sleep', 'infinity');
@@ -242,9 +243,12 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       // While berthd is dead: the pinned programs and maps keep forwarding both ways, nothing lost.
       expect((await h1.exec('a1', 'ping', '-c', '5', '-i', '0.2', '-W', '2', ip.a2!)).stdout).toContain(' 0% packet loss');
       await h2.berthTry('ps'); // no daemon: refused, not hung
+      // A network made while h2's berthd is down reaches h2 when it is back.
+      await h1.berth('network', 'create', '-d', 'overlay', '--subnet', '10.0.9.0/24', 'ov9');
       await h2.start();
+      await eventually(async () => (await networkNames(h2)).includes('ov9'));
       const after = await json<NetworkView[]>(h2.berth('network', 'ls', '--format', 'json'));
-      expect(after.map((n) => n.Id).sort()).toEqual(before.map((n) => n.Id).sort());
+      expect(after.map((n) => n.Id).filter((id) => before.some((b) => b.Id === id)).sort()).toEqual(before.map((n) => n.Id).sort());
       expect(await h2.ipOf('a2', 'ov1')).toBe(ip.a2);
       await h2.exec('a2', 'ping', '-c', '2', '-W', '2', ip.a1!);
       // New endpoints on the restarted host join the overlay.
@@ -260,7 +264,8 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       await h1.berth('rm', '-f', 'b1');
       await h3.berth('rm', '-f', 'b3');
       await h1.berth('network', 'rm', 'ov2');
-      for (const h of [h1, h2, h3]) await eventually(async () => !(await networkNames(h)).includes('ov2'));
+      await h3.berth('network', 'rm', 'ov9');
+      for (const h of [h1, h2, h3]) await eventually(async () => !(await networkNames(h)).some((n) => n === 'ov2' || n === 'ov9'));
     });
   });
 }
