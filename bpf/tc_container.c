@@ -69,30 +69,32 @@ static __always_inline int masquerade(struct dp_ctx *c)
 	__u64 k;
 	int r;
 
+	c->rule = BERTH_RULE_MASQ;
 	if (c->p.frag)
 		return dp_drop(c, BERTH_DROP_FRAGMENT);
 	if ((c->p.key.proto == IPPROTO_ICMP || c->p.key.proto == IPPROTO_ICMPV6) && !c->p.icmp_echo)
-		return to_stack();
+		return to_stack(c, BERTH_RULE_ROUTE);
 	f = fib_params(c);
 	if (!f)
-		return to_stack();
+		return to_stack(c, BERTH_RULE_ROUTE);
 	r = bpf_fib_lookup(c->skb, f, sizeof(*f), 0);
 	if (r != BPF_FIB_LKUP_RET_SUCCESS && r != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return to_stack();
+		return to_stack(c, BERTH_RULE_ROUTE);
 	oif = f->ifindex;
 	k = (__u64)oif << 1 | (c->p.family == 6);
 	a = bpf_map_lookup_elem(&berth_dp_ifaddr, &k);
 	if (!a)
-		return to_stack();
+		return to_stack(c, BERTH_RULE_ROUTE);
 	addr_cpy(nt.saddr, a->a);
 	if (!pick_sport(c, &nt))
 		return dp_drop(c, BERTH_DROP_NAT_EXHAUSTED);
-	if (ct_create(&c->p.key, &nt, BERTH_CT_SNAT | BERTH_CT_MASQ, 0, 0, c->now))
+	if (!c->explain && ct_create(&c->p.key, &nt, BERTH_CT_SNAT | BERTH_CT_MASQ, 0, 0, c->now))
 		return dp_drop(c, BERTH_DROP_CT_FULL);
 	emit_event(c, 2, 0, &nt);
 	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))
 		return dp_drop(c, BERTH_DROP_MALFORMED);
 	/* The route was looked up for the untranslated packet; the next hop it found still holds. */
+	explain_out(c, BERTH_DELIVERY_FIB, oif, 0);
 	if (r == BPF_FIB_LKUP_RET_SUCCESS) {
 		if (set_macs(c->skb, f->smac, f->dmac))
 			return dp_drop(c, BERTH_DROP_MALFORMED);
@@ -108,10 +110,13 @@ static __always_inline int same_network(struct dp_ctx *c, const struct berth_dp_
 {
 	struct berth_dp_link_key lk DP_ALIGNED = {};
 
+	c->rule = BERTH_RULE_ICC;
 	if (net->flags & BERTH_NET_ICC)
 		return to_endpoint(c, dep, 1);
+	c->rule = BERTH_RULE_ND;
 	if (is_nd(&c->p))
 		return to_endpoint(c, dep, 1);
+	c->rule = BERTH_RULE_POLICY;
 	if (c->p.frag || c->p.icmp_echo || c->p.key.proto == IPPROTO_ICMP || c->p.key.proto == IPPROTO_ICMPV6)
 		return dp_drop(c, BERTH_DROP_ICC);
 	addr_cpy(lk.client, c->p.key.saddr);
@@ -120,7 +125,8 @@ static __always_inline int same_network(struct dp_ctx *c, const struct berth_dp_
 	lk.proto = c->p.key.proto;
 	if (!bpf_map_lookup_elem(&berth_dp_links, &lk))
 		return dp_drop(c, BERTH_DROP_ICC);
-	if (ct_create(&c->p.key, &c->p.key, BERTH_CT_LINK, 0, 0, c->now))
+	c->rule = BERTH_RULE_LINK;
+	if (!c->explain && ct_create(&c->p.key, &c->p.key, BERTH_CT_LINK, 0, 0, c->now))
 		return dp_drop(c, BERTH_DROP_CT_FULL);
 	emit_event(c, 2, 0, 0);
 	return to_endpoint(c, dep, 1);
@@ -165,7 +171,7 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 	if (addr_multi(dst)) {
 		/* Broadcasts and multicast stay on the bridge; icc=false lets only neighbour discovery through. */
 		if ((net->flags & BERTH_NET_ICC) || c->p.key.proto == IPPROTO_ICMPV6)
-			return to_stack();
+			return to_stack(c, BERTH_RULE_ND);
 		return dp_drop(c, BERTH_DROP_ICC);
 	}
 	if (addr_loopback(dst))
@@ -178,7 +184,7 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 	}
 	if (c->p.family == 6 && addr_linklocal6(dst)) {
 		if ((net->flags & BERTH_NET_ICC) || is_nd(&c->p))
-			return to_stack();
+			return to_stack(c, (net->flags & BERTH_NET_ICC) ? BERTH_RULE_ICC : BERTH_RULE_ND);
 		return dp_drop(c, BERTH_DROP_ICC);
 	}
 	if (!(net->flags & BERTH_NET_INTERNAL)) {
@@ -187,13 +193,13 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 			return publish(c, pub);
 	}
 	if (addr_eq(dst, c->p.family == 4 ? net->gw4 : net->gw6))
-		return to_stack();
+		return to_stack(c, BERTH_RULE_GATEWAY);
 	addr_cpy(sk.a, dst);
 	snet = bpf_map_lookup_elem(&berth_dp_subnets, &sk);
 	if (snet) {
 		/* An address of its own subnet that no sandbox holds: the bridge decides. */
 		if (*snet == ep->net)
-			return to_stack();
+			return to_stack(c, BERTH_RULE_SUBNET);
 		return dp_drop(c, BERTH_DROP_ISOLATION);
 	}
 	if (net->flags & BERTH_NET_INTERNAL)
@@ -202,10 +208,10 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 	if ((ep->flags & BERTH_EP_EGRESS) && !egress_ok(c, ep))
 		return dp_drop(c, BERTH_DROP_EGRESS);
 	if (dst_is_local(c))
-		return to_stack();
+		return to_stack(c, BERTH_RULE_HOST);
 	if (net->flags & BERTH_NET_MASQ)
 		return masquerade(c);
-	return to_stack();
+	return to_stack(c, BERTH_RULE_ROUTE);
 }
 
 SEC("tc")
@@ -221,7 +227,7 @@ int berth_from_container(struct __sk_buff *skb)
 	ep = bpf_map_lookup_elem(&berth_dp_ep_if, &ifindex);
 	if (!ep)
 		return TC_ACT_OK;
-	c.now = bpf_ktime_get_ns();
+	dp_begin(&c);
 	r = parse_pkt(skb, &c.p);
 	if (r < 0)
 		return dp_drop(&c, -r);
@@ -236,13 +242,13 @@ int berth_from_container(struct __sk_buff *skb)
 			return dp_drop(&c, BERTH_DROP_L2);
 		if (!arp_ok(skb, ep))
 			return dp_drop(&c, BERTH_DROP_SPOOF_ARP);
-		return TC_ACT_OK;
+		return to_stack(&c, BERTH_RULE_ND);
 	}
 	if (!(net->flags & (c.p.family == 4 ? BERTH_NET_V4 : BERTH_NET_V6)))
 		return dp_drop(&c, BERTH_DROP_FAMILY);
 	if (!src_ok(&c.p, ep))
 		return dp_drop(&c, BERTH_DROP_SPOOF_IP);
-	v = ct_lookup(&c.p.key, c.now);
+	v = ct_lookup_pkt(&c.p, c.now);
 	if (v)
 		return ct_forward(&c, v);
 	if (c.p.icmp_err) {

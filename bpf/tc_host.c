@@ -21,9 +21,9 @@ int berth_from_host(struct __sk_buff *skb)
 
 	if (parse_pkt(skb, &c.p) != 0)
 		return TC_ACT_OK;
-	c.now = bpf_ktime_get_ns();
+	dp_begin(&c);
 	c.in_ifindex = LO_IFINDEX;
-	v = ct_lookup(&c.p.key, c.now);
+	v = ct_lookup_pkt(&c.p, c.now);
 	if (v)
 		return ct_forward(&c, v);
 	if (c.p.icmp_err) {
@@ -34,7 +34,7 @@ int berth_from_host(struct __sk_buff *skb)
 	pub = pub_find(&c);
 	if (pub)
 		return publish(&c, pub);
-	return TC_ACT_OK;
+	return to_stack(&c, BERTH_RULE_NOT_OURS);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

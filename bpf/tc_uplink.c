@@ -24,9 +24,9 @@ int berth_from_uplink(struct __sk_buff *skb)
 	r = parse_pkt(skb, &c.p);
 	if (r != 0)
 		return TC_ACT_OK;
-	c.now = bpf_ktime_get_ns();
+	dp_begin(&c);
 	c.in_ifindex = skb->ifindex;
-	v = ct_lookup(&c.p.key, c.now);
+	v = ct_lookup_pkt(&c.p, c.now);
 	if (v)
 		return ct_forward(&c, v);
 	if (c.p.icmp_err) {
@@ -42,7 +42,7 @@ int berth_from_uplink(struct __sk_buff *skb)
 	addr_cpy(sk.a, c.p.key.daddr);
 	if (bpf_map_lookup_elem(&berth_dp_subnets, &sk))
 		return dp_drop(&c, BERTH_DROP_DIRECT);
-	return TC_ACT_OK;
+	return to_stack(&c, BERTH_RULE_NOT_OURS);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

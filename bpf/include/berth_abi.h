@@ -176,10 +176,11 @@ struct berth_dp_pub {
 	__u8 proto;
 	__u8 flags;		/* enum berth_pub_flags */
 	__u32 id;		/* allow-list id (berth_dp_allow) */
-	__u32 pad;
+	__u32 walk;		/* entries before this one whose range may still cover its start (other bind addresses) */
 };
 
 #define BERTH_PUB_MAX 16384
+#define BERTH_PUB_WALK 64	/* the longest walk back a lookup makes */
 #define BERTH_PUB_GEN_SHIFT 31
 
 /* Host-wide settings (map berth_dp_cfg, index 0). */
@@ -244,6 +245,47 @@ enum berth_dp_stat {
 	BERTH_STAT_TO_STACK = 7,
 	BERTH_STAT_EVENTS_LOST = 8,
 	BERTH_STAT__MAX = 16,
+};
+
+/*
+ * `berth explain`: user space runs the loaded programs on a synthetic packet
+ * with BPF_PROG_TEST_RUN and this skb mark. The programs then decide as
+ * always but change no state (no connection entry, no counter, no event)
+ * and leave their decision in the __sk_buff cb words (BERTH_EXPLAIN_CB_*).
+ */
+#define BERTH_EXPLAIN_MARK 0xbe7e0001
+enum berth_explain_cb {
+	BERTH_EXPLAIN_CB_REASON = 0,	/* enum berth_drop_reason of a drop */
+	BERTH_EXPLAIN_CB_RULE = 1,	/* enum berth_rule: what decided */
+	BERTH_EXPLAIN_CB_IFINDEX = 2,	/* where a redirect sends it */
+	BERTH_EXPLAIN_CB_DELIVERY = 3,	/* enum berth_delivery */
+};
+
+/* The rule that decided a packet's fate. */
+enum berth_rule {
+	BERTH_RULE_NONE = 0,
+	BERTH_RULE_FLOW = 1,		/* a packet of a known (translated or linked) flow */
+	BERTH_RULE_ICC = 2,		/* same network, icc=true */
+	BERTH_RULE_LINK = 3,		/* icc=false network, a link admits client -> target:port */
+	BERTH_RULE_ND = 4,		/* neighbour discovery, ARP, broadcast or multicast within a network */
+	BERTH_RULE_PUBLISH = 5,		/* a published port (DNAT) */
+	BERTH_RULE_GATEWAY = 6,		/* the network's gateway: the host */
+	BERTH_RULE_SUBNET = 7,		/* an address of its own subnet no sandbox holds: the bridge decides */
+	BERTH_RULE_HOST = 8,		/* an address of the host */
+	BERTH_RULE_MASQ = 9,		/* outbound, masqueraded */
+	BERTH_RULE_ROUTE = 10,		/* outbound without masquerade, or no address to masquerade to */
+	BERTH_RULE_NOT_OURS = 11,	/* not berth's traffic: passed untouched */
+	BERTH_RULE_ICMP_ERROR = 12,	/* an ICMP error about a translated flow */
+	BERTH_RULE_POLICY = 13,		/* dropped by a policy (the reason says which) */
+};
+
+enum berth_delivery {
+	BERTH_DELIVERY_NONE = 0,
+	BERTH_DELIVERY_SANDBOX = 1,	/* redirected into a sandbox (ifindex: its host-side veth) */
+	BERTH_DELIVERY_FIB = 2,		/* redirected out of a host interface by the FIB (ifindex) */
+	BERTH_DELIVERY_LO = 3,		/* put back into lo: the host's own connection */
+	BERTH_DELIVERY_STACK = 4,	/* passed to the host's stack / the bridge */
+	BERTH_DELIVERY_DROP = 5,
 };
 
 /* A datapath event (ring buffer berth_dp_events): a drop or a new connection. */

@@ -35,8 +35,27 @@ struct dp_ctx {
 	__u32 in_ifindex;	/* the device route lookups take as input */
 	__u8 hook;		/* enum dp_hook */
 	__s8 local;		/* destination is the host's: -1 unknown, 0, 1 */
-	__u8 pad[2];
+	__u8 explain;		/* a `berth explain` test run: decide, change nothing */
+	__u8 rule;		/* enum berth_rule: what decided (for explain) */
 };
+
+/* Leaves the decision in the cb words of an explain run (nothing otherwise). */
+static __always_inline void explain_out(struct dp_ctx *c, __u32 delivery, __u32 ifindex, __u32 reason)
+{
+	if (!c->explain)
+		return;
+	c->skb->cb[BERTH_EXPLAIN_CB_REASON] = reason;
+	c->skb->cb[BERTH_EXPLAIN_CB_RULE] = c->rule;
+	c->skb->cb[BERTH_EXPLAIN_CB_IFINDEX] = ifindex;
+	c->skb->cb[BERTH_EXPLAIN_CB_DELIVERY] = delivery;
+}
+
+/* Sets up @c for a program run: the clock, and whether this is an explain run. */
+static __always_inline void dp_begin(struct dp_ctx *c)
+{
+	c->now = bpf_ktime_get_ns();
+	c->explain = c->skb->mark == BERTH_EXPLAIN_MARK;
+}
 
 static __always_inline void emit_event(struct dp_ctx *c, __u8 kind, __u8 reason, const struct berth_ct_key *nt)
 {
@@ -45,7 +64,7 @@ static __always_inline void emit_event(struct dp_ctx *c, __u8 kind, __u8 reason,
 	struct berth_dp_event *ev;
 	__u64 *sec, *n, now_s;
 
-	if (!cfg || !cfg->event_rate)
+	if (c->explain || !cfg || !cfg->event_rate)
 		return;
 	if (!(cfg->flags & (kind == 1 ? BERTH_CFG_EVENTS_DROP : BERTH_CFG_EVENTS_FLOW)))
 		return;
@@ -91,7 +110,15 @@ static __always_inline void emit_event(struct dp_ctx *c, __u8 kind, __u8 reason,
 /* Counts the drop under its reason and says TC_ACT_SHOT. */
 static __always_inline int dp_drop(struct dp_ctx *c, __u32 reason)
 {
-	struct berth_counter *cnt = bpf_map_lookup_elem(&berth_dp_drops, &reason);
+	struct berth_counter *cnt;
+
+	if (c->explain) {
+		if (!c->rule)
+			c->rule = BERTH_RULE_POLICY;
+		explain_out(c, BERTH_DELIVERY_DROP, 0, reason);
+		return TC_ACT_SHOT;
+	}
+	cnt = bpf_map_lookup_elem(&berth_dp_drops, &reason);
 
 	if (cnt) {
 		cnt->packets++;
@@ -101,8 +128,11 @@ static __always_inline int dp_drop(struct dp_ctx *c, __u32 reason)
 	return TC_ACT_SHOT;
 }
 
-static __always_inline int to_stack(void)
+/* Passes the packet on to the host's stack (or, from a sandbox, the bridge), having decided by @rule. */
+static __always_inline int to_stack(struct dp_ctx *c, __u8 rule)
 {
+	c->rule = rule;
+	explain_out(c, BERTH_DELIVERY_STACK, 0, 0);
 	stat_inc(BERTH_STAT_TO_STACK);
 	return TC_ACT_OK;
 }
@@ -152,6 +182,7 @@ static __always_inline int to_endpoint(struct dp_ctx *c, const struct berth_dp_e
 
 	if (set_macs(c->skb, keep_src || !net ? 0 : net->gw_mac, ep->mac))
 		return dp_drop(c, BERTH_DROP_MALFORMED);
+	explain_out(c, BERTH_DELIVERY_SANDBOX, ep->ifindex, 0);
 	if (c->hook == HOOK_HOST) {
 		stat_inc(BERTH_STAT_REDIRECT);
 		return bpf_redirect(ep->ifindex, 0);
@@ -168,20 +199,22 @@ static __always_inline int to_fib(struct dp_ctx *c)
 	int r;
 
 	if (!f)
-		return to_stack();
+		return to_stack(c, c->rule);
 	r = bpf_fib_lookup(c->skb, f, sizeof(*f), 0);
 	if (r == BPF_FIB_LKUP_RET_SUCCESS) {
 		if (set_macs(c->skb, f->smac, f->dmac))
 			return dp_drop(c, BERTH_DROP_MALFORMED);
+		explain_out(c, BERTH_DELIVERY_FIB, f->ifindex, 0);
 		stat_inc(BERTH_STAT_REDIRECT);
 		return bpf_redirect(f->ifindex, 0);
 	}
 	if (r == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		explain_out(c, BERTH_DELIVERY_FIB, f->ifindex, 0);
 		stat_inc(BERTH_STAT_REDIRECT_NEIGH);
 		return bpf_redirect_neigh(f->ifindex, 0, 0, 0);
 	}
 	/* Local, or something the FIB helper does not handle (blackholes, multipath...): the stack decides. */
-	return to_stack();
+	return to_stack(c, c->rule);
 }
 
 /* Delivers a translated packet: to the host's own stack, a sandbox, or out by the FIB. */
@@ -195,6 +228,7 @@ static __always_inline int deliver(struct dp_ctx *c, __u16 ctflags)
 		/* Back into lo: the answer of a connection the host opened through lo. */
 		if (set_macs(c->skb, zero, zero))
 			return dp_drop(c, BERTH_DROP_MALFORMED);
+		explain_out(c, BERTH_DELIVERY_LO, LO_IFINDEX, 0);
 		stat_inc(BERTH_STAT_REDIRECT);
 		return bpf_redirect(LO_IFINDEX, BPF_F_INGRESS);
 	}
@@ -210,7 +244,9 @@ static __always_inline int ct_forward(struct dp_ctx *c, struct berth_ct_val *v)
 	const struct berth_dp_ep *ep;
 	__u16 flags = v->flags;
 
-	ct_touch(v, &c->p, c->now);
+	c->rule = BERTH_RULE_FLOW;
+	if (!c->explain)
+		ct_touch(v, &c->p, c->now);
 	if (flags & (BERTH_CT_SNAT | BERTH_CT_DNAT)) {
 		if (dp_rewrite(c->skb, &c->p, v->saddr, v->daddr, v->sport, v->dport))
 			return dp_drop(c, BERTH_DROP_MALFORMED);
@@ -220,31 +256,57 @@ static __always_inline int ct_forward(struct dp_ctx *c, struct berth_ct_val *v)
 	ep = bpf_map_lookup_elem(&berth_dp_ep_ip, c->p.key.daddr);
 	if (ep)
 		return to_endpoint(c, ep, 1);
-	return to_stack();
+	return to_stack(c, BERTH_RULE_FLOW);
 }
 
-/* Does @e's bind address admit the packet's destination, seen from @c's hook? */
-static __always_inline int pub_addr_ok(struct dp_ctx *c, const struct berth_dp_pub *e)
+/*
+ * The walk back of pub_find(), from entry @lo - 1 over at most @walk + 1
+ * entries, for the protocol and port in @want ((proto << 16) | port) and the
+ * destination @dst. A global function: the verifier checks it once, not once
+ * per path into it. Returns the matching entry's index + 1 for a bind
+ * address that matches (or a loopback bind seen from the host: @walk_host's high half),
+ * minus (index + 1) for an all-address publish of the packet's family (it
+ * matches if the destination is the host's), or 0.
+ */
+__noinline int berth_pub_walk(__u32 base, __u32 lo, __u32 walk_host, __u32 want, const struct berth_dp_addr *dst)
 {
-	const __u8 *dst = c->p.key.daddr;
-	int v4 = c->p.family == 4;
+	__u32 i, idx, proto = want >> 16, port = want & 0xffff, walk = walk_host & 0xffff, from_host = walk_host >> 16;
+	const struct berth_dp_pub *e;
+	int any = 0, v4;
 
-	if (e->flags & BERTH_PUB_LOOPBACK)
-		/* 127.0.0.1 and ::1 binds: only the host's own connections, whatever a crafted packet says. */
-		return c->hook == HOOK_HOST && addr_eq(dst, e->host_ip);
-	if (e->flags & (BERTH_PUB_ANY4 | BERTH_PUB_ANY6)) {
-		if (!(e->flags & (v4 ? BERTH_PUB_ANY4 : BERTH_PUB_ANY6)))
-			return 0;
-		/* Every packet lo carries is for the host; elsewhere the FIB says. */
-		return c->hook == HOOK_HOST || dst_is_local(c);
+	if (!dst)
+		return 0;
+	v4 = addr_is4(dst->a);
+	for (i = 0; i <= BERTH_PUB_WALK; i++) {
+		if (i > walk || lo == 0)
+			break;
+		lo--;
+		idx = base + lo;
+		e = bpf_map_lookup_elem(&berth_dp_pub, &idx);
+		if (!e || e->proto != proto)
+			break;
+		if (port > e->end)
+			continue;
+		if (e->flags & BERTH_PUB_LOOPBACK) {
+			/* 127.0.0.1 and ::1 binds: only the host's own connections, whatever a crafted packet says. */
+			if (from_host && addr_eq(dst->a, e->host_ip))
+				return idx + 1;
+		} else if (e->flags & (BERTH_PUB_ANY4 | BERTH_PUB_ANY6)) {
+			/* An all-address publish never overlaps another of its protocol: at most one. */
+			if (e->flags & (v4 ? BERTH_PUB_ANY4 : BERTH_PUB_ANY6))
+				any = idx + 1;
+		} else if (addr_eq(dst->a, e->host_ip)) {
+			return idx + 1;
+		}
 	}
-	return addr_eq(dst, e->host_ip);
+	return -any;
 }
 
 /*
  * The publish covering the packet's protocol and destination port, if any:
  * a binary search for the last entry starting at or below the port, then a
- * short walk back over entries of other bind addresses on the same ports.
+ * walk back over the entries whose ranges may still cover it (ranges of
+ * other bind addresses can overlap; user space counts them in `walk`).
  */
 static __always_inline const struct berth_dp_pub *pub_find(struct dp_ctx *c)
 {
@@ -252,6 +314,7 @@ static __always_inline const struct berth_dp_pub *pub_find(struct dp_ctx *c)
 	__u32 want, port = bpf_ntohs(c->p.key.dport);
 	const struct berth_dp_pub *e;
 	__u32 *sel;
+	int r;
 
 	if (c->p.frag || c->p.icmp_echo || c->p.icmp_err)
 		return 0;
@@ -281,20 +344,23 @@ static __always_inline const struct berth_dp_pub *pub_find(struct dp_ctx *c)
 		else
 			hi = mid;
 	}
-	for (i = 0; i < 8; i++) {
-		if (lo == 0)
-			break;
-		lo--;
-		idx = base + lo;
-		e = bpf_map_lookup_elem(&berth_dp_pub, &idx);
-		if (!e || e->proto != c->p.key.proto)
-			break;
-		if (port > e->end)
-			continue;
-		if (pub_addr_ok(c, e))
-			return e;
-	}
-	return 0;
+	if (lo == 0)
+		return 0;
+	idx = base + lo - 1;
+	e = bpf_map_lookup_elem(&berth_dp_pub, &idx);
+	if (!e)
+		return 0;
+	r = berth_pub_walk(base, lo, (e->walk & 0xffff) | (c->hook == HOOK_HOST) << 16, want, (const struct berth_dp_addr *)c->p.key.daddr);
+	if (r == 0)
+		return 0;
+	idx = (r > 0 ? r : -r) - 1;
+	e = bpf_map_lookup_elem(&berth_dp_pub, &idx);
+	if (!e)
+		return 0;
+	/* An all-address publish: lo carries only the host's own; elsewhere the FIB says. */
+	if (r < 0 && c->hook != HOOK_HOST && !dst_is_local(c))
+		return 0;
+	return e;
 }
 
 static __always_inline int allow_ok(const struct dp_ctx *c, const struct berth_dp_pub *e)
@@ -336,11 +402,12 @@ static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *
 	const struct berth_dp_net *tnet;
 	__u16 flags = BERTH_CT_DNAT | BERTH_CT_PUBLISH, port = bpf_ntohs(c->p.key.dport);
 
+	c->rule = BERTH_RULE_PUBLISH;
 	if (!allow_ok(c, e))
 		return dp_drop(c, BERTH_DROP_ALLOWLIST);
 	tep = bpf_map_lookup_elem(&berth_dp_ep_ip, e->target);
 	if (!tep)
-		return to_stack();
+		return to_stack(c, BERTH_RULE_PUBLISH);
 	tnet = bpf_map_lookup_elem(&berth_dp_nets, &tep->net);
 	if (!tnet)
 		return dp_drop(c, BERTH_DROP_NO_CONFIG);
@@ -354,7 +421,7 @@ static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *
 		return dp_drop(c, BERTH_DROP_NAT_EXHAUSTED);
 	if (nt.sport != c->p.key.sport)
 		flags |= BERTH_CT_SNAT;
-	if (ct_create(&c->p.key, &nt, flags, c->hook == HOOK_HOST ? BERTH_CT_TO_HOST : 0, e->id, c->now))
+	if (!c->explain && ct_create(&c->p.key, &nt, flags, c->hook == HOOK_HOST ? BERTH_CT_TO_HOST : 0, e->id, c->now))
 		return dp_drop(c, BERTH_DROP_CT_FULL);
 	emit_event(c, 2, 0, &nt);
 	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))

@@ -51,6 +51,18 @@ static __always_inline struct berth_ct_val *ct_lookup(const struct berth_ct_key 
 	return v;
 }
 
+/*
+ * The packet's own connection entry. ICMP other than echo has none: an error
+ * is found by the header it embeds (dp_icmp.h), and its all-zero ports must
+ * not match an echo flow whose id is 0.
+ */
+static __always_inline struct berth_ct_val *ct_lookup_pkt(const struct dp_pkt *p, __u64 now)
+{
+	if ((p->key.proto == IPPROTO_ICMP || p->key.proto == IPPROTO_ICMPV6) && !p->icmp_echo)
+		return 0;
+	return ct_lookup(&p->key, now);
+}
+
 /* The key of the packets answering a packet that leaves with tuple (@s, @d, @sp, @dp). */
 static __always_inline void ct_reverse(struct berth_ct_key *r, const __u8 *s, const __u8 *d, __u16 sp, __u16 dp, __u8 proto)
 {

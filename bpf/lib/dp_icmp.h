@@ -95,10 +95,24 @@ static __always_inline int icmp_error(struct dp_ctx *c)
 		return -1;
 	}
 	v = ct_lookup(&k, c->now);
-	if (!v || !(v->flags & (BERTH_CT_SNAT | BERTH_CT_DNAT)))
+	if (!v)
 		return -1;
+	if (!(v->flags & (BERTH_CT_SNAT | BERTH_CT_DNAT))) {
+		const struct berth_dp_ep *ep;
+
+		/* About a flow a link admitted: nothing to put back, only to deliver (as RELATED). */
+		if (!(v->flags & BERTH_CT_LINK))
+			return -1;
+		ep = bpf_map_lookup_elem(&berth_dp_ep_ip, c->p.key.daddr);
+		if (!ep)
+			return -1;
+		c->rule = BERTH_RULE_ICMP_ERROR;
+		return to_endpoint(c, ep, 1);
+	}
 	flags = v->flags;
-	ct_touch(v, &c->p, c->now);
+	c->rule = BERTH_RULE_ICMP_ERROR;
+	if (!c->explain)
+		ct_touch(v, &c->p, c->now);
 
 	/* The embedded packet went forward: its source is the reply's destination, and the other way round. */
 	if (c->p.family == 4) {

@@ -81,8 +81,11 @@ static __always_inline int rewrite_l4_u16(struct __sk_buff *skb, const struct dp
 	return bpf_skb_store_bytes(skb, off, &to, 2, 0);
 }
 
-/* SCTP's checksum: CRC32c of the whole SCTP packet with the checksum field zero, stored little-endian. */
-static __noinline int sctp_fix_crc(struct __sk_buff *skb, __u32 l4off)
+/*
+ * SCTP's checksum: CRC32c of the whole SCTP packet with the checksum field
+ * zero, stored little-endian. A global function, verified once.
+ */
+static __always_inline int sctp_crc_body(struct __sk_buff *skb, __u32 l4off)
 {
 	__u32 zero = 0, crc = 0xffffffff, len = skb->len, off, i;
 	__u8 buf[4];
@@ -116,6 +119,14 @@ static __noinline int sctp_fix_crc(struct __sk_buff *skb, __u32 l4off)
 	return bpf_skb_store_bytes(skb, l4off + 8, &crc, 4, 0);
 }
 
+/* SCTP's checksum: CRC32c of the whole SCTP packet with the checksum field zero, stored little-endian. Verified once. */
+__noinline int berth_sctp_fix_crc(struct __sk_buff *skb, __u32 l4off)
+{
+	if (!skb)
+		return -1;
+	return sctp_crc_body(skb, l4off);
+}
+
 /*
  * Rewrites the packet from the tuple in p->key to (saddr, daddr, sport,
  * dport) and makes p->key the new tuple. Returns 0 or -1 (a helper failed:
@@ -136,7 +147,7 @@ static __always_inline int dp_rewrite(struct __sk_buff *skb, struct dp_pkt *p, c
 					return -1;
 				if (p->key.dport != dport && bpf_skb_store_bytes(skb, p->l4off + 2, &dport, 2, 0))
 					return -1;
-				if (ports_changed && sctp_fix_crc(skb, p->l4off))
+				if (ports_changed && berth_sctp_fix_crc(skb, p->l4off))
 					return -1;
 			} else {
 				if (rewrite_l4_u16(skb, p, p->l4off, p->key.sport, sport) ||
@@ -169,26 +180,27 @@ static __always_inline int set_macs(struct __sk_buff *skb, const __u8 *src, cons
 }
 
 /*
- * Lowers the MSS option of a TCP SYN to @mss. A connection from the host's
- * loopback (MTU 64 KiB) into a sandbox (its bridge's MTU) would otherwise
- * send segments the veth cannot take.
+ * Lowers the MSS option of the TCP SYN whose header is at @l4off to @mss. A
+ * connection from the host's loopback (MTU 64 KiB) into a sandbox (its
+ * bridge's MTU) would otherwise send segments the veth cannot take. A global
+ * function: the verifier checks the option walk once.
  */
-static __always_inline void clamp_mss(struct __sk_buff *skb, const struct dp_pkt *p, __u16 mss)
+__noinline int berth_clamp_mss(struct __sk_buff *skb, __u32 l4off, __u32 mss)
 {
 	__u8 doff, opt[4];
 	__u32 off, end, i;
 
-	if (p->key.proto != IPPROTO_TCP || !(p->tcp_flags & 0x02) || p->frag)
-		return;
-	if (bpf_skb_load_bytes(skb, p->l4off + 12, &doff, 1))
-		return;
-	end = p->l4off + (doff >> 4) * 4;
-	off = p->l4off + 20;
+	if (!skb || l4off > 512)
+		return 0;
+	if (bpf_skb_load_bytes(skb, l4off + 12, &doff, 1))
+		return 0;
+	end = l4off + (doff >> 4) * 4;
+	off = l4off + 20;
 	for (i = 0; i < 10; i++) {
-		if (off + 4 > end || bpf_skb_load_bytes(skb, off, opt, 4))
-			return;
+		if (off + 4 > end || off > 1024 || bpf_skb_load_bytes(skb, off, opt, 4))
+			return 0;
 		if (opt[0] == 0)
-			return;
+			return 0;
 		if (opt[0] == 1) {
 			off++;
 			continue;
@@ -199,14 +211,24 @@ static __always_inline void clamp_mss(struct __sk_buff *skb, const struct dp_pkt
 			if (old > mss) {
 				__u16 o = bpf_htons(old), n = bpf_htons(mss);
 
-				rewrite_l4_u16(skb, p, off + 2, o, n);
+				if (bpf_l4_csum_replace(skb, l4off + 16, o, n, 2))
+					return -1;
+				return bpf_skb_store_bytes(skb, off + 2, &n, 2, 0);
 			}
-			return;
+			return 0;
 		}
 		if (opt[1] < 2)
-			return;
+			return 0;
 		off += opt[1];
 	}
+	return 0;
+}
+
+static __always_inline void clamp_mss(struct __sk_buff *skb, const struct dp_pkt *p, __u16 mss)
+{
+	if (p->key.proto != IPPROTO_TCP || !(p->tcp_flags & 0x02) || p->frag)
+		return;
+	berth_clamp_mss(skb, p->l4off, mss);
 }
 
 #endif /* BERTH_LIB_DP_NAT_H */

@@ -210,13 +210,32 @@ static __always_inline int parse_pkt(struct __sk_buff *skb, struct dp_pkt *p)
 
 		if ((void *)(ip6 + 1) > data_end)
 			return -BERTH_DROP_MALFORMED;
+		__u8 next = ip6->nexthdr;
+		__u32 off = sizeof(*eth) + sizeof(*ip6);
+		int i;
+
 		p->family = 6;
 		__builtin_memcpy(p->key.saddr, &ip6->saddr, 16);
 		__builtin_memcpy(p->key.daddr, &ip6->daddr, 16);
-		/* Extension headers are not walked: the fragment header is told apart, the rest have no ports. */
-		if (ip6->nexthdr == 44)
+		/* Hop-by-hop, routing and destination options headers are walked (four at most) to the L4 header. */
+		for (i = 0; i < 4; i++) {
+			__u8 *h = data + off;
+
+			if (next != 0 && next != 43 && next != 60)
+				break;
+			if ((void *)(h + 2) > data_end)
+				return -BERTH_DROP_MALFORMED;
+			next = h[0];
+			off += ((__u32)h[1] + 1) * 8;
+			if (off > 512)
+				return -BERTH_DROP_MALFORMED;
+		}
+		if (next == 0 || next == 43 || next == 60)
+			return -BERTH_DROP_MALFORMED;
+		/* A fragment header: no ports to be had. */
+		if (next == 44)
 			p->frag = 1;
-		return parse_l4(data, data_end, p, ip6->nexthdr, sizeof(*eth) + sizeof(*ip6));
+		return parse_l4(data, data_end, p, next, off);
 	}
 	return 1;
 }

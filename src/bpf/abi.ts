@@ -116,9 +116,10 @@ export const dpLinkKey: Codec<DpLinkKey> = structCodec<DpLinkKey & { pad: never 
 export const PubFlag = { Any4: 1, Any6: 2, Loopback: 4, Allow: 8 } as const;
 export const PUB_MAX = 16384;
 export const PUB_GEN_SHIFT = 31;
-export interface DpPub { hostIp: Buffer; target: Buffer; start: number; end: number; cport: number; proto: number; flags: number; id: number }
-export const dpPub: Codec<DpPub> = structCodec<DpPub & { pad: never }>('berth_dp_pub', [
-  ['hostIp', { bytes: 16 }], ['target', { bytes: 16 }], ['start', 'u16'], ['end', 'u16'], ['cport', 'u16'], ['proto', 'u8'], ['flags', 'u8'], ['id', 'u32'], ['pad', { pad: 4 }],
+export const PUB_WALK = 64;
+export interface DpPub { hostIp: Buffer; target: Buffer; start: number; end: number; cport: number; proto: number; flags: number; id: number; walk: number }
+export const dpPub: Codec<DpPub> = structCodec<DpPub>('berth_dp_pub', [
+  ['hostIp', { bytes: 16 }], ['target', { bytes: 16 }], ['start', 'u16'], ['end', 'u16'], ['cport', 'u16'], ['proto', 'u8'], ['flags', 'u8'], ['id', 'u32'], ['walk', 'u32'],
 ]);
 
 export const CfgFlag = { EventsDrop: 1, EventsFlow: 2 } as const;

@@ -25,7 +25,7 @@ import {
 } from '../../src/bpf/abi.js';
 import { u32 } from '../../src/bpf/codec.js';
 import type { RawMap } from '../../src/native/addon.js';
-import { addr16, lpmKey, macBytes } from '../../src/datapath/bpf/compile.js';
+import { addr16, lpmKey, macBytes, pubWalks } from '../../src/datapath/bpf/compile.js';
 import { bpfObjectPath } from '../../src/paths.js';
 import { run } from '../../src/exec.js';
 import type { Topology } from '../../src/netns/topology.js';
@@ -687,9 +687,10 @@ async function fillMaps(): Promise<void> {
   const gen = 1;
   const rows = [...PUBS].map((p) => ({ ...p, host: p.hostIp ? addr16(p.hostIp) : ZERO16 }))
     .sort((a, b) => a.proto - b.proto || a.start - b.start || a.end - b.end || Buffer.compare(a.host, b.host));
+  const walks = pubWalks(rows);
   for (const [i, p] of rows.entries()) {
     const id = ((gen << 30) | (i + 1)) >>> 0;
-    await map('berth_dp_pub').update(u32.encode(gen * PUB_MAX + i), dpPub.encode({ hostIp: p.host, target: addr16(p.target), start: p.start, end: p.end, cport: p.cport, proto: p.proto, flags: p.flags, id }));
+    await map('berth_dp_pub').update(u32.encode(gen * PUB_MAX + i), dpPub.encode({ hostIp: p.host, target: addr16(p.target), start: p.start, end: p.end, cport: p.cport, proto: p.proto, flags: p.flags, id, walk: walks[i]! }));
     for (const a of p.allow ?? []) await map('berth_dp_allow').update(lpmKey(a, id), u32.encode(1));
   }
   // A stale allow-list entry of the idle generation (generation 0's id of the allow-listed row) admitting the test's client:

@@ -9,7 +9,7 @@ import type { NlAddr, NlLink } from '../../native/addon.js';
 import type { DesiredDatapath, DpPublish } from '../datapath.js';
 import { bigToIp, familyOf, ipToBig, parsePrefix } from '../../ipam/addr.js';
 import type { Proto } from '../../store/model.js';
-import { dpCfg, dpEgress, dpEp, dpLinkKey, dpLpmId, dpNet, EGRESS_RULES, EpFlag, NetFlag, PubFlag, PUB_MAX, type DpPub } from '../../bpf/abi.js';
+import { dpCfg, dpEgress, dpEp, dpLinkKey, dpLpmId, dpNet, EGRESS_RULES, EpFlag, NetFlag, PubFlag, PUB_MAX, PUB_WALK, type DpPub } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
 
 export const PROTO: Record<Proto, number> = { tcp: 6, udp: 17, sctp: 132 };
@@ -78,6 +78,33 @@ function pubBind(p: DpPublish): { flags: number; hostIp: Buffer }[] {
   if (!p.hostIp) return [{ flags: PubFlag.Any4 | PubFlag.Any6, hostIp: ZERO16 }];
   const lo = p.hostIp === '::1' || /^127\./.test(p.hostIp);
   return [{ flags: lo ? PubFlag.Loopback : 0, hostIp: addr16(p.hostIp) }];
+}
+
+/**
+ * For each entry of a publish table sorted by (proto, start, end): how many
+ * entries before it a lookup landing on it must look back at, to reach every
+ * range (of other bind addresses) that still covers its start. The first
+ * such range is found by binary search over the running maximum of ends.
+ */
+export function pubWalks(rows: { proto: number; start: number; end: number }[]): number[] {
+  const prefMax: number[] = [];
+  rows.forEach((r, i) => {
+    const prev = i > 0 && rows[i - 1]!.proto === r.proto ? prefMax[i - 1]! : -1;
+    prefMax.push(Math.max(prev, r.end));
+  });
+  return rows.map((r, i) => {
+    let first = i;
+    let a = 0;
+    let b = i;
+    while (a <= b) {
+      const m = (a + b) >> 1;
+      if (rows[m]!.proto === r.proto && prefMax[m]! >= r.start) {
+        first = m;
+        b = m - 1;
+      } else a = m + 1;
+    }
+    return i - first;
+  });
 }
 
 export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): CompiledMaps {
@@ -164,7 +191,7 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
         rows.push({
           pub: {
             hostIp: bind.hostIp, target: addr16(target), start: p.hostPort, end: p.hostPort + p.count - 1, cport: p.containerPort,
-            proto: PROTO[p.proto], flags: flags | (p.allow.length ? PubFlag.Allow : 0), id: 0,
+            proto: PROTO[p.proto], flags: flags | (p.allow.length ? PubFlag.Allow : 0), id: 0, walk: 0,
           },
           allow,
         });
@@ -173,6 +200,11 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
   }
   rows.sort((a, b) => a.pub.proto - b.pub.proto || a.pub.start - b.pub.start || a.pub.end - b.pub.end || Buffer.compare(a.pub.hostIp, b.pub.hostIp));
   if (rows.length > PUB_MAX) throw new RangeError(`${rows.length} published port entries exceed the datapath's ${PUB_MAX}`);
+  pubWalks(rows.map((r) => r.pub)).forEach((w, i) => {
+    const r = rows[i]!;
+    r.pub.walk = w;
+    if (w > PUB_WALK) warnings.push(`published port ${r.pub.start}/${r.pub.proto}: ${w} ranges of other bind addresses overlap it; lookups look back ${PUB_WALK} entries at most`);
+  });
   rows.forEach((r, i) => {
     r.pub.id = i + 1;
     out.pubs.push(r.pub);
