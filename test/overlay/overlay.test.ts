@@ -125,8 +125,9 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       await h1.exec('a1', 'bash', '-c', `head -c 2000000 /dev/zero | tr '\\0' x | socat -u STDIN TCP:${ip.a2}:7000`);
       expect((await tcp).length).toBe(2_000_000);
 
-      const udp = listen(h3, 'a3', 'UDP-RECV:7001', 3);
-      await sleep(400);
+      const udp = listen(h3, 'a3', 'UDP-RECV:7001', 6);
+      // Datagrams sent before the listener binds are lost by design: wait until it listens.
+      await eventually(async () => (await h3.exec('a3', 'ss', '-Hlun', 'sport = :7001')).stdout.includes('7001'));
       for (let i = 0; i < 5; i++) await h1.exec('a1', 'bash', '-c', `echo m${i} > /dev/udp/${ip.a3}/7001`);
       const got = (await udp).split('\n').filter((l) => /^m\d$/.test(l));
       expect(got).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
