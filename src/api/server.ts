@@ -2,6 +2,7 @@
  * berthd's HTTP API on a unix socket (mode 0660, no TCP listener). JSON in
  * and out; every BerthError becomes its status code with {error: {kind, message}}.
  */
+import type { ExplainRequest } from '../controller/explain.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listenUnix, readJsonBody } from './http.js';
 import type { Logger } from 'pino';
@@ -50,6 +51,7 @@ export function routes(c: Controller, info: ApiInfo): Route[] {
     }),
     R('GET', '/v1/exposure', () => exposure(desiredDatapath(c.snapshot()))),
     R('GET', '/v1/datapath', () => c.datapathStatus()),
+    R('POST', '/v1/explain', ({ body }) => c.explain(body as ExplainRequest)),
     R('GET', '/v1/datapath/events', ({ query }) => {
       const since = Number(query.get('since') ?? 0);
       if (!Number.isInteger(since) || since < 0) throw badRequest(`since=${query.get('since')} is not an event number`);

@@ -216,6 +216,28 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
     });
 
   program
+    .command('explain')
+    .description('would a new connection from SRC to DST pass, and why: the eBPF datapath\'s programs run on a synthetic packet (SRC, DST: a sandbox, an address, external:IP, or host as SRC)')
+    .argument('<src>')
+    .argument('<dst>')
+    .addOption(new Option('--proto <proto>', 'protocol').choices(['tcp', 'udp', 'icmp', 'sctp']).default('tcp'))
+    .option('--port <n>', 'destination port (default 80)', (v) => {
+      if (!/^\d+$/.test(v) || Number(v) > 65535) throw new InvalidArgumentError(`'${v}' is not a port number`);
+      return Number(v);
+    })
+    .option('--src-ip <ip>', 'send from this address instead of the sandbox\'s own')
+    .option('--src-mac <mac>', 'send with this MAC instead of the sandbox\'s own')
+    .addOption(formatOption())
+    .action(async (src: string, dst: string, o: { proto: string; port?: number; srcIp?: string; srcMac?: string; format: string }) => {
+      const r = await client().call<{ from: string; to: string; proto: string; port?: number; verdict: string; explanation: string; rule: string; reason?: string }>('POST', '/v1/explain', {
+        src, dst, proto: o.proto, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.srcIp ? { srcIp: o.srcIp } : {}), ...(o.srcMac ? { srcMac: o.srcMac } : {}),
+      });
+      if (o.format === 'json') return printJson(r);
+      process.stdout.write(`${r.from} -> ${r.to} ${r.port ? `${r.port}/` : ''}${r.proto}: ${r.verdict.toUpperCase()} (${r.reason ?? r.rule})\n  ${r.explanation}\n`);
+      if (r.verdict === 'drop') process.exitCode = 1;
+    });
+
+  program
     .command('monitor')
     .description('live datapath events: drops with their reason, new connections with their translation (eBPF datapath)')
     .option('--sandbox <name>', 'only events from or to this sandbox')

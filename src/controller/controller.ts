@@ -32,6 +32,7 @@ import { isRunning, killSandboxProcess, processStart, startDetached, type Proces
 import { NETNS_DIR } from '../netns/topology.js';
 import type { Datapath, DatapathStatus, DpEventBatch, DpEventView } from '../datapath/datapath.js';
 import type { PortHolder } from './ports.js';
+import { explain as explainFlow, type ExplainRequest, type Explanation } from './explain.js';
 import { desiredDatapath } from '../datapath/desired.js';
 
 export const BUILTIN_NETWORKS = ['bridge', 'host', 'none'] as const;
@@ -160,6 +161,12 @@ export class Controller {
     }).filter((e) => (!filter.sandbox || e.from === filter.sandbox || e.to === filter.sandbox) &&
       (!filter.network || e.fromNetwork === filter.network || e.toNetwork === filter.network));
     return { ...b, events };
+  }
+
+  /** `berth explain`: the datapath's own answer for a synthetic new connection. */
+  explain(req: ExplainRequest): Promise<Explanation> {
+    if (!req || typeof req !== 'object' || typeof req.src !== 'string' || typeof req.dst !== 'string') throw badRequest('explain needs {"src": ..., "dst": ...}');
+    return explainFlow(this.state, this.opts.datapath, req);
   }
 
   /** Re-applies the datapath when something outside berth changed it; true when it did. */

@@ -123,6 +123,34 @@ export interface DpEventBatch {
   lost: number;
 }
 
+/** A synthetic packet for `berth explain`, as it would arrive. */
+export interface DpExplainQuery {
+  /** where it comes from: a sandbox (through its veth @hostIf), the outside (an uplink), or the host itself */
+  from: 'sandbox' | 'outside' | 'host';
+  hostIf?: string;
+  /** the sender's MAC (sandboxes) and the MAC it sends to; outside: filled in by the datapath */
+  srcMac?: string;
+  dstMac?: string;
+  src: string;
+  dst: string;
+  proto: 'tcp' | 'udp' | 'icmp' | 'sctp';
+  sport: number;
+  dport: number;
+}
+
+/** The datapath's own answer: what its programs did with the packet. */
+export interface DpExplainResult {
+  verdict: 'pass' | 'drop';
+  delivered: 'sandbox' | 'outside' | 'host' | 'dropped';
+  /** the interface it was sent to (a sandbox's host-side veth, or an uplink) */
+  via?: string;
+  rule: string;
+  ruleText: string;
+  reason?: string;
+  reasonText?: string;
+  translated?: { src: string; sport: number; dst: string; dport: number };
+}
+
 export interface Datapath {
   readonly kind: 'bpf' | 'iptables' | 'none';
   /** Makes the kernel match @desired exactly; idempotent and atomic where the backend allows. */
@@ -134,4 +162,6 @@ export interface Datapath {
   status(): Promise<DatapathStatus>;
   /** Events after @since (drops and new connections); watching starts with the first call and stops when nobody asks. */
   events?(since: number): Promise<DpEventBatch>;
+  /** Runs the real datapath on a synthetic packet, changing nothing. */
+  explain?(q: DpExplainQuery): Promise<DpExplainResult>;
 }

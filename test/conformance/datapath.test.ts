@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UPLINK } from '../helpers/berthd.js';
 import { run } from '../../src/exec.js';
+import { ApiClient } from '../../src/api/client.js';
 import { projectPath } from '../../src/paths.js';
 import { EXT2, HOST_ALT, SCTP, UPLINK6, World, type ProbeResult, type WorldSpec } from '../helpers/conformance.js';
 
@@ -193,6 +194,41 @@ async function send(w: World, c: Case, token: string): Promise<ProbeResult> {
   return from.probe(c.proto, host, c.port!, { ...(src ? { src } : {}), token });
 }
 
+interface Explained {
+  verdict: 'pass' | 'drop';
+  delivered: string;
+  sandbox?: string;
+  explanation: string;
+}
+
+/**
+ * `berth explain` for a case, before its packets: the datapath's own answer
+ * must agree with what the packets then do (bpf only; explain needs berthd).
+ */
+async function explainAgrees(w: World, c: Case): Promise<void> {
+  const src = c.from === 'ext' ? `external:${UPLINK.ext}` : c.from === 'ext2' ? `external:${EXT2.ext2}` : c.from;
+  const to = c.to(w);
+  const body = {
+    src, dst: to.replace(/%.*$/, ''), proto: c.proto === 'ping' ? 'icmp' : c.proto, ...(c.port ? { port: c.port } : {}),
+    ...(c.src ? { srcIp: c.src(w) } : {}), ...(c.id === 'spoof.mac' ? { srcMac: SPOOF_MAC } : {}),
+  };
+  const e = await new ApiClient(w.h.socket).call<Explained>('POST', '/v1/explain', body);
+  const say = `${c.id}: explain ${JSON.stringify(body)} said ${JSON.stringify(e)}`;
+  const server = c.server?.agent;
+  if (c.expect === 'reach') {
+    expect(e.verdict, say).toBe('pass');
+    if (server === 'host') expect(e.delivered, say).toBe('host');
+    else if (server === 'ext') expect(e.delivered, say).toBe('outside');
+    // A link-local neighbour is reached through the bridge (the host's side of the datapath).
+    else if (server && to.includes('%')) expect(e.delivered, say).toBe('host');
+    else if (server) expect(e.sandbox, say).toBe(server);
+  } else if (server && server !== 'ext' && server !== 'host') {
+    expect(e.sandbox ?? null, say).not.toBe(server);
+  } else {
+    expect(e.verdict, say).toBe('drop');
+  }
+}
+
 async function expectReach(w: World, c: Case): Promise<void> {
   const r = await send(w, c, `t${++tokens}`);
   expect(r.ok, `${c.id}: ${c.from} -> ${c.to(w)}${c.port ? `:${c.port}` : ''}/${c.proto} should reach (${r.error})`).toBe(true);
@@ -272,6 +308,7 @@ describe.each(DATAPATHS)('the %s datapath', (datapath) => {
     });
 
     it.each(CASES)('$id: $what', async (c) => {
+      if (datapath === 'bpf' && mode === 'berthd running') await explainAgrees(w, c);
       if (c.expect === 'reach') await expectReach(w, c);
       else await expectBlocked(w, c);
     });

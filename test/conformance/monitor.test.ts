@@ -1,5 +1,5 @@
 /**
- * `berth monitor`: datapath events from the programs' ring buffer, with the
+ * `berth monitor` and `berth explain`. monitor: datapath events from the programs' ring buffer, with the
  * sandboxes and networks their addresses belong to. A connection that
  * icc=false refuses shows as a drop with reason icc and both sandboxes; a
  * connection to a published port shows as a new flow with its translation.
@@ -57,6 +57,20 @@ describe('berth monitor on the bpf datapath', () => {
     expect((await w.agent('ext').probe('tcp', UPLINK.host, 8080)).ok).toBe(true);
     const e = await m.event;
     expect(e).toMatchObject({ kind: 'flow', hook: 'uplink', proto: 'tcp', src: UPLINK.ext, dst: UPLINK.host, dport: 8080, ndst: w.sb('f1').v4, ndport: 80, to: 'f1', toNetwork: 'front' });
+  });
+
+  it('berth explain names the deciding rule, and a bad reference by its value', async () => {
+    const drop = await w.h.berthTry('explain', 'q2', 'q1', '--port', '7000');
+    expect(drop.code).toBe(1);
+    expect(drop.stdout).toMatch(/^q2 -> q1 7000\/tcp: DROP \(icc\)\n  dropped: within an icc=false network, without a link \(network 'quiet' has icc=false, and no link lets q2 open 7000\/tcp on q1\)$/m);
+    const pub = await w.h.berthTry('explain', `external:${UPLINK.ext}`, UPLINK.host, '--port', '8080', '--format', 'json');
+    expect(pub.code).toBe(0);
+    expect(JSON.parse(pub.stdout)).toMatchObject({ verdict: 'pass', rule: 'publish', sandbox: 'f1', translated: { dst: w.sb('f1').v4, dport: 80, src: UPLINK.ext } });
+    const bad = await w.h.berthTry('explain', 'nosuch', 'q1');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/source 'nosuch' is neither a sandbox, an address, external:IP nor host/);
+    const badPort = await w.h.berthTry('explain', 'q2', 'q1', '--port', '70000');
+    expect(badPort.stderr).toMatch(/'70000' is not a port number/);
   });
 
   it('refuses an unknown sandbox by name', async () => {

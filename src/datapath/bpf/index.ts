@@ -19,14 +19,15 @@ import type { Logger } from 'pino';
 import { BpfObject, type BpfProgram } from '../../bpf/object.js';
 import { BpfLink } from '../../bpf/link.js';
 import { BPFFS_ROOT } from '../../bpf/bpffs.js';
-import type { RawMap } from '../../native/addon.js';
+import type { NlLink, RawMap } from '../../native/addon.js';
 import { nl } from '../../netlink/index.js';
 import { run, tryRun } from '../../exec.js';
 import { bpfObjectPath } from '../../paths.js';
 import { counter, ctKey, ctVal, CtFlag, dpPub, dropReasons, DpStat, PUB_GEN_SHIFT, PUB_MAX, sumCounters, type DpPub } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
-import type { Datapath, DatapathStatus, DesiredDatapath, DpEventBatch } from '../datapath.js';
+import type { Datapath, DatapathStatus, DesiredDatapath, DpEventBatch, DpExplainQuery, DpExplainResult } from '../datapath.js';
 import { EventWatch } from './events.js';
+import { buildPacket, explainCtx, readRun, type ExplainRun } from './explain.js';
 import { ensureSysctls, sysctlDrift, type Sysctl } from '../iptables/sysctl.js';
 import { compile, lpmKey, type CompiledMaps, type Entries } from './compile.js';
 import { BerthError } from '../../controller/errors.js';
@@ -36,7 +37,7 @@ const PROGRAMS = {
   uplink: { object: 'tc_uplink', program: 'berth_from_uplink', direction: 'ingress' },
   host: { object: 'tc_host', program: 'berth_from_host', direction: 'egress' },
 } as const;
-type Hook = keyof typeof PROGRAMS;
+export type Hook = keyof typeof PROGRAMS;
 
 /** Maps user space writes, by pinned name; batch: the map type takes batched updates. */
 const MAPS = {
@@ -400,6 +401,42 @@ export class BpfDatapath implements Datapath {
     this.attached.clear();
     await rm(this.root, { recursive: true, force: true });
     this.log.info({ root: this.root }, 'bpf datapath removed');
+  }
+
+  /** Runs the loaded program of @hook on @packet arriving on @ifindex, as `berth explain` (changes nothing). */
+  async explainRun(hook: Hook, ifindex: number, packet: Buffer): Promise<ExplainRun> {
+    const l = await this.load();
+    const r = await l.programs[hook].testRun(packet, { ctx: explainCtx(ifindex) });
+    return readRun(packet, r.retval, r.ctx, r.data);
+  }
+
+  async explain(q: DpExplainQuery): Promise<DpExplainResult> {
+    await this.load();
+    const links = await nl.linkList({});
+    const byName = new Map(links.map((l) => [l.name, l]));
+    let hook: Hook;
+    let dev: NlLink | undefined;
+    if (q.from === 'sandbox') {
+      hook = 'container';
+      dev = q.hostIf ? byName.get(q.hostIf) : undefined;
+      if (!dev) throw new BerthError('not-found', `the sandbox's interface ${q.hostIf ?? '(none)'} does not exist`);
+    } else if (q.from === 'outside') {
+      hook = 'uplink';
+      const up = [...this.attached.entries()].find(([p]) => p.startsWith(this.pinPath('uplink', '')));
+      dev = up && links.find((l) => l.ifindex === up[1]);
+      if (!dev) throw new BerthError('unavailable', 'no uplink is attached: nothing reaches the host from outside');
+    } else {
+      hook = 'host';
+      dev = links.find((l) => l.ifindex === 1);
+    }
+    const packet = buildPacket({
+      srcMac: q.srcMac ?? '02:00:00:00:00:01', dstMac: q.dstMac ?? (q.from === 'outside' ? dev!.mac : '00:00:00:00:00:00'),
+      src: q.src, dst: q.dst, proto: q.proto, sport: q.sport, dport: q.dport,
+    });
+    const r = await this.explainRun(hook, dev!.ifindex, packet);
+    const via = r.ifindex ? links.find((l) => l.ifindex === r.ifindex)?.name : undefined;
+    const { ifindex: _i, ...rest } = r;
+    return { ...rest, ...(via ? { via } : {}) };
   }
 
   async events(since: number): Promise<DpEventBatch> {
