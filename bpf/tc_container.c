@@ -220,7 +220,6 @@ int berth_from_container(struct __sk_buff *skb)
 	struct dp_ctx c = { .skb = skb, .local = -1, .hook = HOOK_CONTAINER };
 	const struct berth_dp_ep *ep;
 	const struct berth_dp_net *net;
-	struct berth_ct_val *v;
 	__u32 ifindex = skb->ifindex;
 	int r;
 
@@ -248,14 +247,9 @@ int berth_from_container(struct __sk_buff *skb)
 		return dp_drop(&c, BERTH_DROP_FAMILY);
 	if (!src_ok(&c.p, ep))
 		return dp_drop(&c, BERTH_DROP_SPOOF_IP);
-	v = ct_lookup_pkt(&c.p, c.now);
-	if (v)
-		return ct_forward(&c, v);
-	if (c.p.icmp_err) {
-		r = icmp_error(&c);
-		if (r >= 0)
-			return r;
-	}
+	r = known_flow(&c);
+	if (r >= 0)
+		return r;
 	return new_flow(&c, ep, net);
 }
 

@@ -16,21 +16,15 @@ int berth_from_host(struct __sk_buff *skb)
 {
 	struct dp_ctx c = { .skb = skb, .local = 1, .hook = HOOK_HOST };
 	const struct berth_dp_pub *pub;
-	struct berth_ct_val *v;
 	int r;
 
 	if (parse_pkt(skb, &c.p) != 0)
 		return TC_ACT_OK;
 	dp_begin(&c);
 	c.in_ifindex = LO_IFINDEX;
-	v = ct_lookup_pkt(&c.p, c.now);
-	if (v)
-		return ct_forward(&c, v);
-	if (c.p.icmp_err) {
-		r = icmp_error(&c);
-		if (r >= 0)
-			return r;
-	}
+	r = known_flow(&c);
+	if (r >= 0)
+		return r;
 	pub = pub_find(&c);
 	if (pub)
 		return publish(&c, pub);

@@ -18,7 +18,6 @@ int berth_from_uplink(struct __sk_buff *skb)
 	struct dp_ctx c = { .skb = skb, .local = -1, .hook = HOOK_UPLINK };
 	struct berth_dp_lpm_id sk DP_ALIGNED = { .prefixlen = 32 + 128 };
 	const struct berth_dp_pub *pub;
-	struct berth_ct_val *v;
 	int r;
 
 	r = parse_pkt(skb, &c.p);
@@ -26,14 +25,9 @@ int berth_from_uplink(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	dp_begin(&c);
 	c.in_ifindex = skb->ifindex;
-	v = ct_lookup_pkt(&c.p, c.now);
-	if (v)
-		return ct_forward(&c, v);
-	if (c.p.icmp_err) {
-		r = icmp_error(&c);
-		if (r >= 0)
-			return r;
-	}
+	r = known_flow(&c);
+	if (r >= 0)
+		return r;
 	if (addr_loopback(c.p.key.daddr))
 		return dp_drop(&c, BERTH_DROP_LOOPBACK);
 	pub = pub_find(&c);

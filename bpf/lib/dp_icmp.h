@@ -154,4 +154,23 @@ static __always_inline int icmp_error(struct dp_ctx *c)
 	return deliver(c, flags);
 }
 
+/*
+ * A packet of a flow the datapath knows (translated and delivered), or an
+ * ICMP error about one; -1 when neither: the caller decides as for a new flow.
+ */
+static __always_inline int known_flow(struct dp_ctx *c)
+{
+	struct berth_ct_val *v = ct_lookup_pkt(&c->p, c->now);
+	int r;
+
+	if (v)
+		return ct_forward(c, v);
+	if (c->p.icmp_err) {
+		r = icmp_error(c);
+		if (r >= 0)
+			return r;
+	}
+	return -1;
+}
+
 #endif /* BERTH_LIB_DP_ICMP_H */

@@ -28,7 +28,7 @@ import { u32 as u32Codec } from '../../bpf/codec.js';
 import type { Datapath, DatapathStatus, DesiredDatapath, DpEventBatch, DpExplainQuery, DpExplainResult } from '../datapath.js';
 import { EventWatch } from './events.js';
 import { buildPacket, explainCtx, readRun, type ExplainRun } from './explain.js';
-import { ensureSysctls, sysctlDrift, type Sysctl } from '../iptables/sysctl.js';
+import { ensureSysctls, sysctlsDrifted, type Sysctl } from '../iptables/sysctl.js';
 import { compile, lpmKey, type CompiledMaps, type Entries } from './compile.js';
 import { BerthError } from '../../controller/errors.js';
 
@@ -382,12 +382,7 @@ export class BpfDatapath implements Datapath {
         return true;
       }
     }
-    const reset = await sysctlDrift(this.sysctls);
-    if (reset.length) {
-      this.log.warn({ sysctls: reset }, 'sysctls changed outside berth');
-      return true;
-    }
-    return false;
+    return sysctlsDrifted(this.sysctls, this.log);
   }
 
   async teardown(): Promise<void> {

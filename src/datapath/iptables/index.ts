@@ -15,7 +15,7 @@ import { render, type TableRules } from './render.js';
 import { applyScript, ownedView, ruleCounts, teardownScript } from './restore.js';
 import { detectBinaries, Tables, type Binaries } from './backend.js';
 import { ensureHairpin } from './hairpin.js';
-import { ensureSysctls, sysctlDrift, wantedSysctls, type Sysctl } from './sysctl.js';
+import { ensureSysctls, sysctlsDrifted, wantedSysctls, type Sysctl } from './sysctl.js';
 import { changedFronts, ConntrackFlusher } from './conntrack.js';
 
 interface LastApply {
@@ -127,12 +127,7 @@ export class IptablesDatapath implements Datapath {
         return true;
       }
     }
-    const reset = await sysctlDrift(this.sysctls);
-    if (reset.length) {
-      this.log.warn({ sysctls: reset }, 'sysctls changed outside berth');
-      return true;
-    }
-    return false;
+    return sysctlsDrifted(this.sysctls, this.log);
   }
 
   async teardown(): Promise<void> {

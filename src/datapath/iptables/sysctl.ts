@@ -20,6 +20,7 @@
  * None is reverted on teardown (Docker does not either): other software on
  * the host may rely on forwarding, and a bridge's setting goes with it.
  */
+import type { Logger } from 'pino';
 import { nl } from '../../netlink/index.js';
 
 export interface Sysctl {
@@ -62,6 +63,13 @@ export async function ensureSysctls(want: Sysctl[]): Promise<{ changed: string[]
     changed.push(`${s.key}=${s.value}`);
   }
   return { changed, missing };
+}
+
+/** Whether some of @want were reset outside berth (said in the log). */
+export async function sysctlsDrifted(want: Sysctl[], log: Logger): Promise<boolean> {
+  const reset = await sysctlDrift(want);
+  if (reset.length) log.warn({ sysctls: reset }, 'sysctls changed outside berth');
+  return reset.length > 0;
 }
 
 /** Keys that no longer hold their value (someone reset them). */
