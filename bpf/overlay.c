@@ -13,6 +13,7 @@
  *   known VNI from a registered cluster host are accepted; they go to that
  *   network's bridge, and the inner source MAC is learned so peers without
  *   berth (a plain Linux vxlan device on the same VNI) are reachable too.
+ *   A unicast frame for a local endpoint goes straight to its port.
  */
 #include "lib/common.h"
 #include "lib/overlay_maps.h"
@@ -149,6 +150,7 @@ int berth_ovl_from_tunnel(struct __sk_buff *skb)
 	struct berth_ovl_net *net;
 	struct berth_ovl_mac_key lk = {};
 	struct berth_ovl_remote rv = {};
+	struct berth_ovl_local *local;
 	__u32 host, vni;
 
 	if (bpf_skb_get_tunnel_key(skb, &key, sizeof(key), 0) < 0) {
@@ -184,6 +186,14 @@ int berth_ovl_from_tunnel(struct __sk_buff *skb)
 		}
 	}
 	__stat(BERTH_OVL_RX_DECAP, skb->len);
+	if (!__is_multicast(eth->h_dest)) {
+		lk.vni = vni;
+		__builtin_memcpy(lk.mac, eth->h_dest, 6);
+		local = bpf_map_lookup_elem(&berth_ovl_locals, &lk);
+		/* Straight out of the sandbox's port: the bridge has nothing to decide for it. */
+		if (local)
+			return bpf_redirect(local->ifindex, 0);
+	}
 	/* Out of the bridge device: the bridge forwards it to the right port, or floods a broadcast. */
 	return bpf_redirect(net->bridge_ifindex, 0);
 }

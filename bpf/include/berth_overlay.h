@@ -47,6 +47,12 @@ struct berth_ovl_remote {
 	__u32 pad;
 };
 
+/* A local overlay endpoint by (VNI, MAC): decapsulated frames go straight to its port. */
+struct berth_ovl_local {
+	__u32 ifindex;		/* host side of the sandbox's veth */
+	__u32 pad;
+};
+
 /* Remote endpoint by IPv4: what ARP is answered with. */
 struct berth_ovl_ip_key {
 	__u32 vni;

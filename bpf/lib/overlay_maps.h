@@ -64,6 +64,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } berth_ovl_learned SEC(".maps");
 
+/* (VNI, MAC) -> local port: unicast frames from the tunnel skip the bridge. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_OVL_MAX_PORTS);
+	__type(key, struct berth_ovl_mac_key);
+	__type(value, struct berth_ovl_local);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} berth_ovl_locals SEC(".maps");
+
 /* (VNI, IPv4) -> MAC: ARP requests for remote endpoints are answered from here. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -42,17 +42,21 @@ export class OverlayDriver implements NetworkDriver {
   async join(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
     const dp = this.dp(n);
     await this.bridge.join(n, sb, ep, ctx);
-    await dp.addPort(ep.hostIf!, n.vxlan!.vni, n.vxlan!.port);
+    await dp.addPort(ep.hostIf!, n.vxlan!.vni, n.vxlan!.port, ep.mac);
   }
 
   async leave(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<void> {
-    await this.dataplane()?.removePort(ep.hostIf!).catch(() => undefined);
+    await this.dataplane()?.removePort(ep.hostIf!, n.vxlan!.vni, ep.mac).catch(() => undefined);
     await this.bridge.leave(n, sb, ep);
   }
 
   async endpointPresent(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<boolean> {
     const dp = this.dataplane();
     if (!dp || !existsSync(join(dp.pinDir, 'links', ep.hostIf!))) return false;
-    return this.bridge.endpointPresent(n, sb, ep);
+    if (!(await this.bridge.endpointPresent(n, sb, ep))) return false;
+    // The interfaces are there: rewrite the port's map entries (idempotent), so maps an
+    // older berthd did not have are filled without remaking the endpoint.
+    await dp.addPort(ep.hostIf!, n.vxlan!.vni, n.vxlan!.port, ep.mac);
+    return true;
   }
 }

@@ -88,6 +88,14 @@ export const ovlRemote: Codec<OvlRemote> = {
   decode: (b, off = 0) => ({ hostIp: hostToIp4(remoteRaw.decode(b, off).hostIp) }),
 };
 
+export interface OvlLocal {
+  ifindex: number;
+}
+export const ovlLocal = structCodec<OvlLocal & { pad: never }>('berth_ovl_local', [
+  ['ifindex', 'u32'],
+  ['pad', { pad: 4 }],
+]);
+
 export interface OvlIpKey {
   vni: number;
   ip: string;

@@ -15,7 +15,7 @@ import { BpfMap, PerCpuMap } from '../../bpf/map.js';
 import { counter, type Counter } from '../../bpf/abi.js';
 import { bpfObjectPath } from '../../paths.js';
 import { nl } from '../../netlink/index.js';
-import { hostKey, ovlIpKey, ovlMacKey, ovlNeigh, ovlNet, ovlPort, ovlRemote, u32, OVL_STAT_SLOTS, type OvlIpKey, type OvlMacKey } from './abi.js';
+import { hostKey, ovlIpKey, ovlLocal, ovlMacKey, ovlNeigh, ovlNet, ovlPort, ovlRemote, u32, OVL_STAT_SLOTS, type OvlIpKey, type OvlMacKey } from './abi.js';
 
 /** One remote endpoint as the cluster knows it. */
 export interface RemoteEndpoint {
@@ -41,6 +41,7 @@ export class OverlayDataplane {
     private readonly hosts: BpfMap<string, number>,
     private readonly remoteMacs: BpfMap<OvlMacKey, { hostIp: string }>,
     private readonly remoteIps: BpfMap<OvlIpKey, { mac: string }>,
+    private readonly locals: BpfMap<OvlMacKey, { ifindex: number }>,
     private readonly stats: PerCpuMap<number, Counter>,
   ) {}
 
@@ -57,6 +58,7 @@ export class OverlayDataplane {
       obj.map('berth_ovl_hosts', hostKey, u32),
       obj.map('berth_ovl_remote_macs', ovlMacKey, ovlRemote),
       obj.map('berth_ovl_remote_ips', ovlIpKey, ovlNeigh),
+      obj.map('berth_ovl_locals', ovlMacKey, ovlLocal),
       obj.perCpuMap('berth_ovl_stats', u32, counter),
     );
   }
@@ -114,18 +116,20 @@ export class OverlayDataplane {
     await this.nets.delete(vni);
   }
 
-  /** Makes @hostIf (an overlay sandbox's veth, host side) an overlay port of @vni. */
-  async addPort(hostIf: string, vni: number, udpPort: number): Promise<void> {
+  /** Makes @hostIf (an overlay sandbox's veth, host side, for the endpoint of @mac) an overlay port of @vni. */
+  async addPort(hostIf: string, vni: number, udpPort: number, mac: string): Promise<void> {
     const vx = await this.ensureVxlan(udpPort);
     const link = (await nl.linkList({})).find((l) => l.name === hostIf);
     if (!link) throw new Error(`overlay: interface '${hostIf}' does not exist`);
     await this.ports.update(link.ifindex, { vni, vxlanIfindex: vx });
+    await this.locals.update({ vni, mac }, { ifindex: link.ifindex });
     await this.attach(hostIf, this.fromSandbox);
   }
 
-  async removePort(hostIf: string): Promise<void> {
+  async removePort(hostIf: string, vni: number, mac: string): Promise<void> {
     const link = (await nl.linkList({})).find((l) => l.name === hostIf);
     if (link) await this.ports.delete(link.ifindex);
+    await this.locals.delete({ vni, mac });
     await this.detach(hostIf);
   }
 
@@ -135,6 +139,7 @@ export class OverlayDataplane {
     const ifindexes = new Set(links.map((l) => l.ifindex));
     const names = new Set(links.map((l) => l.name));
     for (const [ifindex] of await this.ports.entries()) if (!ifindexes.has(ifindex)) await this.ports.delete(ifindex);
+    for (const [k, v] of await this.locals.entries()) if (!ifindexes.has(v.ifindex)) await this.locals.delete(k);
     for (const f of await readdir(join(this.pinDir, 'links')).catch(() => [] as string[])) {
       if (!names.has(f)) await rm(join(this.pinDir, 'links', f), { force: true });
     }
