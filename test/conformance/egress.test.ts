@@ -25,6 +25,7 @@ const SPEC: WorldSpec = {
     { name: 'only-ext', network: 'open', args: ['--egress-allow', `${UPLINK.ext}/32`] },
     { name: 'port', network: 'open', args: ['--egress-allow', `${EXT2.ext2}:7001/tcp`, '--egress-allow', `${EXT2.ext2}:7000/udp`] },
     { name: 'changing', network: 'open' },
+    { name: 'held', network: 'open' },
     { name: 'denied', network: 'closed' },
     { name: 'denied2', network: 'closed' },
     { name: 'excepted', network: 'closed', args: ['--egress-allow', `${EXT2.ext2}/32`] },
@@ -144,6 +145,28 @@ describe.each(DATAPATHS)('egress allow-lists on the %s datapath', (datapath) => 
     await reaches('changing', 'udp', EXT2.ext2, 7000, 'ext2');
     const after = Object.values((await w.h.state()).sandboxes).find((s) => s.name === 'changing')!;
     expect([after.pid, after.pidStart, after.egressAllow]).toEqual([before.pid, before.pidStart, undefined]);
+  });
+
+  it('a connection open before the list changes keeps going; the next one follows the new list', async () => {
+    const echo = w.agent('ext').exec(process.execPath, ['-e', "require('net').createServer((s) => s.on('error', () => {}).pipe(s)).listen(7003); setTimeout(() => process.exit(0), 6000)"], 8000);
+    await new Promise((r) => setTimeout(r, 500));
+    // Sends 'a' at once and 'b' 3 s later on the same connection, and prints what came back.
+    const client = w.agent('held').exec(process.execPath, ['-e', `
+      const s = require('net').connect(7003, '${UPLINK.ext}');
+      let got = '';
+      s.on('data', (d) => (got += d));
+      s.on('connect', () => {
+        s.write('a');
+        setTimeout(() => s.write('b'), 3000);
+        setTimeout(() => { process.stdout.write(got); process.exit(0); }, 4500);
+      });
+      s.on('error', (e) => { process.stdout.write('error ' + e.code); process.exit(1); });`], 8000);
+    await new Promise((r) => setTimeout(r, 1000));
+    await w.h.berth('update', 'held', '--egress-allow', 'none');
+    await refused('held', 'tcp', UPLINK.ext, 7000, 'ext');
+    const r = await client;
+    expect([r.code, r.stdout], 'the open connection after the update').toEqual([0, 'ab']);
+    await echo;
   });
 
   it('bad lists are refused naming the value, and nothing changes', async () => {
