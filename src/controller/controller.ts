@@ -1199,6 +1199,11 @@ export class Controller {
   private async syncCluster(): Promise<void> {
     const cluster = this.opts.cluster;
     if (!cluster) return;
+    if (!cluster.connected) {
+      // Not worth a timeout per operation: the retry timer writes it all once the store is back.
+      this.clusterDirty = true;
+      return;
+    }
     try {
       await cluster.syncLocal(this.state);
       this.clusterDirty = false;
@@ -1219,7 +1224,7 @@ export class Controller {
     // What the cluster holds already (networks made while this berthd was down) is followed now.
     follow();
     const retry = setInterval(() => {
-      if (this.clusterDirty) this.serial(async () => undefined).catch(() => undefined);
+      if (this.clusterDirty && cluster.connected) this.serial(async () => undefined).catch(() => undefined);
     }, 2000);
     retry.unref();
   }
