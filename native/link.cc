@@ -39,9 +39,11 @@ void BpfLink::Init(Napi::Env env, Napi::Object exports) {
           } else if (li.type == BPF_LINK_TYPE_XDP) {
             at->kind = "xdp";
             at->ifindex = li.xdp.ifindex;
+          } else if (li.type == BPF_LINK_TYPE_TRACING || li.type == BPF_LINK_TYPE_RAW_TRACEPOINT) {
+            at->kind = "tracing";
           } else {
             close(*fd);
-            ThrowSys(EINVAL, "bpf_obj_get", "'" + path + "' is not a tcx or XDP link");
+            ThrowSys(EINVAL, "bpf_obj_get", "'" + path + "' is not a tcx, XDP or tracing link");
           }
         },
         [at, fd](Napi::Env env) -> Napi::Value { return BpfLink::New(env, *at, *fd); });

@@ -166,6 +166,25 @@ static Napi::Value AbiSizes(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// kernelEnum(name): the values of an enum of the running kernel, from its BTF
+// ({name: value}); empty when the kernel has no BTF or no such enum.
+static Napi::Value KernelEnum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) ThrowType(env, "kernelEnum(name): name must be a string");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  Napi::Object o = Napi::Object::New(env);
+  struct btf* btf = btf__load_vmlinux_btf();
+  if (!btf) return o;
+  int id = btf__find_by_name_kind(btf, name.c_str(), BTF_KIND_ENUM);
+  if (id > 0) {
+    const struct btf_type* t = btf__type_by_id(btf, id);
+    const struct btf_enum* e = btf_enum(t);
+    for (int i = 0; i < btf_vlen(t); i++, e++) o.Set(btf__name_by_offset(btf, e->name_off), e->val);
+  }
+  btf__free(btf);
+  return o;
+}
+
 static Napi::Value LibbpfInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -189,6 +208,7 @@ static Napi::Value SetLogger(const Napi::CallbackInfo& info) {
 
 void InitProbe(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, ProbeFeatures));
+  exports.Set("kernelEnum", Napi::Function::New(env, KernelEnum));
   exports.Set("xdpQuery", Napi::Function::New(env, XdpQuery));
   exports.Set("abiSizes", Napi::Function::New(env, AbiSizes));
   exports.Set("libbpf", Napi::Function::New(env, LibbpfInfo));

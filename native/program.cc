@@ -12,7 +12,8 @@ void BpfProgram::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function f = DefineClass(env, "BpfProgram",
       {InstanceMethod("info", &BpfProgram::Info), InstanceMethod("testRun", &BpfProgram::TestRun),
        InstanceMethod("attachTc", &BpfProgram::AttachTc),
-       InstanceMethod("attachXdp", &BpfProgram::AttachXdp), InstanceMethod("pin", &BpfProgram::Pin),
+       InstanceMethod("attachXdp", &BpfProgram::AttachXdp), InstanceMethod("attachTracing", &BpfProgram::AttachTracing),
+       InstanceMethod("pin", &BpfProgram::Pin),
        InstanceMethod("close", &BpfProgram::Close)});
   Data(env).program_ctor = Napi::Persistent(f);
   exports.Set("BpfProgram", f);
@@ -226,6 +227,24 @@ Napi::Value BpfProgram::AttachXdp(const Napi::CallbackInfo& info) {
         if (lfd < 0)
           ThrowSys(-lfd, "bpf_link_create", "attach '" + name + "' at XDP (" + mode + ") of " + Where(t));
         *at = Attachment{"xdp", t.netns, ifindex, "", mode, prog_id, LinkId(lfd)};
+        *link_fd = lfd;
+      },
+      [at, link_fd](Napi::Env env) -> Napi::Value { return BpfLink::New(env, *at, *link_fd); });
+}
+
+// attachTracing(): a tp_btf/fentry program to the kernel function or tracepoint it names, as a bpf_link.
+Napi::Value BpfProgram::AttachTracing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FdPtr fd = Live(env);
+  auto at = std::make_shared<Attachment>();
+  auto link_fd = std::make_shared<int>(-1);
+  std::string name = name_;
+  uint32_t prog_id = id_;
+  return RunAsync(env, "berth.program.attachTracing",
+      [fd, at, link_fd, name, prog_id] {
+        int lfd = bpf_raw_tracepoint_open(nullptr, fd->get());
+        if (lfd < 0) ThrowSys(errno, "bpf_raw_tracepoint_open", "attach tracing program '" + name + "'");
+        *at = Attachment{"tracing", "", 0, "", "", prog_id, LinkId(lfd)};
         *link_fd = lfd;
       },
       [at, link_fd](Napi::Env env) -> Napi::Value { return BpfLink::New(env, *at, *link_fd); });

@@ -52,6 +52,7 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
   Napi::Value TestRun(const Napi::CallbackInfo& info);
   Napi::Value AttachTc(const Napi::CallbackInfo& info);
   Napi::Value AttachXdp(const Napi::CallbackInfo& info);
+  Napi::Value AttachTracing(const Napi::CallbackInfo& info);
   Napi::Value Pin(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   FdPtr Live(Napi::Env env) const;
@@ -63,7 +64,7 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram> {
 
 // Where and how a program is attached; what detach() needs to undo it.
 struct Attachment {
-  std::string kind;       // "tcx" | "clsact" | "xdp"
+  std::string kind;       // "tcx" | "clsact" | "xdp" | "tracing"
   std::string netns;      // namespace the interface lives in ("" = ours)
   unsigned ifindex = 0;
   std::string direction;  // "ingress" | "egress" (tc only)

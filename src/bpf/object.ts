@@ -47,6 +47,11 @@ export class BpfProgram {
     return new BpfLink(await this.raw.attachTc(opts));
   }
 
+  /** A tracing program (tp_btf, fentry) to what its section names. */
+  async attachTracing(): Promise<BpfLink> {
+    return new BpfLink(await this.raw.attachTracing());
+  }
+
   async attachXdp(opts: XdpAttachOptions): Promise<BpfLink> {
     return new BpfLink(await this.raw.attachXdp(opts));
   }

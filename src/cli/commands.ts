@@ -283,10 +283,11 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
     .action(async (o: { format: string }) => {
       const s = await client().call<DatapathStatus>('GET', '/v1/datapath');
       if (o.format === 'json') return printJson(s);
-      const d = s.detail as { maps?: Record<string, { entries: number; max: number }>; drops?: Record<string, { packets: number }>; attachments?: number; lastApplyMs?: number };
+      const d = s.detail as { maps?: Record<string, { entries: number; max: number }>; drops?: Record<string, { packets: number }>; kernelDrops?: Record<string, { packets: number }> | null; attachments?: number; lastApplyMs?: number };
       process.stdout.write(`datapath  ${s.kind}${d.attachments !== undefined ? `, ${d.attachments} attachments` : ''}${d.lastApplyMs !== undefined ? `, last apply ${d.lastApplyMs} ms` : ''}\n`);
       if (d.maps) process.stdout.write('\n' + table(['MAP', 'ENTRIES', 'MAX'], Object.entries(d.maps).map(([k, v]) => [k, String(v.entries), String(v.max)])));
       if (d.drops) process.stdout.write('\n' + table(['DROP REASON', 'PACKETS'], Object.entries(d.drops).map(([k, v]) => [k, String(v.packets)])));
+      if (d.kernelDrops) process.stdout.write('\n' + table(['KERNEL DROP REASON (berth\'s interfaces)', 'PACKETS'], Object.entries(d.kernelDrops).map(([k, v]) => [k, String(v.packets)])));
       if (s.kind !== 'bpf') process.stdout.write('\n' + JSON.stringify(s.detail, null, 2) + '\n');
     });
 

@@ -75,7 +75,7 @@ export interface XdpAttachOptions extends AttachTarget {
 }
 
 export interface RawLinkInfo {
-  kind: 'tcx' | 'clsact' | 'xdp';
+  kind: 'tcx' | 'clsact' | 'xdp' | 'tracing';
   ifindex: number;
   netns: string;
   direction?: 'ingress' | 'egress';
@@ -101,6 +101,8 @@ export interface RawProgram {
   testRun(opts: { data: Buffer; ctx?: Buffer; repeat?: number; netns?: string }): Promise<TestRunResult>;
   attachTc(opts: TcAttachOptions): Promise<RawLink>;
   attachXdp(opts: XdpAttachOptions): Promise<RawLink>;
+  /** a tp_btf / fentry program, to what its section names */
+  attachTracing(): Promise<RawLink>;
   pin(path: string): Promise<void>;
   close(): void;
 }
@@ -326,6 +328,8 @@ export interface Addon {
   probe(opts?: { bpffs?: string }): Promise<ProbeResult>;
   xdpQuery(opts: AttachTarget): Promise<XdpQueryResult>;
   abiSizes(): Record<string, number>;
+  /** An enum of the running kernel, from its BTF: name -> value ({} when absent). */
+  kernelEnum(name: string): Record<string, number>;
   /** A socket bound to the port and never listened on (native/ports.cc): the fd. Throws EADDRINUSE when taken. */
   portHold(opts: { proto: 'tcp' | 'udp'; address: string; port: number }): number;
   portRelease(fd: number): void;

@@ -73,6 +73,14 @@ describe('berth monitor on the bpf datapath', () => {
     expect(badPort.stderr).toMatch(/'70000' is not a port number/);
   });
 
+  it('counts the kernel\'s own drops of berth\'s traffic by the kernel\'s reason', async () => {
+    const kdrops = async () => (JSON.parse((await w.h.berth('datapath', '--format', 'json')).stdout) as { detail: { kernelDrops: Record<string, { packets: number }> | null } }).detail.kernelDrops;
+    const before = (await kdrops())?.no_socket?.packets ?? 0;
+    // UDP to a port of the host nobody listens on: the host's stack frees it, reason NO_SOCKET, on q1's bridge.
+    for (let i = 0; i < 3; i++) await w.agent('q1').probe('udp', w.sb('q1').gateway, 9, { timeoutMs: 200 });
+    expect((await kdrops())?.no_socket?.packets ?? 0).toBeGreaterThanOrEqual(before + 3);
+  });
+
   it('refuses an unknown sandbox by name', async () => {
     const r = await w.h.berthTry('monitor', '--sandbox', 'nosuch', '--count', '1');
     expect(r.code).not.toBe(0);

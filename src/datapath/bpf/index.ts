@@ -120,6 +120,11 @@ export class BpfDatapath implements Datapath {
       }
       const maps = new Map<string, RawMap>();
       for (const m of objects[0]!.maps()) if (!m.internal) maps.set(m.name, objects[0]!.rawMap(m.name));
+      const kdrops = await this.loadKernelDrops();
+      if (kdrops) {
+        objects.push(kdrops);
+        maps.set('berth_dp_kdrops', kdrops.rawMap('berth_dp_kdrops'));
+      }
       this.loaded = { objects, programs, maps };
     } catch (e) {
       for (const o of objects) o.close();
@@ -128,6 +133,52 @@ export class BpfDatapath implements Datapath {
     this.gc = setInterval(() => void this.collect().catch((e: unknown) => this.log.warn({ err: e }, 'connection table cleanup failed')), 30_000);
     this.gc.unref();
     return this.loaded;
+  }
+
+  /**
+   * bpf/kdrops.c on the kfree_skb tracepoint: the kernel's own drops of
+   * berth's traffic, by the kernel's reason. Optional: without it (no BTF
+   * for tracing, a locked-down kernel) the datapath works, and says so.
+   */
+  private async loadKernelDrops(): Promise<BpfObject | undefined> {
+    const pin = join(this.linkDir, 'kdrops');
+    try {
+      const inum = (await stat('/proc/self/ns/net')).ino;
+      const o = await BpfObject.load(bpfObjectPath('kdrops'), { pinRoot: this.root, maxEntries: { berth_dp_ct: this.ctMax }, consts: { cfg_netns_inum: inum } });
+      const old = existsSync(pin) ? await BpfLink.fromPin(pin).catch(() => undefined) : undefined;
+      const link = await o.program('berth_kfree_skb').attachTracing();
+      try {
+        if (old) {
+          old.close();
+          await rm(pin, { force: true });
+        }
+        await link.pin(pin);
+      } finally {
+        link.close();
+      }
+      return o;
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'the kernel\'s drop reasons are not watched (kfree_skb tracing unavailable)');
+      return undefined;
+    }
+  }
+
+  /** The kernel's drops of berth's traffic by the kernel's reason name (SKB_DROP_REASON_*), non-zero ones. */
+  async kernelDrops(): Promise<Record<string, { packets: number; bytes: number }> | null> {
+    const m = this.loaded?.maps.get('berth_dp_kdrops');
+    if (!m) return null;
+    const { addon } = await import('../../native/addon.js');
+    const names = new Map(Object.entries(addon().kernelEnum('skb_drop_reason')).map(([k, v]) => [v, k.replace(/^SKB_DROP_REASON_/, '').toLowerCase()]));
+    const info = m.info();
+    const { keys, values, count } = await m.entries();
+    const out: Record<string, { packets: number; bytes: number }> = {};
+    for (let i = 0; i < count; i++) {
+      const reason = keys.readUInt32LE(i * 4);
+      const per = Array.from({ length: info.ncpus }, (_, c) => counter.decode(values, i * info.valueBytes + c * 16));
+      const s = sumCounters(per);
+      if (s.packets > 0n) out[names.get(reason) ?? String(reason)] = { packets: Number(s.packets), bytes: Number(s.bytes) };
+    }
+    return out;
   }
 
   /**
@@ -366,7 +417,7 @@ export class BpfDatapath implements Datapath {
       changed++;
     }
     for (const path of pinned) {
-      if (want.has(path)) continue;
+      if (want.has(path) || path === join(this.linkDir, 'kdrops')) continue;
       await detachPin(path);
       this.attached.delete(path);
       changed++;
@@ -472,6 +523,7 @@ export class BpfDatapath implements Datapath {
         maps: sizes,
         ctFill: sizes.berth_dp_ct!.entries / sizes.berth_dp_ct!.max,
         drops: await this.drops(),
+        kernelDrops: await this.kernelDrops(),
         stats,
         ...(this.last ? { lastApply: this.last.at, lastApplyMs: this.last.ms, warnings: this.last.warnings } : { lastApply: null }),
       },
