@@ -14,7 +14,8 @@ import { testTopology } from '../helpers/kernel.js';
 import { run, tryRun } from '../../src/exec.js';
 import { PerCpuMap } from '../../src/bpf/map.js';
 import { counter } from '../../src/bpf/abi.js';
-import { u32, OvlStat } from '../../src/datapath/overlay/abi.js';
+import { ovlIpKey, ovlNeigh, u32, OvlStat } from '../../src/datapath/overlay/abi.js';
+import { BpfMap } from '../../src/bpf/map.js';
 
 
 const json = async <T>(p: Promise<{ stdout: string }>): Promise<T> => JSON.parse((await p).stdout) as T;
@@ -34,6 +35,17 @@ async function stat(h: LabHost, which: number): Promise<bigint> {
   const m = await PerCpuMap.fromPin(join(h.bpffs.path, `berth-${id}`, 'overlay', 'berth_ovl_stats'), u32, counter);
   try {
     return ((await m.lookup(which)) ?? []).reduce((a, c) => a + c.packets, 0n);
+  } finally {
+    m.close();
+  }
+}
+
+/** The remote endpoint addresses host @h answers ARP for, from its pinned map. */
+async function arpAnswered(h: LabHost): Promise<string[]> {
+  const id = (await readFile(join(h.stateDir, 'cluster-host-id'), 'utf8')).trim();
+  const m = await BpfMap.fromPin(join(h.bpffs.path, `berth-${id}`, 'overlay', 'berth_ovl_remote_ips'), ovlIpKey, ovlNeigh);
+  try {
+    return (await m.entries()).map(([k]) => k.ip);
   } finally {
     m.close();
   }
@@ -269,8 +281,11 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       const r = await h1.berthTry('network', 'rm', 'ov2');
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/active endpoints/);
+      expect(await arpAnswered(h1)).toContain(ip.b3);
       await h1.berth('rm', '-f', 'b1');
       await h3.berth('rm', '-f', 'b3');
+      // The other hosts forget it: no more ARP answers or tunnel entries for it.
+      await eventually(async () => !(await arpAnswered(h1)).includes(ip.b3!));
       await h1.berth('network', 'rm', 'ov2');
       await h3.berth('network', 'rm', 'ov9');
       for (const h of [h1, h2, h3]) await eventually(async () => !(await networkNames(h)).some((n) => n === 'ov2' || n === 'ov9'));
