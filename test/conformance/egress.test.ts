@@ -169,6 +169,11 @@ describe.each(DATAPATHS)('egress allow-lists on the %s datapath', (datapath) => 
     await echo;
   });
 
+  it('the refusals are counted as drops with reason egress (berth datapath)', async () => {
+    const s = JSON.parse((await w.h.berth('datapath', '--format', 'json')).stdout) as { detail: { drops?: Record<string, { packets: number }> } };
+    expect(s.detail.drops?.egress?.packets ?? 0).toBeGreaterThan(0);
+  });
+
   it('bad lists are refused naming the value, and nothing changes', async () => {
     const state = JSON.stringify(await w.h.state());
     const cases: [string[], RegExp][] = [

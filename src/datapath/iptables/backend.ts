@@ -79,6 +79,13 @@ export class Tables {
     return parseSave((await run(t.save, [], { timeoutMs: 30_000 })).stdout);
   }
 
+  /** `*-save -c`: the same text with each rule's [packets:bytes] (drops.ts reads them). */
+  async saveCounters(family: Family): Promise<string> {
+    const t = this.bin.tools[family];
+    if (!t) return '';
+    return (await run(t.save, ['-c'], { timeoutMs: 30_000 })).stdout;
+  }
+
   /** One atomic restore of @script (--noflush: only the chains it names change). */
   async restore(family: Family, script: string): Promise<void> {
     const t = this.bin.tools[family];

@@ -5,7 +5,8 @@
  * of sysctl.ts. What it last applied is remembered as iptables-save showed it
  * afterwards, which is what drifted() compares against. Once the rules are
  * in, conntrack entries of publishes that were added, removed or changed are
- * flushed (conntrack.ts), so existing flows follow the new rules.
+ * flushed (conntrack.ts), so existing flows follow the new rules. status()
+ * counts drops by reason from the DROP rules' counters (drops.ts).
  */
 import type { Logger } from 'pino';
 import type { Datapath, DatapathStatus, DesiredDatapath } from '../datapath.js';
@@ -17,6 +18,7 @@ import { detectBinaries, Tables, type Binaries } from './backend.js';
 import { ensureHairpin } from './hairpin.js';
 import { ensureSysctls, sysctlsDrifted, wantedSysctls, type Sysctl } from './sysctl.js';
 import { changedFronts, ConntrackFlusher } from './conntrack.js';
+import { addDrops, type Drops } from './drops.js';
 
 interface LastApply {
   at: string;
@@ -152,13 +154,19 @@ export class IptablesDatapath implements Datapath {
     if (!this.bin) return { kind: 'iptables', detail: { error: 'iptables is not installed' } };
     const tables = new Tables(this.bin);
     const rules: Record<string, Record<string, number>> = {};
-    for (const f of FAMILIES) if (this.bin.tools[f]) rules[f] = ruleCounts(f, await tables.save(f));
+    const drops: Drops = {};
+    for (const f of FAMILIES) {
+      if (!this.bin.tools[f]) continue;
+      rules[f] = ruleCounts(f, await tables.save(f));
+      addDrops(drops, f, await tables.saveCounters(f).catch(() => ''));
+    }
     return {
       kind: 'iptables',
       detail: {
         backend: this.bin.backend,
         version: this.bin.version,
         rules,
+        drops,
         sysctls: Object.fromEntries(this.sysctls.map((s) => [s.key, s.value])),
         ...(this.last ? { lastApply: this.last.at, lastApplyMs: this.last.ms, warnings: this.last.warnings } : { lastApply: null }),
       },

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { addDrops, dropReason } from './drops.js';
+import { render } from './render.js';
+import type { DesiredDatapath } from '../datapath.js';
+
+describe('iptables drops by reason', () => {
+  it('every DROP rule render() writes has a reason, named as the eBPF datapath names it', () => {
+    const d: DesiredDatapath = {
+      networks: [
+        { id: 'a', name: 'a', bridge: 'br-a', subnet4: '10.1.0.0/24', gateway4: '10.1.0.1', internal: false, icc: false, masquerade: true },
+        { id: 'i', name: 'i', bridge: 'br-i', subnet4: '10.2.0.0/24', gateway4: '10.2.0.1', subnet6: 'fd00:2::/64', gateway6: 'fd00:2::1', internal: true, icc: true, masquerade: false },
+      ],
+      endpoints: [{ sandbox: 's', network: 'a', hostIf: 'bv-s', mac: '02:00:00:00:00:01', v4: '10.1.0.2', egress: [] }],
+      publishes: [{ sandbox: 's', network: 'a', hostIp: '', hostPort: 80, count: 1, containerV4: '10.1.0.2', containerPort: 80, proto: 'tcp', allow: ['192.0.2.0/24'] }],
+      links: [],
+    };
+    const r = render(d);
+    const seen = new Set<string>();
+    for (const f of ['ip4', 'ip6', 'eb'] as const) {
+      for (const chains of Object.values(r.rules[f])) {
+        for (const [chain, specs] of Object.entries(chains)) {
+          for (const spec of specs.filter((s) => s.endsWith('-j DROP'))) {
+            const reason = dropReason(f, chain, spec);
+            expect(reason, `${f} ${chain} ${spec}`).toBeDefined();
+            seen.add(reason!);
+          }
+        }
+      }
+    }
+    expect([...seen].sort()).toEqual(['allowlist', 'direct', 'egress', 'family', 'icc', 'internal', 'isolation', 'loopback', 'spoof-arp', 'spoof-ip', 'spoof-mac']);
+  });
+
+  it('sums the counters of save -c output by reason; other rules and other chains are not drops', () => {
+    const text = [
+      '*filter',
+      ':BERTH-ICC - [0:0]',
+      '[3:180] -A BERTH-ICC -i br-a -o br-a -j DROP',
+      '[1:60] -A BERTH-ICC -s 10.1.0.3/32 -d 10.1.0.2/32 -i br-a -o br-a -p tcp -m tcp --dport 5432 -j ACCEPT',
+      '[2:120] -A BERTH-ISOLATION-STAGE-2 -o br-a -j DROP',
+      '[4:240] -A BERTH-ISOLATION-STAGE-2 -o br-b -j DROP',
+      '[9:900] -A FORWARD -i eth9 -j DROP',
+      'COMMIT',
+    ].join('\n');
+    expect(addDrops({ icc: { packets: 1, bytes: 1 } }, 'ip4', text)).toEqual({ icc: { packets: 4, bytes: 181 }, isolation: { packets: 6, bytes: 360 } });
+  });
+});
