@@ -29,12 +29,13 @@ export const LIMIT = { v1: '10.98.0.1', v2: '10.98.0.2', gw: '10.99.0.1', c1: '1
 export const BERTH = { up: '198.18.0.1', ext: '198.18.0.2' };
 
 /**
- * Client-side sysctls so connection-rate runs do not run out of ports (namespace-local). Host namespaces,
- * where published ports (20000-39999) are bound by docker-proxy, keep the default ephemeral range
- * (32768-60999 would still overlap; 1024-65000 overlaps them all): widePortRange false.
+ * Client-side sysctls so connection-rate runs do not run out of ports (namespace-local). In host namespaces
+ * (widePortRange false) the ephemeral range is 40000-65000, clear of the published ports (20000-39999):
+ * docker-proxy binds them there, and berthd refuses to publish a port a local socket holds (a TIME_WAIT
+ * one of the 127.0.0.1 scenario included).
  */
 export async function clientSysctls(nsPath: string, opts: { widePortRange?: boolean } = {}): Promise<void> {
-  const range = opts.widePortRange === false ? [] : ['net.ipv4.ip_local_port_range=1024 65000'];
+  const range = [`net.ipv4.ip_local_port_range=${opts.widePortRange === false ? '40000 65000' : '1024 65000'}`];
   await run('nsenter', [`--net=${nsPath}`, '--', 'sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1', ...range]);
 }
 
