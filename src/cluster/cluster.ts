@@ -141,7 +141,7 @@ export class Cluster extends EventEmitter {
       [`networks/${n.id}`]: g,
     });
     if (ok) return;
-    if (this.store.get(`names/${n.name}`) !== undefined) throw conflict(`network '${n.name}' already exists in the cluster`);
+    if (await this.store.exists(`names/${n.name}`)) throw conflict(`network '${n.name}' already exists in the cluster`);
     throw conflict(`VXLAN id ${g.vxlan.vni} is used by another overlay network of the cluster: pick another with -o vxlan.id=N`);
   }
 

@@ -147,6 +147,11 @@ export class EtcdStore extends EventEmitter {
     return this.view.get(this.prefix + key) as T | undefined;
   }
 
+  /** Whether @key exists in etcd now (not as last seen: the watch may lag a write). */
+  async exists(key: string): Promise<boolean> {
+    return (await this.bounded(`read ${key}`, this.client.get(this.prefix + key).string())) !== null;
+  }
+
   /** Writes @value at @key unless the key exists; false when it did. Also records it in the view. */
   async create(key: string, value: unknown): Promise<boolean> {
     const k = this.prefix + key;
