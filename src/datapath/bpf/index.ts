@@ -66,6 +66,8 @@ interface LastApply {
   ms: number;
   warnings: string[];
   changed: number;
+  /** ms per phase: netlink, compile, maps, sysctls, attach */
+  phase: Record<string, number>;
 }
 
 export class BpfDatapath implements Datapath {
@@ -73,6 +75,13 @@ export class BpfDatapath implements Datapath {
   private loaded: Loaded | undefined;
   private last: LastApply | undefined;
   private sysctls: Sysctl[] = [];
+  /** the sysctls last ensured (drifted() checks them; a changed set is ensured again) */
+  private sysctlsSet = '';
+  /** map name -> the entries last written: what the map holds, since only berthd writes it */
+  private readonly mirror = new Map<string, Entries>();
+  /** the publish table and allow-lists last written */
+  private publishedKey = '';
+  private cfgWritten: Buffer | undefined;
   /** pin path -> ifindex of every attachment this process made or adopted */
   private attached = new Map<string, number>();
   private gc: NodeJS.Timeout | undefined;
@@ -249,15 +258,34 @@ export class BpfDatapath implements Datapath {
   async apply(desired: DesiredDatapath): Promise<void> {
     const t0 = performance.now();
     const l = await this.load();
+    const phase: Record<string, number> = {};
+    let tp = performance.now();
+    const mark = (name: string) => {
+      const now = performance.now();
+      phase[name] = Math.round((now - tp) * 100) / 100;
+      tp = now;
+    };
     const [links, addrs] = await Promise.all([nl.linkList({}), nl.addrList({})]);
+    mark('netlink');
     const c = compile(desired, links, addrs);
+    mark('compile');
     let changed = 0;
     // Order: what things point at first (networks, endpoints), then what points at them.
     for (const [key, m] of Object.entries(MAPS) as [keyof typeof MAPS, (typeof MAPS)[keyof typeof MAPS]][]) {
-      changed += await syncMap(this.map(m.name), c[key], m.batch);
+      // What this process wrote last is what the map holds (only berthd writes these); read the kernel once.
+      changed += await syncMap(this.map(m.name), c[key], m.batch, this.mirror.get(m.name));
+      this.mirror.set(m.name, c[key]);
     }
-    changed += await this.syncPublishes(c);
-    await this.map('berth_dp_cfg').update(u32Codec.encode(0), await this.cfgWithEvents(c.cfg));
+    const pubKey = JSON.stringify([c.pubs.map((p) => dpPub.encode(p).toString('hex')), c.pubAllow]);
+    if (pubKey !== this.publishedKey) {
+      changed += await this.syncPublishes(c);
+      this.publishedKey = pubKey;
+    }
+    if (!this.cfgWritten?.equals(c.cfg)) {
+      await this.map('berth_dp_cfg').update(u32Codec.encode(0), await this.cfgWithEvents(c.cfg));
+      this.cfgWritten = c.cfg;
+    }
+    mark('maps');
     // Forwarding before the programs redirect anything: the FIB helper refuses without it.
     this.sysctls = [
       { key: 'net.ipv4.ip_forward', value: '1', required: true },
@@ -267,13 +295,17 @@ export class BpfDatapath implements Datapath {
       { key: 'net.ipv4.conf.lo.accept_local', value: '1', required: true },
       ...(desired.networks.some((n) => n.subnet6) ? [{ key: 'net.ipv6.conf.all.forwarding', value: '1', required: true }] : []),
     ];
-    const sys = await ensureSysctls(this.sysctls);
+    const sysKey = JSON.stringify(this.sysctls);
+    const sys = sysKey === this.sysctlsSet ? { changed: [] as string[], missing: [] as string[] } : await ensureSysctls(this.sysctls);
+    this.sysctlsSet = sysKey;
+    mark('sysctls');
     // A resized connection table: flows copied before the programs switch to it, and what they added meanwhile after.
     await this.migrateCt(false);
     changed += await this.syncAttachments(l, c);
     await this.migrateCt(true);
+    mark('attach');
     const ms = Math.round((performance.now() - t0) * 10) / 10;
-    this.last = { at: new Date().toISOString(), ms, warnings: c.warnings, changed };
+    this.last = { at: new Date().toISOString(), ms, warnings: c.warnings, changed, phase };
     const level = c.warnings.length ? 'warn' : sys.changed.length ? 'info' : 'debug';
     this.log[level]({ ms, changed, ...(sys.changed.length ? { sysctls: sys.changed } : {}), ...(c.warnings.length ? { warnings: c.warnings } : {}) }, 'bpf datapath applied');
   }
@@ -427,13 +459,25 @@ export class BpfDatapath implements Datapath {
 
   async drifted(): Promise<boolean> {
     if (!this.loaded) return false;
+    // A forced re-apply after drift reads every map back from the kernel.
+    const forget = () => {
+      this.mirror.clear();
+      this.publishedKey = '';
+      this.cfgWritten = undefined;
+      this.sysctlsSet = '';
+    };
     for (const path of this.attached.keys()) {
       if (!existsSync(path)) {
         this.log.warn({ pin: path }, 'a datapath attachment was removed outside berth');
+        forget();
         return true;
       }
     }
-    return sysctlsDrifted(this.sysctls, this.log);
+    if (await sysctlsDrifted(this.sysctls, this.log)) {
+      forget();
+      return true;
+    }
+    return false;
   }
 
   async teardown(): Promise<void> {
@@ -445,6 +489,10 @@ export class BpfDatapath implements Datapath {
     for (const o of this.loaded?.objects ?? []) o.close();
     this.loaded = undefined;
     this.attached.clear();
+    this.mirror.clear();
+    this.publishedKey = '';
+    this.cfgWritten = undefined;
+    this.sysctlsSet = '';
     await rm(this.root, { recursive: true, force: true });
     this.log.info({ root: this.root }, 'bpf datapath removed');
   }
@@ -525,7 +573,7 @@ export class BpfDatapath implements Datapath {
         drops: await this.drops(),
         kernelDrops: await this.kernelDrops(),
         stats,
-        ...(this.last ? { lastApply: this.last.at, lastApplyMs: this.last.ms, warnings: this.last.warnings } : { lastApply: null }),
+        ...(this.last ? { lastApply: this.last.at, lastApplyMs: this.last.ms, lastApplyPhases: this.last.phase, warnings: this.last.warnings } : { lastApply: null }),
       },
     };
   }
@@ -571,17 +619,28 @@ async function detachPin(path: string): Promise<void> {
   await rm(path, { force: true });
 }
 
-/** Makes the kernel's map hold exactly @want (hex key -> value): deletes what is extra, writes what differs. */
-export async function syncMap(m: RawMap, want: Entries, batch: boolean): Promise<number> {
+/**
+ * Makes the kernel's map hold exactly @want (hex key -> value): deletes what
+ * is extra, writes what differs. @known: what the map holds, when the caller
+ * knows (saves reading it back).
+ */
+export async function syncMap(m: RawMap, want: Entries, batch: boolean, known?: Entries): Promise<number> {
   const info = m.info();
-  const { keys, values, count } = await m.entries();
   const del: Buffer[] = [];
   const have = new Map<string, Buffer>();
-  for (let i = 0; i < count; i++) {
-    const k = keys.subarray(i * info.keySize, (i + 1) * info.keySize);
-    const hex = k.toString('hex');
-    if (!want.has(hex)) del.push(k);
-    else have.set(hex, values.subarray(i * info.valueSize, (i + 1) * info.valueSize));
+  if (known) {
+    for (const [hex, v] of known) {
+      if (!want.has(hex)) del.push(Buffer.from(hex, 'hex'));
+      else have.set(hex, v);
+    }
+  } else {
+    const { keys, values, count } = await m.entries();
+    for (let i = 0; i < count; i++) {
+      const k = keys.subarray(i * info.keySize, (i + 1) * info.keySize);
+      const hex = k.toString('hex');
+      if (!want.has(hex)) del.push(k);
+      else have.set(hex, values.subarray(i * info.valueSize, (i + 1) * info.valueSize));
+    }
   }
   const upd: [Buffer, Buffer][] = [];
   for (const [hex, v] of want) if (!have.get(hex)?.equals(v)) upd.push([Buffer.from(hex, 'hex'), v]);
