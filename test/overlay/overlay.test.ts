@@ -161,12 +161,15 @@ for (const datapath of ['iptables', 'bpf'] as const) {
 
     it('two overlay networks are isolated from each other', async () => {
       // On a UDP port of its own: a second collect-metadata vxlan device.
-      await h2.berth('network', 'create', '-d', 'overlay', '--subnet', '10.0.6.0/24', '-o', 'vxlan.port=4790', 'ov2');
+      await h2.berth('network', 'create', '-d', 'overlay', '--subnet', '10.0.6.0/24', '-o', 'vxlan.port=4790', '-o', 'mtu=1400', 'ov2');
       await eventually(async () => (await networkNames(h1)).includes('ov2') && (await networkNames(h3)).includes('ov2'));
       await h1.berth('run', '-d', '--name', 'b1', '--network', 'ov2', '--', 'sleep', 'infinity');
       await h3.berth('run', '-d', '--name', 'b3', '--network', 'ov2', '--', 'sleep', 'infinity');
       ip.b1 = await h1.ipOf('b1', 'ov2');
       ip.b3 = await h3.ipOf('b3', 'ov2');
+      // -o mtu overrides the derived MTU, on every host.
+      const [l3] = JSON.parse((await h3.exec('b3', 'ip', '-j', 'link', 'show', 'eth0')).stdout) as { mtu: number }[];
+      expect(l3!.mtu).toBe(1400);
       // The probe can succeed: b1 reaches b3 on their own network.
       await eventually(async () => (await h1.execTry('b1', 'ping', '-c', '1', '-W', '1', ip.b3!)).code === 0);
       // Across networks, on other hosts: nothing.
