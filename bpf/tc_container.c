@@ -247,6 +247,8 @@ int berth_from_container(struct __sk_buff *skb)
 		return dp_drop(&c, BERTH_DROP_FAMILY);
 	if (!src_ok(&c.p, ep))
 		return dp_drop(&c, BERTH_DROP_SPOOF_IP);
+	if (!c.explain)
+		traffic(BERTH_TRAFFIC_NET_OUT, ep->net, c.p.len);
 	r = known_flow(&c);
 	if (r >= 0)
 		return r;

@@ -229,8 +229,15 @@ struct berth_ct_val {
 	__u64 created;
 	__u64 packets;
 	__u64 bytes;
-	__u32 pub_id;		/* the publish a published flow came through; 0: none */
+	__u32 pub_id;		/* a published flow: its publish as (proto << 16) | first host port; 0: none */
 	__u32 pad2;
+};
+
+/* What berth_dp_traffic counts, in the key's high 32 bits; the low 32 bits say which. */
+enum berth_traffic_kind {
+	BERTH_TRAFFIC_NET_OUT = 1,	/* packets sandboxes of a network sent (id: its bridge's ifindex) */
+	BERTH_TRAFFIC_NET_IN = 2,	/* packets the datapath delivered into a network (id: bridge ifindex) */
+	BERTH_TRAFFIC_PUB = 3,		/* packets of published flows, both ways (id: (proto << 16) | first host port) */
 };
 
 /* berth_dp_stats slots (per CPU). */

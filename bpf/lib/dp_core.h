@@ -183,6 +183,8 @@ static __always_inline int to_endpoint(struct dp_ctx *c, const struct berth_dp_e
 	if (set_macs(c->skb, keep_src || !net ? 0 : net->gw_mac, ep->mac))
 		return dp_drop(c, BERTH_DROP_MALFORMED);
 	explain_out(c, BERTH_DELIVERY_SANDBOX, ep->ifindex, 0);
+	if (!c->explain)
+		traffic(BERTH_TRAFFIC_NET_IN, ep->net, c->p.len);
 	if (c->hook == HOOK_HOST) {
 		stat_inc(BERTH_STAT_REDIRECT);
 		return bpf_redirect(ep->ifindex, 0);
@@ -245,8 +247,11 @@ static __always_inline int ct_forward(struct dp_ctx *c, struct berth_ct_val *v)
 	__u16 flags = v->flags;
 
 	c->rule = BERTH_RULE_FLOW;
-	if (!c->explain)
+	if (!c->explain) {
 		ct_touch(v, &c->p, c->now);
+		if (v->pub_id)
+			traffic(BERTH_TRAFFIC_PUB, v->pub_id, c->p.len);
+	}
 	if (flags & (BERTH_CT_SNAT | BERTH_CT_DNAT)) {
 		if (dp_rewrite(c->skb, &c->p, v->saddr, v->daddr, v->sport, v->dport))
 			return dp_drop(c, BERTH_DROP_MALFORMED);
@@ -421,8 +426,10 @@ static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *
 		return dp_drop(c, BERTH_DROP_NAT_EXHAUSTED);
 	if (nt.sport != c->p.key.sport)
 		flags |= BERTH_CT_SNAT;
-	if (!c->explain && ct_create(&c->p.key, &nt, flags, c->hook == HOOK_HOST ? BERTH_CT_TO_HOST : 0, e->id, c->now))
+	if (!c->explain && ct_create(&c->p.key, &nt, flags, c->hook == HOOK_HOST ? BERTH_CT_TO_HOST : 0, (__u32)e->proto << 16 | e->start, c->now))
 		return dp_drop(c, BERTH_DROP_CT_FULL);
+	if (!c->explain)
+		traffic(BERTH_TRAFFIC_PUB, (__u32)e->proto << 16 | e->start, c->p.len);
 	emit_event(c, 2, 0, &nt);
 	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))
 		return dp_drop(c, BERTH_DROP_MALFORMED);

@@ -29,6 +29,24 @@ static __always_inline void stat_inc(__u32 slot)
 		(*v)++;
 }
 
+/* Counts a packet under @kind/@id in berth_dp_traffic. */
+static __always_inline void traffic(__u32 kind, __u32 id, __u32 len)
+{
+	__u64 k = (__u64)kind << 32 | id;
+	struct berth_counter *c = bpf_map_lookup_elem(&berth_dp_traffic, &k);
+
+	if (!c) {
+		struct berth_counter init = {};
+
+		bpf_map_update_elem(&berth_dp_traffic, &k, &init, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&berth_dp_traffic, &k);
+		if (!c)
+			return;
+	}
+	c->packets++;
+	c->bytes += len;
+}
+
 static __always_inline __u64 ct_timeout(__u8 proto, __u16 flags)
 {
 	if (proto == IPPROTO_TCP)

@@ -50,6 +50,8 @@ DP_MAP(berth_dp_ifaddr, BPF_MAP_TYPE_HASH, __u64, struct berth_dp_addr, 1024);
 DP_MAP(berth_dp_ct, BPF_MAP_TYPE_LRU_HASH, struct berth_ct_key, struct berth_ct_val, BERTH_CT_MAX);
 /* drop reason -> packets and bytes */
 DP_MAP(berth_dp_drops, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct berth_counter, BERTH_DROP__MAX);
+/* (enum berth_traffic_kind << 32) | id -> packets and bytes, per CPU */
+DP_MAP(berth_dp_traffic, BPF_MAP_TYPE_PERCPU_HASH, __u64, struct berth_counter, BERTH_NET_MAX * 2 + BERTH_PUB_MAX);
 /* enum berth_dp_stat -> count */
 DP_MAP(berth_dp_stats, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, __u64, BERTH_STAT__MAX);
 

@@ -21,6 +21,11 @@ export type ReconcileKind = 'start' | 'drift';
 export type ReconcileOutcome = 'ok' | 'clean' | 'repaired' | 'failed';
 
 interface BpfDetail {
+  traffic?: {
+    networks: Record<string, { outPackets: number; outBytes: number; inPackets: number; inBytes: number }>;
+    publishes: Record<string, { packets: number; bytes: number }>;
+  };
+  kernelDrops?: Record<string, { packets: number; bytes: number }> | null;
   drops?: Record<string, { packets: number; bytes: number }>;
   maps?: Record<string, { entries: number; max: number }>;
   ctFill?: number;
@@ -41,6 +46,11 @@ export class Metrics {
   private readonly mapMax = new Gauge({ name: 'berth_datapath_map_max_entries', help: 'The size of a datapath map: its limit', labelNames: ['map'], registers: [this.registry] });
   private readonly ctFill = new Gauge({ name: 'berth_datapath_ct_fill_ratio', help: 'Connection table fill, 0 to 1 (entries over size)', registers: [this.registry] });
   private readonly stats = new Counter({ name: 'berth_datapath_events_total', help: 'Datapath event counters (connections created, redirects, NAT retries, lost monitor events, ...)', labelNames: ['event'], registers: [this.registry] });
+  private readonly netPackets = new Counter({ name: 'berth_network_packets_total', help: 'Packets sandboxes of a network sent (direction=out) and the datapath delivered into it (direction=in)', labelNames: ['network', 'direction'], registers: [this.registry] });
+  private readonly netBytes = new Counter({ name: 'berth_network_bytes_total', help: 'Bytes sandboxes of a network sent (out) and the datapath delivered into it (in)', labelNames: ['network', 'direction'], registers: [this.registry] });
+  private readonly pubPackets = new Counter({ name: 'berth_published_port_packets_total', help: 'Packets of flows through a published port (by its first host port), both ways', labelNames: ['proto', 'port'], registers: [this.registry] });
+  private readonly pubBytes = new Counter({ name: 'berth_published_port_bytes_total', help: 'Bytes of flows through a published port (by its first host port), both ways', labelNames: ['proto', 'port'], registers: [this.registry] });
+  private readonly kernelDrops = new Counter({ name: 'berth_kernel_drops_total', help: 'The kernel\'s own drops of packets on berth\'s interfaces, by the kernel\'s drop reason', labelNames: ['reason'], registers: [this.registry] });
   private readonly statusErrors = new Counter({ name: 'berth_datapath_status_errors_total', help: 'Scrapes whose datapath status could not be read', registers: [this.registry] });
   private readonly apply = new Histogram({
     name: 'berth_datapath_apply_seconds', help: 'Time to make the datapath match the desired state (map updates, or an iptables-restore), by outcome',
@@ -114,6 +124,19 @@ export class Metrics {
     }
     if (typeof d.ctFill === 'number') this.ctFill.set(d.ctFill);
     for (const [name, v] of Object.entries(d.stats ?? {})) mirror(this.stats, { event: snake(name) }, v);
+    for (const c of [this.netPackets, this.netBytes, this.pubPackets, this.pubBytes, this.kernelDrops]) c.reset();
+    for (const [network, v] of Object.entries(d.traffic?.networks ?? {})) {
+      mirror(this.netPackets, { network, direction: 'out' }, v.outPackets);
+      mirror(this.netPackets, { network, direction: 'in' }, v.inPackets);
+      mirror(this.netBytes, { network, direction: 'out' }, v.outBytes);
+      mirror(this.netBytes, { network, direction: 'in' }, v.inBytes);
+    }
+    for (const [key, v] of Object.entries(d.traffic?.publishes ?? {})) {
+      const [proto, port] = key.split('/') as [string, string];
+      mirror(this.pubPackets, { proto, port }, v.packets);
+      mirror(this.pubBytes, { proto, port }, v.bytes);
+    }
+    for (const [reason, v] of Object.entries(d.kernelDrops ?? {})) mirror(this.kernelDrops, { reason }, v.packets);
   }
 }
 

@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tryRun } from '../../src/exec.js';
 import { projectPath } from '../../src/paths.js';
+import { UPLINK } from '../helpers/berthd.js';
 import { World, type WorldSpec } from '../helpers/conformance.js';
 import { parsePrometheusText, sampleValue, type Family } from '../helpers/promtext.js';
 
@@ -89,6 +90,22 @@ describe.each(DATAPATHS)('metrics on the %s datapath', (datapath) => {
     // eBPF: the drop reason map; iptables: the counters of the DROP rule in BERTH-ICC.
     expect(after).toBeGreaterThan(before);
     expect(sampleValue(f, 'berth_datapath_drop_bytes_total', { reason: 'icc' })).toBeGreaterThanOrEqual(after * 40);
+  });
+
+  it('counts packets per network and per published port (eBPF datapath)', async () => {
+    if (datapath !== 'bpf') return;
+    const before = await scrape();
+    const pub0 = sampleValue(before, 'berth_published_port_packets_total', { proto: 'tcp', port: '8095' }) ?? 0;
+    const in0 = sampleValue(before, 'berth_network_packets_total', { network: 'quiet', direction: 'in' }) ?? 0;
+    const out0 = sampleValue(before, 'berth_network_packets_total', { network: 'quiet', direction: 'out' }) ?? 0;
+    const r = await w.agent('ext').probe('tcp', UPLINK.host, 8095);
+    expect(r.reply?.by).toBe('q1');
+    const f = await scrape();
+    // A TCP connection with a reply: at least the handshake, the reply and the close, both ways.
+    expect(sampleValue(f, 'berth_published_port_packets_total', { proto: 'tcp', port: '8095' })).toBeGreaterThanOrEqual(pub0 + 5);
+    expect(sampleValue(f, 'berth_published_port_bytes_total', { proto: 'tcp', port: '8095' })).toBeGreaterThan(0);
+    expect(sampleValue(f, 'berth_network_packets_total', { network: 'quiet', direction: 'in' })).toBeGreaterThanOrEqual(in0 + 3);
+    expect(sampleValue(f, 'berth_network_packets_total', { network: 'quiet', direction: 'out' })).toBeGreaterThanOrEqual(out0 + 2);
   });
 
   it('--metrics-addr serves the same over TCP, and nothing else', async () => {

@@ -23,7 +23,7 @@ import type { NlLink, RawMap } from '../../native/addon.js';
 import { nl } from '../../netlink/index.js';
 import { run, tryRun } from '../../exec.js';
 import { bpfObjectPath } from '../../paths.js';
-import { counter, ctKey, ctVal, CtFlag, dpPub, dropReasons, DpStat, PUB_GEN_SHIFT, PUB_MAX, sumCounters, type DpPub } from '../../bpf/abi.js';
+import { counter, ctKey, ctVal, CtFlag, dpNet, dpPub, dropReasons, DpStat, PUB_GEN_SHIFT, PUB_MAX, sumCounters, type DpPub } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
 import type { Datapath, DatapathStatus, DesiredDatapath, DpEventBatch, DpExplainQuery, DpExplainResult } from '../datapath.js';
 import { EventWatch } from './events.js';
@@ -82,6 +82,8 @@ export class BpfDatapath implements Datapath {
   /** the publish table and allow-lists last written */
   private publishedKey = '';
   private cfgWritten: Buffer | undefined;
+  /** bridge ifindex -> network name, from the last apply */
+  private readonly netNames = new Map<number, string>();
   /** pin path -> ifindex of every attachment this process made or adopted */
   private attached = new Map<string, number>();
   private gc: NodeJS.Timeout | undefined;
@@ -170,6 +172,42 @@ export class BpfDatapath implements Datapath {
       this.log.warn({ err: (e as Error).message }, 'the kernel\'s drop reasons are not watched (kfree_skb tracing unavailable)');
       return undefined;
     }
+  }
+
+  /**
+   * Packets and bytes per network (sent by its sandboxes, delivered into it)
+   * and per published port (both ways), from berth_dp_traffic, named by the
+   * last applied state.
+   */
+  async traffic(): Promise<{ networks: Record<string, { outPackets: number; outBytes: number; inPackets: number; inBytes: number }>; publishes: Record<string, { packets: number; bytes: number }> }> {
+    const out = { networks: {} as Record<string, { outPackets: number; outBytes: number; inPackets: number; inBytes: number }>, publishes: {} as Record<string, { packets: number; bytes: number }> };
+    const m = this.loaded?.maps.get('berth_dp_traffic');
+    if (!m) return out;
+    const info = m.info();
+    const { keys, values, count } = await m.entries();
+    const bridgeName = new Map<number, string>();
+    for (const [k, v] of this.mirror.get('berth_dp_nets') ?? []) bridgeName.set(Buffer.from(k, 'hex').readUInt32LE(0), this.netNames.get(dpNet.decode(v).bridge) ?? String(dpNet.decode(v).bridge));
+    const PROTO_NAME: Record<number, string> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
+    for (let i = 0; i < count; i++) {
+      const kind = keys.readUInt32LE(i * 8 + 4);
+      const id = keys.readUInt32LE(i * 8);
+      const s = sumCounters(Array.from({ length: info.ncpus }, (_, c) => counter.decode(values, i * info.valueBytes + c * 16)));
+      if (kind === 3) {
+        out.publishes[`${PROTO_NAME[id >>> 16] ?? id >>> 16}/${id & 0xffff}`] = { packets: Number(s.packets), bytes: Number(s.bytes) };
+        continue;
+      }
+      const name = bridgeName.get(id);
+      if (!name) continue;
+      const n = (out.networks[name] ??= { outPackets: 0, outBytes: 0, inPackets: 0, inBytes: 0 });
+      if (kind === 1) {
+        n.outPackets += Number(s.packets);
+        n.outBytes += Number(s.bytes);
+      } else if (kind === 2) {
+        n.inPackets += Number(s.packets);
+        n.inBytes += Number(s.bytes);
+      }
+    }
+    return out;
   }
 
   /** The kernel's drops of berth's traffic by the kernel's reason name (SKB_DROP_REASON_*), non-zero ones. */
@@ -269,6 +307,10 @@ export class BpfDatapath implements Datapath {
     mark('netlink');
     const c = compile(desired, links, addrs);
     mark('compile');
+    for (const n of desired.networks) {
+      const br = n.bridge && links.find((l) => l.name === n.bridge);
+      if (br) this.netNames.set(br.ifindex, n.name);
+    }
     let changed = 0;
     // Order: what things point at first (networks, endpoints), then what points at them.
     for (const [key, m] of Object.entries(MAPS) as [keyof typeof MAPS, (typeof MAPS)[keyof typeof MAPS]][]) {
@@ -572,6 +614,7 @@ export class BpfDatapath implements Datapath {
         ctFill: sizes.berth_dp_ct!.entries / sizes.berth_dp_ct!.max,
         drops: await this.drops(),
         kernelDrops: await this.kernelDrops(),
+        traffic: await this.traffic(),
         stats,
         ...(this.last ? { lastApply: this.last.at, lastApplyMs: this.last.ms, lastApplyPhases: this.last.phase, warnings: this.last.warnings } : { lastApply: null }),
       },
