@@ -132,6 +132,9 @@ interface ScenarioResult {
   [k: string]: unknown;
 }
 
+/** Set on SIGINT/SIGTERM: no further sample is taken and no result is written. */
+let interrupted = false;
+
 /** Systems not measured in this run, with the reason, for every scenario. */
 const skipped: { system: string; why: string }[] = [];
 
@@ -142,6 +145,7 @@ async function figure(scenario: string, name: string, unit: string, higherIsBett
   for (let i = 0; i < runs; i++) {
     const order = i % 2 === 0 ? systems : [...systems].reverse();
     for (const s of order) {
+      if (interrupted) throw new Error('interrupted');
       const m0 = await machineBusyMs();
       const p0 = s.cpu !== undefined ? await machineBusyMs(s.cpu) : NaN;
       const d0 = s.daemonCpuMs ? await s.daemonCpuMs() : 0;
@@ -299,7 +303,6 @@ async function main(): Promise<number> {
       const after = await rootRuleCount();
       if (after !== rootRules) progress(`cleanup: WARNING the root namespace's iptables rule count changed during the run (${rootRules} -> ${after}); the harness writes none, check who did`);
     })());
-  let interrupted = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (interrupted) return;
     interrupted = true;
@@ -481,6 +484,7 @@ async function main(): Promise<number> {
     if (want('policy-scale')) scenarios.push(await policyScale(berths, o, TL));
 
     // Output
+    if (interrupted) throw new Error('interrupted');
     const date = new Date().toISOString();
     m.loadavgAtEnd = (await readFile('/proc/loadavg', 'utf8')).trim();
     const result = { meta: m, command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), mode: o.quick ? 'quick' : 'full', runs: R, seconds: T, systems: o.systems, notMeasured: skipped, scenarios };
