@@ -18,7 +18,9 @@
 namespace berth {
 namespace {
 
-// portHold({proto: 'tcp'|'udp', address: '' | IPv4 | IPv6, port}) -> fd
+// portHold({proto: 'tcp'|'udp', address: '' | IPv4 | IPv6, port, reuse?}) -> fd
+// reuse: SO_REUSEADDR, for a probe that a TIME_WAIT connection must not fail
+// (a hold has none: a program with SO_REUSEADDR could bind beside it).
 Napi::Value PortHold(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) ThrowType(env, "portHold({proto, address, port}): an options object is required");
@@ -26,6 +28,7 @@ Napi::Value PortHold(const Napi::CallbackInfo& info) {
   std::string proto = o.Get("proto").ToString().Utf8Value();
   std::string address = o.Has("address") ? o.Get("address").ToString().Utf8Value() : "";
   int port = o.Get("port").ToNumber().Int32Value();
+  bool reuse = o.Has("reuse") && o.Get("reuse").ToBoolean().Value();
   if (proto != "tcp" && proto != "udp") ThrowType(env, "portHold: proto '" + proto + "' is neither tcp nor udp");
   if (port < 1 || port > 65535) ThrowType(env, "portHold: port " + std::to_string(port) + " is out of range");
   int type = proto == "tcp" ? SOCK_STREAM : SOCK_DGRAM;
@@ -47,6 +50,10 @@ Napi::Value PortHold(const Napi::CallbackInfo& info) {
   try {
     int fd = socket(v4 ? AF_INET : AF_INET6, type | SOCK_CLOEXEC, 0);
     if (fd < 0) ThrowSys(errno, "socket", what);
+    if (reuse) {
+      int on = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    }
     if (!v4 && address.empty()) {
       // Every address of both families, as a publish without an address means.
       int off = 0;

@@ -16,6 +16,8 @@ const key = (proto: string, ip: string, port: number) => `${proto}/${ip}/${port}
 
 export class PortHolder {
   private readonly held = new Map<string, number>();
+  /** ports whose hold failed and was said once (sync runs every few seconds) */
+  private readonly warned = new Set<string>();
 
   constructor(private readonly log: Logger) {
     const limit = addon().raiseNofile();
@@ -28,7 +30,8 @@ export class PortHolder {
     for (let port = p.hostPort; port < p.hostPort + p.count; port++) {
       if (this.held.has(key(p.proto, p.hostIp, port))) continue;
       try {
-        addon().portRelease(addon().portHold({ proto: p.proto, address: p.hostIp, port }));
+        // SO_REUSEADDR for the probe: connections in TIME_WAIT on the port are no one's.
+        addon().portRelease(addon().portHold({ proto: p.proto, address: p.hostIp, port, reuse: true }));
       } catch (e) {
         if (isNativeError(e) && e.code === 'EADDRINUSE') return `host port ${p.hostIp ? `${p.hostIp}:` : ''}${port}/${p.proto} is in use on this host by another program`;
         throw e;
@@ -48,8 +51,11 @@ export class PortHolder {
         if (this.held.has(k)) continue;
         try {
           this.held.set(k, addon().portHold({ proto: p.proto, address: p.hostIp, port }));
+          this.warned.delete(k);
         } catch (e) {
-          this.log.warn({ port: k, err: (e as Error).message }, 'a published host port could not be held: another program may take it');
+          // Usually connections still in TIME_WAIT on it: the next change (or the drift check) tries again.
+          if (!this.warned.has(k)) this.log.warn({ port: k, err: (e as Error).message }, 'a published host port could not be held yet: another program may take it');
+          this.warned.add(k);
         }
       }
     }

@@ -331,7 +331,7 @@ export interface Addon {
   /** An enum of the running kernel, from its BTF: name -> value ({} when absent). */
   kernelEnum(name: string): Record<string, number>;
   /** A socket bound to the port and never listened on (native/ports.cc): the fd. Throws EADDRINUSE when taken. */
-  portHold(opts: { proto: 'tcp' | 'udp'; address: string; port: number }): number;
+  portHold(opts: { proto: 'tcp' | 'udp'; address: string; port: number; reuse?: boolean }): number;
   portRelease(fd: number): void;
   /** Raises the open-file soft limit to the hard limit; returns the limit now. */
   raiseNofile(): number;
