@@ -146,6 +146,8 @@ describe('links', () => {
     await nl.linkSet({ netns: h.path, name: 've0', master: 'br0', up: true });
     await nl.linkSet({ netns: h.path, name: 'br0', up: true });
     await nl.linkSet({ netns: c.path, name: 'eth0', up: true });
+    // Carrier (operstate) follows the peer through the kernel's linkwatch work, which can lag a busy machine.
+    for (let i = 0; i < 40 && !((await link(h, 've0'))?.operUp && (await link(c, 'eth0'))?.operUp); i++) await new Promise((r) => setTimeout(r, 50));
 
     const br = await link(h, 'br0');
     const ve = await link(h, 've0');
