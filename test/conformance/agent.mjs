@@ -25,6 +25,15 @@ const seen = new Map();
 const accepted = new Map();
 const norm = (a) => (a && a.startsWith('::ffff:') ? a.slice(7) : a);
 
+/** proto/port -> the server or socket listening, for unlisten */
+const listening = new Map();
+
+function unlisten({ proto, port }) {
+  const l = listening.get(`${proto}/${port}`);
+  listening.delete(`${proto}/${port}`);
+  return new Promise((resolve) => (l ? l.close(() => resolve({ ok: true })) : resolve({ ok: false, error: 'not listening' })));
+}
+
 function listen({ proto, port, host = '::' }) {
   return new Promise((resolve, reject) => {
     if (proto === 'tcp') {
@@ -34,7 +43,10 @@ function listen({ proto, port, host = '::' }) {
         s.end(JSON.stringify({ by: name, peer: norm(s.remoteAddress), peerPort: s.remotePort, local: norm(s.localAddress), localPort: s.localPort }) + '\n');
       });
       srv.once('error', reject);
-      srv.listen({ port, host, ipv6Only: false }, () => resolve({}));
+      srv.listen({ port, host, ipv6Only: false }, () => {
+        listening.set(`tcp/${port}`, srv);
+        resolve({});
+      });
       return;
     }
     const sock = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ipv6Only: false });
@@ -45,7 +57,10 @@ function listen({ proto, port, host = '::' }) {
       sock.send(reply, r.port, r.address);
     });
     sock.once('error', reject);
-    sock.bind({ port, address: host }, () => resolve({}));
+    sock.bind({ port, address: host }, () => {
+      listening.set(`udp/${port}`, sock);
+      resolve({});
+    });
   });
 }
 
@@ -114,6 +129,8 @@ async function handle(req) {
   switch (req.op) {
     case 'listen':
       return listen(req);
+    case 'unlisten':
+      return unlisten(req);
     case 'probe':
       return req.proto === 'tcp' ? probeTcp(req) : probeUdp(req);
     case 'seen':

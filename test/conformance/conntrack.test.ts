@@ -4,12 +4,15 @@
  * keeps sending from ONE fixed source port to host:PORT the whole time (the
  * same 5-tuple, so the same conntrack entry unless berth deletes it):
  *   1. before the publish it reaches the host's own listener on PORT, and the
- *      entry for that (un-translated) flow is seen in conntrack;
+ *      entry for that (un-translated) flow is seen in conntrack; the listener
+ *      then stops (berth refuses to publish a port a program uses), the
+ *      client's datagrams keep the entry alive;
  *   2. `berth run -p PORT:PORT/udp` a sandbox: the same socket reaches it
  *      within a second (without the flush, the refreshed entry would keep the
  *      flow on the host for as long as the client sends);
  *   3. the sandbox is removed: the entry DNAT-ed to its address (seen before)
- *      would black-hole the flow; the same socket reaches the host again;
+ *      would black-hole the flow; the same socket reaches the host (listening
+ *      again) again;
  *   4. a new sandbox with another address on the same port: reached again.
  * Everything runs in test-made namespaces (the conntrack table looked at is
  * the test host's).
@@ -151,6 +154,10 @@ describe('conntrack entries of a published port follow the publish (iptables)', 
     const stale = await entries();
     expect(stale).toHaveLength(1);
     expect(stale[0]).toMatchObject({ origSrc: UPLINK.ext, origDst: UPLINK.host, sport: CLIENT_PORT, dport: PORT, replySrc: UPLINK.host, replySport: PORT });
+    // A port a program serves cannot be published: the host stops serving it; the flow's entry stays.
+    await w.agent('host').unlisten('udp', PORT);
+    await sleep(200);
+    expect(await entries()).toMatchObject([{ replySrc: UPLINK.host, replySport: PORT }]);
 
     const t0 = Date.now();
     await runSandbox('sb1', SB1);
@@ -171,6 +178,8 @@ describe('conntrack entries of a published port follow the publish (iptables)', 
     w.agents.delete('sb1');
     const t0 = Date.now();
     await w.h.berth('rm', '-f', 'sb1');
+    // The port is free again: the host serves it, as before the publish.
+    await w.agent('host').listen('udp', PORT);
     const removed = Date.now();
     const back = await firstReplyBy('host', removed, 1000);
     console.log(`host reached again ${back} ms after 'berth rm' returned (${removed - t0} ms for it)`);
@@ -178,6 +187,7 @@ describe('conntrack entries of a published port follow the publish (iptables)', 
     expect(steadyAt('host')).toBe(true);
     // Again an entry keeping the flow on the host, before the new publish.
     expect(await entries()).toMatchObject([{ replySrc: UPLINK.host, replySport: PORT }]);
+    await w.agent('host').unlisten('udp', PORT);
 
     await runSandbox('sb2', SB2);
     const ready = Date.now();

@@ -72,6 +72,12 @@ export class Agent {
     if (r.ok === false) throw new Error(`agent ${this.name}: listen ${proto} ${host} ${port}: ${r.error}`);
   }
 
+  /** Stops serving @proto/@port (a published port cannot be taken while the agent holds it). */
+  async unlisten(proto: 'tcp' | 'udp', port: number): Promise<void> {
+    const r = await this.request<{ ok?: boolean; error?: string }>({ op: 'unlisten', proto, port });
+    if (r.ok === false) throw new Error(`agent ${this.name}: unlisten ${proto} ${port}: ${r.error}`);
+  }
+
   probe(proto: 'tcp' | 'udp', host: string, port: number, opts: { src?: string; token?: string; timeoutMs?: number } = {}): Promise<ProbeResult> {
     return this.request({ op: 'probe', proto, host, port, timeoutMs: 800, ...opts });
   }
