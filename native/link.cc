@@ -8,12 +8,15 @@
 
 namespace berth {
 
+Napi::Value TcFilter(const Napi::CallbackInfo& info);
+
 void BpfLink::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function f = DefineClass(env, "BpfLink",
       {InstanceMethod("info", &BpfLink::Info), InstanceMethod("pin", &BpfLink::Pin),
        InstanceMethod("detach", &BpfLink::Detach), InstanceMethod("close", &BpfLink::Close)});
   Data(env).link_ctor = Napi::Persistent(f);
   exports.Set("BpfLink", f);
+  exports.Set("tcFilter", Napi::Function::New(env, TcFilter));
 
   // openPinnedLink(path): adopts a tcx/xdp link an earlier berthd pinned.
   exports.Set("openPinnedLink", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
@@ -138,6 +141,42 @@ Napi::Value BpfLink::Detach(const Napi::CallbackInfo& info) {
         CheckRet(bpf_tc_detach(&hook, &d), "bpf_tc_detach", "detach " + where);
       },
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+// tcFilter({ifname|ifindex, netns?, direction, handle, priority, remove?}): the program id of the
+// cls_bpf filter at that handle and priority (0: none); with remove, deletes it too.
+Napi::Value TcFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) ThrowType(env, "tcFilter(options): options must be an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  std::string netns = o.Has("netns") ? o.Get("netns").ToString().Utf8Value() : "";
+  std::string ifname = o.Has("ifname") ? o.Get("ifname").ToString().Utf8Value() : "";
+  unsigned ifindex = o.Has("ifindex") ? o.Get("ifindex").ToNumber().Uint32Value() : 0;
+  std::string dir = o.Has("direction") ? o.Get("direction").ToString().Utf8Value() : "ingress";
+  uint32_t handle = o.Get("handle").ToNumber().Uint32Value(), prio = o.Get("priority").ToNumber().Uint32Value();
+  bool remove = o.Has("remove") && o.Get("remove").ToBoolean().Value();
+  auto prog_id = std::make_shared<uint32_t>(0);
+  return RunAsync(env, "berth.tcFilter",
+      [netns, ifname, ifindex, dir, handle, prio, remove, prog_id] {
+        NetnsScope ns(netns);
+        unsigned idx = ResolveIfindex(ifname, ifindex);
+        LIBBPF_OPTS(bpf_tc_hook, hook);
+        hook.ifindex = idx;
+        hook.attach_point = dir == "egress" ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+        LIBBPF_OPTS(bpf_tc_opts, q);
+        q.handle = handle;
+        q.priority = prio;
+        int ret = bpf_tc_query(&hook, &q);
+        if (ret == -ENOENT || ret == -EINVAL || ret == -ENODEV) return;
+        CheckRet(ret, "bpf_tc_query", "look up the tc filter " + std::to_string(handle) + "/" + std::to_string(prio) + " on ifindex " + std::to_string(idx));
+        *prog_id = q.prog_id;
+        if (!remove) return;
+        LIBBPF_OPTS(bpf_tc_opts, d);
+        d.handle = handle;
+        d.priority = prio;
+        CheckRet(bpf_tc_detach(&hook, &d), "bpf_tc_detach", "remove the tc filter on ifindex " + std::to_string(idx));
+      },
+      [prog_id](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *prog_id); });
 }
 
 // close(): lets go of the link descriptor. An unpinned tcx/xdp link detaches

@@ -144,7 +144,7 @@ uint32_t LinkId(int link_fd) {
 
 }  // namespace
 
-// attachTc({ifname|ifindex, netns?, direction, mode: auto|tcx|clsact, priority?, handle?})
+// attachTc({ifname|ifindex, netns?, direction, mode: auto|tcx|clsact, priority?, handle?, replace?})
 // auto picks tcx (a bpf_link: detaches itself if berth dies unpinned, and never
 // disturbs other tc programs) and falls back to clsact + cls_bpf on kernels
 // without it.
@@ -161,12 +161,13 @@ Napi::Value BpfProgram::AttachTc(const Napi::CallbackInfo& info) {
   if (mode != "auto" && mode != "tcx" && mode != "clsact")
     ThrowType(env, "tc mode must be 'auto', 'tcx' or 'clsact', got '" + mode + "'");
   uint32_t prio = IntOpt(o, "priority", 0), handle = IntOpt(o, "handle", 0);
+  bool replace = o.Has("replace") && o.Get("replace").ToBoolean().Value();
   auto at = std::make_shared<Attachment>();
   auto link_fd = std::make_shared<int>(-1);
   std::string name = name_;
   uint32_t prog_id = id_;
   return RunAsync(env, "berth.program.attachTc",
-      [fd, t, dir, mode, prio, handle, at, link_fd, name, prog_id] {
+      [fd, t, dir, mode, prio, handle, replace, at, link_fd, name, prog_id] {
         NetnsScope ns(t.netns);
         unsigned ifindex = ResolveIfindex(t.ifname, t.ifindex);
         *at = Attachment{"", t.netns, ifindex, dir, "", prog_id};
@@ -195,6 +196,8 @@ Napi::Value BpfProgram::AttachTc(const Napi::CallbackInfo& info) {
         opts.prog_fd = fd->get();
         opts.handle = handle;
         opts.priority = prio;
+        // replace: swap the program of the filter at this handle and priority in one step (no gap).
+        if (replace) opts.flags = BPF_TC_F_REPLACE;
         CheckRet(bpf_tc_attach(&hook, &opts), "bpf_tc_attach", what + " (cls_bpf)");
         at->kind = "clsact";
         at->handle = opts.handle;

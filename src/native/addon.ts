@@ -64,6 +64,8 @@ export interface AttachTarget {
 
 export interface TcAttachOptions extends AttachTarget {
   direction: 'ingress' | 'egress';
+  /** clsact: swap the program of the filter at this handle and priority in one step */
+  replace?: boolean;
   /** auto: tcx where the kernel has it, else clsact + cls_bpf */
   mode?: 'auto' | 'tcx' | 'clsact';
   priority?: number;
@@ -325,6 +327,8 @@ export interface Addon {
   };
   openPinnedMap(path: string): Promise<RawMap>;
   openPinnedLink(path: string): Promise<RawLink>;
+  /** The program id of the cls_bpf filter at @handle/@priority (0: none); remove: delete it too. */
+  tcFilter(opts: AttachTarget & { direction: 'ingress' | 'egress'; handle: number; priority: number; remove?: boolean }): Promise<number>;
   probe(opts?: { bpffs?: string }): Promise<ProbeResult>;
   xdpQuery(opts: AttachTarget): Promise<XdpQueryResult>;
   abiSizes(): Record<string, number>;

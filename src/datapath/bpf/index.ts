@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { BpfObject, type BpfProgram } from '../../bpf/object.js';
 import { BpfLink } from '../../bpf/link.js';
 import { BPFFS_ROOT } from '../../bpf/bpffs.js';
-import type { NlLink, RawMap } from '../../native/addon.js';
+import { addon, type NlLink, type RawMap } from '../../native/addon.js';
 import { nl } from '../../netlink/index.js';
 import { run, tryRun } from '../../exec.js';
 import { bpfObjectPath } from '../../paths.js';
@@ -49,6 +49,9 @@ const MAPS = {
   egress: { name: 'berth_dp_egress', batch: false },
   ifaddr: { name: 'berth_dp_ifaddr', batch: true },
 } as const;
+
+/** The cls_bpf filter carrying the sandbox program on a veth: berth's own handle and priority. */
+const SANDBOX_FILTER = { handle: 0xbe7e, priority: 0xbe7 };
 
 /** connection table entries by default: two a flow, so 131,072 flows */
 export const CT_MAX_DEFAULT = 262144;
@@ -86,6 +89,8 @@ export class BpfDatapath implements Datapath {
   private readonly netNames = new Map<number, string>();
   /** pin path -> ifindex of every attachment this process made or adopted */
   private attached = new Map<string, number>();
+  /** sandbox veth -> ifindex of the cls_bpf filters this process attached */
+  private readonly filters = new Map<string, number>();
   private gc: NodeJS.Timeout | undefined;
   private watch: EventWatch | undefined;
 
@@ -214,7 +219,6 @@ export class BpfDatapath implements Datapath {
   async kernelDrops(): Promise<Record<string, { packets: number; bytes: number }> | null> {
     const m = this.loaded?.maps.get('berth_dp_kdrops');
     if (!m) return null;
-    const { addon } = await import('../../native/addon.js');
     const names = new Map(Object.entries(addon().kernelEnum('skb_drop_reason')).map(([k, v]) => [v, k.replace(/^SKB_DROP_REASON_/, '').toLowerCase()]));
     const info = m.info();
     const { keys, values, count } = await m.entries();
@@ -237,7 +241,6 @@ export class BpfDatapath implements Datapath {
    */
   private async setAsideResizedCt(): Promise<void> {
     const pin = join(this.root, 'berth_dp_ct');
-    const { addon } = await import('../../native/addon.js');
     if (existsSync(`${pin}_resizing`)) {
       // An earlier berthd stopped half-way through a migration: finish it.
       this.migrating = await addon().openPinnedMap(`${pin}_resizing`);
@@ -459,11 +462,10 @@ export class BpfDatapath implements Datapath {
 
   /** Attaches each program where it belongs, replaces attachments of older programs, removes stale ones. */
   private async syncAttachments(l: Loaded, c: CompiledMaps): Promise<number> {
+    let changed = await this.syncSandboxFilters(l, c);
     const want = new Map<string, { hook: Hook; ifindex: number }>();
-    for (const a of c.attach) want.set(this.pinPath('container', a.ifname), { hook: 'container', ifindex: a.ifindex });
     for (const u of c.uplinks) want.set(this.pinPath('uplink', u.ifname), { hook: 'uplink', ifindex: u.ifindex });
     want.set(this.pinPath('host', 'lo'), { hook: 'host', ifindex: 1 });
-    let changed = 0;
     const pinned = new Set((await readdir(this.linkDir)).map((f) => join(this.linkDir, f)));
     for (const [path, w] of want) {
       const prog = l.programs[w.hook];
@@ -499,6 +501,34 @@ export class BpfDatapath implements Datapath {
     return changed;
   }
 
+  /**
+   * Sandbox veths carry the program as a cls_bpf filter at berth's own handle
+   * and priority on their clsact qdisc, not as a tcx link: attaching a tcx
+   * link waits for an RCU grace period (about 11 ms here, on every sandbox
+   * attach), a filter does not. A filter needs no pin to outlive berthd, and
+   * a new berthd swaps its program in atomically (replace). The first apply
+   * of a process (re)attaches every veth; later ones only new veths.
+   */
+  private async syncSandboxFilters(l: Loaded, c: CompiledMaps): Promise<number> {
+    const prog = l.programs.container;
+    let changed = 0;
+    const want = new Map(c.attach.map((a) => [a.ifname, a.ifindex]));
+    for (const [ifname, ifindex] of want) {
+      if (this.filters.get(ifname) === ifindex) continue;
+      (await prog.attachTc({ ifindex, direction: 'ingress', mode: 'clsact', ...SANDBOX_FILTER, replace: true })).close();
+      this.filters.set(ifname, ifindex);
+      changed++;
+    }
+    for (const [ifname, ifindex] of this.filters) {
+      if (want.has(ifname)) continue;
+      // Usually the veth went with its sandbox, and the filter with it.
+      await addon().tcFilter({ ifindex, direction: 'ingress', ...SANDBOX_FILTER, remove: true }).catch(() => undefined);
+      this.filters.delete(ifname);
+      changed++;
+    }
+    return changed;
+  }
+
   async drifted(): Promise<boolean> {
     if (!this.loaded) return false;
     // A forced re-apply after drift reads every map back from the kernel.
@@ -528,6 +558,11 @@ export class BpfDatapath implements Datapath {
     if (this.gc) clearInterval(this.gc);
     this.gc = undefined;
     if (existsSync(this.linkDir)) for (const f of await readdir(this.linkDir)) await detachPin(join(this.linkDir, f));
+    // Sandbox filters: berth's handle and priority on any veth (another process's berthd may have made them).
+    for (const v of (await nl.linkList({})).filter((x) => x.kind === 'veth')) {
+      await addon().tcFilter({ ifindex: v.ifindex, direction: 'ingress', ...SANDBOX_FILTER, remove: true }).catch(() => undefined);
+    }
+    this.filters.clear();
     for (const o of this.loaded?.objects ?? []) o.close();
     this.loaded = undefined;
     this.attached.clear();
@@ -609,7 +644,7 @@ export class BpfDatapath implements Datapath {
       detail: {
         root: this.root,
         programs: Object.fromEntries(Object.entries(this.loaded.programs).map(([k, p]) => [k, p.info.id])),
-        attachments: this.attached.size,
+        attachments: this.attached.size + this.filters.size,
         maps: sizes,
         ctFill: sizes.berth_dp_ct!.entries / sizes.berth_dp_ct!.max,
         drops: await this.drops(),
@@ -623,7 +658,6 @@ export class BpfDatapath implements Datapath {
 }
 
 async function openPinned(root: string, name: string): Promise<RawMap> {
-  const { addon } = await import('../../native/addon.js');
   return addon().openPinnedMap(join(root, name));
 }
 
