@@ -22,8 +22,10 @@ import { PORTS, Servers, connRate, iperf, nsRun, sockperf, waitPort } from './li
 import { BERTH, BerthWorld, LIMIT, LimitWorld, PREFIX, benchTopology, clientSysctls } from './lib/world.js';
 import { DOCKER, DockerWorld, rootRuleCount, type ContainerInfo } from './lib/docker.js';
 import { machineBusyMs, treeCpuMs, type TreeStats } from './lib/procs.js';
+import { OVL, OverlayWorld, PlainOverlayWorld } from './lib/overlay.js';
+import { Flooder } from './lib/flood.js';
 
-const SCENARIOS = ['c2c', 'published', 'masquerade', 'hairpin', 'localhost', 'attach', 'concurrent-attach', 'publish-scale', 'ports-10k', 'policy-scale'];
+const SCENARIOS = ['c2c', 'published', 'masquerade', 'hairpin', 'localhost', 'attach', 'concurrent-attach', 'publish-scale', 'overlay', 'drop-flood', 'ports-10k', 'policy-scale'];
 const SYSTEMS = ['limit', 'iptables', 'bpf', 'docker', 'docker-noproxy'];
 const BERTH_DATAPATHS = ['iptables', 'bpf'];
 
@@ -287,6 +289,7 @@ async function main(): Promise<number> {
   const servers = new Servers();
   const berths: BerthWorld[] = [];
   const dockers: DockerWorld[] = [];
+  const overlays: OverlayWorld[] = [];
   let cleaned: Promise<void> | undefined;
   const cleanup = () =>
     (cleaned ??= (async () => {
@@ -294,10 +297,12 @@ async function main(): Promise<number> {
       await servers.stopAll().catch((e: unknown) => progress(`cleanup: servers: ${(e as Error).message}`));
       for (const d of dockers) await d.destroy().catch((e: unknown) => progress(`cleanup: ${d.name}: ${(e as Error).message}`));
       for (const b of berths) await b.destroy().catch((e: unknown) => progress(`cleanup: ${b.name}: ${(e as Error).message}`));
+      for (const w of overlays) await w.destroy().catch((e: unknown) => progress(`cleanup: overlay ${w.name}: ${(e as Error).message}`));
       const failures = await topo.destroy();
       for (const f of failures) progress(`cleanup: ${f}`);
       const left = [...(await listNetns(PREFIX))];
       for (const b of berths) if (b.instance) left.push(...(await listNetns(`berth-${b.instance}-`)));
+      for (const w of overlays) for (const h of w.hosts) if (h.instance) left.push(...(await listNetns(`berth-${h.instance}-`)));
       if (left.length) progress(`cleanup: WARNING namespaces left: ${left.join(', ')}`);
       else progress('cleanup: done, no namespace of this run is left');
       const after = await rootRuleCount();
@@ -315,15 +320,18 @@ async function main(): Promise<number> {
   try {
     progress(`mode ${o.quick ? 'quick' : 'full'}: systems ${o.systems.join(',')}; ${o.runs} interleaved runs per figure; throughput ${o.seconds} s, latency and connection rate ${Math.max(1, Math.round(o.seconds / 2))} s`);
     let limit: LimitWorld | undefined;
-    if (o.systems.includes('limit')) {
+    // the overlay scenario builds worlds of its own: with --only overlay, the single-host worlds are not needed
+    const singleHost = !o.only || [...o.only].some((x) => x !== 'overlay');
+    if (o.systems.includes('limit') && singleHost) {
       progress('building the limit topology (veth pair; veth + bridge, routed uplink)');
       limit = await LimitWorld.build(topo);
-    } else skipped.push({ system: 'limit', why: 'not asked for (--systems): no ratios' });
+    } else if (!o.systems.includes('limit')) skipped.push({ system: 'limit', why: 'not asked for (--systems): no ratios' });
     for (const dp of BERTH_DATAPATHS) {
       if (!o.systems.includes(dp)) {
         skipped.push({ system: `berth-${dp}`, why: 'not asked for (--systems)' });
         continue;
       }
+      if (!singleHost) continue;
       progress(`building berth-${dp} (berthd --datapath ${dp} in ${PREFIX}${dp}-host)`);
       let w: BerthWorld | undefined;
       try {
@@ -343,6 +351,7 @@ async function main(): Promise<number> {
         if (sys === 'docker') skipped.push({ system: sys, why: 'not asked for (--systems)' });
         continue;
       }
+      if (!singleHost) continue;
       const which = (await tryRun('sh', ['-c', 'command -v dockerd'])).stdout.trim();
       if (!which) {
         skipped.push({ system: sys, why: 'dockerd is not installed (scripts/bench-tools.sh installs docker.io)' });
@@ -480,6 +489,9 @@ async function main(): Promise<number> {
     }
     await servers.stopAll();
 
+    if (want('overlay')) scenarios.push(await overlayScenario(topo, overlays, o));
+    if (want('drop-flood')) scenarios.push(await dropFlood(berths, peers, o));
+
     if (want('ports-10k')) scenarios.push(await manyPorts(berths, dockers, limit, o, TL));
     if (want('policy-scale')) scenarios.push(await policyScale(berths, o, TL));
 
@@ -497,7 +509,7 @@ async function main(): Promise<number> {
       for (const [i, f] of sc.figures.entries()) {
         const bars: Bar[] = f.systems.map((s) => ({ label: s.system, median: s.summary.median, min: s.summary.min, max: s.summary.max, ratio: s.ratio }));
         bars.push(...f.notMeasured.filter((n) => !f.systems.some((s) => s.system === n.system) && n.why !== 'not asked for (--systems)').map((n) => ({ label: n.system, median: NaN, min: NaN, max: NaN, note: 'not measured' })));
-        await writeFile(join(o.out, `${stamp}-${sc.id}-${i + 1}.svg`), barChart(`${sc.title}: ${f.figure}`, f.unit, bars, { higherIsBetter: f.higherIsBetter, ...(sc.id === 'policy-scale' ? { ratioLabel: 'no policy' } : {}) }));
+        await writeFile(join(o.out, `${stamp}-${sc.id}-${i + 1}.svg`), barChart(`${sc.title}: ${f.figure}`, f.unit, bars, { higherIsBetter: f.higherIsBetter, ...(sc.id === 'policy-scale' ? { ratioLabel: 'no policy' } : sc.id === 'drop-flood' ? { ratioLabel: 'quiet' } : {}) }));
         nsvg++;
       }
     }
@@ -812,6 +824,145 @@ async function policyScale(berths: BerthWorld[], o: Opts, TL: number): Promise<S
   }
 }
 
+/**
+ * Overlay (issue 7): sandbox → sandbox across two berth hosts over VXLAN, against host → host on the same kind of
+ * underlay (the limit) and plain kernel vxlan + bridge; the berth clusters are built here (into @overlays, which the
+ * caller's cleanup destroys).
+ */
+async function overlayScenario(topo: ReturnType<typeof benchTopology>, overlays: OverlayWorld[], o: Opts): Promise<ScenarioResult> {
+  const servers = new Servers();
+  const notMeasured: { system: string; why: string }[] = [];
+  const T = o.seconds;
+  const TL = Math.max(1, Math.round(T / 2));
+  const paths: { system: string; ns: string; ip: string; cpu?: () => Promise<number> }[] = [];
+  try {
+    if (o.systems.includes('limit')) {
+      progress('overlay: building the plain underlay (host to host) and kernel vxlan + bridge');
+      const plain = await PlainOverlayWorld.build(topo);
+      await servers.startAll('overlay/limit', plain.path('h2'));
+      await servers.startAll('overlay/kernel', plain.path('c2'));
+      paths.push({ system: 'limit-underlay', ns: plain.path('h1'), ip: plain.h2Ip }, { system: 'kernel-vxlan', ns: plain.path('c1'), ip: plain.c2Ip });
+    }
+    for (const dp of BERTH_DATAPATHS) {
+      if (!o.systems.includes(dp)) continue;
+      progress(`overlay: building berth-${dp}: etcd, two hosts with berthd --store etcd:// --datapath ${dp}, an overlay network, a sandbox on each`);
+      let w: OverlayWorld | undefined;
+      try {
+        w = await OverlayWorld.build(topo, dp, (x) => overlays.push(x));
+        const [, o2] = w.sandboxes;
+        await servers.startAll(`overlay/${w.name}`, o2!.netns);
+        const ww = w;
+        paths.push({ system: `${w.name} overlay`, ns: w.sandboxes[0]!.netns, ip: o2!.ip, cpu: () => treeCpuMs(ww.pids()) });
+      } catch (e) {
+        notMeasured.push(failed('overlay', `berth-${dp} overlay`, e));
+        const x = overlays.find((y) => y.datapath === dp);
+        if (x) process.stderr.write(`bench: overlay berth-${dp}: berthd logs:\n${x.hosts.map((h) => h.daemon?.logs.split('\n').slice(-8).join('\n') ?? '').join('\n')}\n`);
+      }
+    }
+    const live: typeof paths = [];
+    for (const p of paths) {
+      try {
+        for (const port of [PORTS.iperf, PORTS.sockperf]) await waitPort(p.ns, p.ip, port, 15_000);
+        live.push(p);
+      } catch (e) {
+        if (p.system === 'limit-underlay') throw new Error(`overlay: the underlay limit does not answer: ${(e as Error).message}`);
+        notMeasured.push(failed('overlay', p.system, e));
+      }
+    }
+    const lim = live.some((p) => p.system === 'limit-underlay') ? 'limit-underlay' : '';
+    const f1 = await figure('overlay', 'TCP throughput', 'Gbit/s', true, lim, live.map((p) => tput(p.system, p.ns, p.ip, T, p.cpu)), o.runs, 'GB', notMeasured);
+    const f2 = await figure('overlay', 'TCP latency p50 (half RTT)', 'µs', false, lim, live.map((p) => lat(p.system, p.ns, p.ip, TL, p.cpu)), o.runs, 'round trip', notMeasured);
+    return {
+      id: 'overlay', title: 'Overlay: sandbox to sandbox across two hosts (VXLAN)', notMeasured: [...notMeasured, ...skipped],
+      method: `two "host" namespaces joined by an underlay (a Linux bridge in its own namespace, veths, MTU 1500), etcd in its own namespace; berth-*: berthd on each host with --store etcd:// and --advertise-addr, each with its own private bpffs, an overlay network (berth network create -d overlay --subnet ${OVL.subnet}), one sandbox per host, client on host 1, servers on host 2; limit-underlay: host 1 → host 2 on the underlay addresses (a bare underlay of the same construction, no berth); kernel-vxlan: Linux vxlan devices (VNI ${OVL.vni}, static flood entry to the other host) on a bridge with a veth to a container namespace per host, MTU 1450; CPU of the system's own processes is both berthds'`,
+      figures: [f1, f2],
+    };
+  } finally {
+    await servers.stopAll();
+  }
+}
+
+/** Sum of the datapath's drop counters (GET /v1/datapath, what `berth datapath --format json` shows), or null when it has none. */
+async function dropCount(b: BerthWorld): Promise<number | null> {
+  const s = await b.api.call<{ kind: string; detail: { drops?: Record<string, { packets: number }> } }>('GET', '/v1/datapath');
+  const d = s.detail?.drops;
+  if (!d) return null;
+  return Object.values(d).reduce((n, v) => n + Number(v.packets ?? 0), 0);
+}
+
+/**
+ * Drop flood (issue 9): container ↔ container TCP throughput and latency on berth's default bridge network, quiet and
+ * while a sandbox on an icc=false network floods another sandbox it may not reach with UDP; ratio flood / quiet.
+ */
+async function dropFlood(berths: BerthWorld[], peers: Peer[], o: Opts): Promise<ScenarioResult> {
+  const servers = new Servers();
+  const flooder = new Flooder();
+  const notMeasured: { system: string; why: string }[] = [];
+  const T = o.seconds;
+  const TL = Math.max(1, Math.round(T / 2));
+  const tp: SystemRun[] = [];
+  const lt: SystemRun[] = [];
+  const made: (() => Promise<void>)[] = [];
+  try {
+    for (const b of berths) try {
+      const p = peers.find((x) => x.name === b.name)!;
+      await b.createNetwork('flood', { icc: 'false' });
+      made.push(() => b.removeNetwork('flood'));
+      const f1 = await b.createSandbox('flood-src', [], { network: 'flood' });
+      const f2 = await b.createSandbox('flood-dst', [], { network: 'flood', expose: [String(PORTS.http)] });
+      made.unshift(() => b.removeSandbox(f1.id), () => b.removeSandbox(f2.id));
+      await servers.startNginx(`${b.name}/flood-dst`, f2.netns);
+      await servers.startAll(`${b.name}/drop-flood`, p.server.ns);
+      await waitPort(p.client, p.server.ip, PORTS.iperf);
+      await waitPort(p.client, p.server.ip, PORTS.sockperf);
+      // the flood is of dropped packets: the source cannot reach the destination
+      const blocked = await nsRun(f1.netns, 'bash', ['-c', `exec 3<>/dev/tcp/${f2.ip}/${PORTS.http}`], 2000).then(() => false, () => true);
+      if (!blocked) throw new Error(`flood-src reached flood-dst on the icc=false network: its flood would not be dropped`);
+      const floodRun = (inner: SystemRun, seconds: number): SystemRun => ({
+        ...inner,
+        system: `${b.name}, under flood`,
+        run: async () => {
+          const d0 = await dropCount(b);
+          const fl = await flooder.start(f1.netns, f2.ip, 9, seconds + 1);
+          await new Promise((r) => setTimeout(r, 300));
+          const r = await inner.run();
+          const sent = await fl.done;
+          const d1 = await dropCount(b);
+          const dropPps = d0 !== null && d1 !== null ? (d1 - d0) / sent.seconds : null;
+          progress(`drop-flood · ${b.name}: flood sent ${Math.round(sent.sent / sent.seconds).toLocaleString('en')} packets/s, datapath drop counters ${dropPps === null ? 'not available' : `+${Math.round(dropPps).toLocaleString('en')}/s`}`);
+          return { ...r, extra: { ...r.extra, floodSentPps: sent.sent / sent.seconds, floodSendErrors: sent.errors, datapathDropPps: dropPps } };
+        },
+      });
+      const q1 = tput(`${b.name}, quiet`, p.client, p.server.ip, T, p.cpu);
+      const q2 = lat(`${b.name}, quiet`, p.client, p.server.ip, TL, p.cpu);
+      tp.push(q1, floodRun(q1, T));
+      lt.push(q2, floodRun(q2, TL));
+    } catch (e) {
+      notMeasured.push(failed('drop-flood', b.name, e));
+    }
+    const figs = [
+      await figure('drop-flood', 'TCP throughput', 'Gbit/s', true, '', tp, o.runs, 'GB', notMeasured),
+      await figure('drop-flood', 'TCP latency p50 (half RTT)', 'µs', false, '', lt, o.runs, 'round trip', notMeasured),
+    ];
+    for (const f of figs) for (const s of f.systems) {
+      const base = f.systems.find((x) => x.system === `${s.system.split(', ')[0]}, quiet`);
+      if (base && base !== s) {
+        s.ratio = s.summary.median / base.summary.median;
+        s.deltaToLimit = s.summary.median - base.summary.median;
+      }
+    }
+    return {
+      id: 'drop-flood', title: 'Drop flood: allowed traffic while the datapath drops a flood', notMeasured: [...notMeasured, ...skipped],
+      method: `container → container on berth's default bridge network (the c2c pair), quiet and while a sandbox on an icc=false network of the same berthd sends 64-byte UDP datagrams as fast as one Node process can (node:dgram, connected socket) to another sandbox on that network it may not reach (checked: a TCP connect to it fails); the flood starts 0.3 s before the measurement and ends about 0.7 s after it. Ratio: under flood / quiet of the same datapath. The flood's send rate and the datapath's drop counters (GET /v1/datapath, what \`berth datapath --format json\` shows; the iptables datapath has none) per second are in each sample's extra. The sender competes for the 2 CPUs with the load tools: read the ratio with that`,
+      figures: figs,
+    };
+  } finally {
+    await flooder.stop();
+    await servers.stopAll();
+    for (const undo of made) await undo().catch((e: unknown) => progress(`drop-flood: cleanup: ${(e as Error).message}`));
+  }
+}
+
 function num(v: number, unit: string): string {
   if (!Number.isFinite(v)) return '-';
   if (unit === 'processes') return v.toFixed(0);
@@ -845,7 +996,7 @@ function markdown(meta: Record<string, unknown>, scenarios: ScenarioResult[]): s
         let vs = '—';
         if (sc.id === 'publish-scale') vs = s.deltaToLimit !== null ? `${s.deltaToLimit >= 0 ? '+' : ''}${num(s.deltaToLimit, f.unit)} ${f.unit} over no ports` : 'baseline';
         else if (s.system === f.limit) vs = 'limit';
-        else if (s.ratio !== null) vs = `${s.ratio.toFixed(2)}×` + (f.unit === 'µs' && s.deltaToLimit !== null ? ` (${s.deltaToLimit >= 0 ? '+' : ''}${s.deltaToLimit.toFixed(1)} µs)` : '') + (sc.id === 'policy-scale' ? ' of no policy' : '');
+        else if (s.ratio !== null) vs = `${s.ratio.toFixed(2)}×` + (f.unit === 'µs' && s.deltaToLimit !== null ? ` (${s.deltaToLimit >= 0 ? '+' : ''}${s.deltaToLimit.toFixed(1)} µs)` : '') + (sc.id === 'policy-scale' ? ' of no policy' : sc.id === 'drop-flood' ? ' of quiet' : '');
         const errs = (s.extra as { errors?: number }[] | undefined)?.reduce((n, x) => n + (x.errors ?? 0), 0);
         const errNote = errs ? ` (${errs} wrk errors)` : '';
         lines.push(`| ${sc.id} | ${f.figure} (${f.unit}) | ${s.system} | ${num(s.summary.median, f.unit)}${errNote} | ${num(s.summary.min, f.unit)}–${num(s.summary.max, f.unit)} | ${vs} | ${cpuCell(s.cpuPerTx)} |`);
@@ -858,7 +1009,6 @@ function markdown(meta: Record<string, unknown>, scenarios: ScenarioResult[]): s
     lines.push('', 'Not measured:');
     for (const [s, why] of nm) lines.push(`- ${s}: ${why}`);
   }
-  lines.push('- overlay: not in this harness (no overlay in this build)');
   return lines.join('\n');
 }
 
