@@ -490,7 +490,7 @@ async function main(): Promise<number> {
     await servers.stopAll();
 
     if (want('overlay')) scenarios.push(await overlayScenario(topo, overlays, o));
-    if (want('drop-flood')) scenarios.push(await dropFlood(berths, peers, o));
+    if (want('drop-flood')) scenarios.push(await dropFlood(topo, berths, peers, o));
 
     if (want('ports-10k')) scenarios.push(await manyPorts(berths, dockers, limit, o, TL));
     if (want('policy-scale')) scenarios.push(await policyScale(berths, o, TL));
@@ -894,7 +894,7 @@ async function dropCount(b: BerthWorld): Promise<number | null> {
  * Drop flood (issue 9): container ↔ container TCP throughput and latency on berth's default bridge network, quiet and
  * while a sandbox on an icc=false network floods another sandbox it may not reach with UDP; ratio flood / quiet.
  */
-async function dropFlood(berths: BerthWorld[], peers: Peer[], o: Opts): Promise<ScenarioResult> {
+async function dropFlood(topo: ReturnType<typeof benchTopology>, berths: BerthWorld[], peers: Peer[], o: Opts): Promise<ScenarioResult> {
   const servers = new Servers();
   const flooder = new Flooder();
   const notMeasured: { system: string; why: string }[] = [];
@@ -904,6 +904,19 @@ async function dropFlood(berths: BerthWorld[], peers: Peer[], o: Opts): Promise<
   const lt: SystemRun[] = [];
   const made: (() => Promise<void>)[] = [];
   try {
+    // the control: the same sender into a veth whose peer is down (the kernel drops at transmit) in a namespace of its own (no datapath on its way): what the
+    // sender's own CPU costs the measurement, apart from the datapath's drops
+    let ctl: string | undefined;
+    if (berths.length) {
+      await topo.addNetns('flood-ctl');
+      // a veth whose peer stays down: the kernel drops what is sent to it right at the transmit (no dummy module here)
+      const ipc = (...args: string[]) => run('ip', ['-n', topo.ns('flood-ctl'), ...args]);
+      await ipc('link', 'add', 'fc0', 'type', 'veth', 'peer', 'name', 'fc1');
+      await ipc('addr', 'add', '10.123.0.1/24', 'dev', 'fc0');
+      await ipc('link', 'set', 'fc0', 'up');
+      await ipc('neigh', 'add', '10.123.0.2', 'lladdr', '02:00:00:00:00:02', 'dev', 'fc0', 'nud', 'permanent');
+      ctl = topo.nsPath('flood-ctl');
+    }
     for (const b of berths) try {
       const p = peers.find((x) => x.name === b.name)!;
       await b.createNetwork('flood', { icc: 'false' });
@@ -918,25 +931,25 @@ async function dropFlood(berths: BerthWorld[], peers: Peer[], o: Opts): Promise<
       // the flood is of dropped packets: the source cannot reach the destination
       const blocked = await nsRun(f1.netns, 'bash', ['-c', `exec 3<>/dev/tcp/${f2.ip}/${PORTS.http}`], 2000).then(() => false, () => true);
       if (!blocked) throw new Error(`flood-src reached flood-dst on the icc=false network: its flood would not be dropped`);
-      const floodRun = (inner: SystemRun, seconds: number): SystemRun => ({
+      const floodRun = (inner: SystemRun, seconds: number, control = false): SystemRun => ({
         ...inner,
-        system: `${b.name}, under flood`,
+        system: control ? `${b.name}, sender only (flood into a down veth)` : `${b.name}, under flood`,
         run: async () => {
           const d0 = await dropCount(b);
-          const fl = await flooder.start(f1.netns, f2.ip, 9, seconds + 1);
+          const fl = control ? await flooder.start(ctl!, '10.123.0.2', 9, seconds + 1) : await flooder.start(f1.netns, f2.ip, 9, seconds + 1);
           await new Promise((r) => setTimeout(r, 300));
           const r = await inner.run();
           const sent = await fl.done;
           const d1 = await dropCount(b);
           const dropPps = d0 !== null && d1 !== null ? (d1 - d0) / sent.seconds : null;
-          progress(`drop-flood · ${b.name}: flood sent ${Math.round(sent.sent / sent.seconds).toLocaleString('en')} packets/s, datapath drop counters ${dropPps === null ? 'not available' : `+${Math.round(dropPps).toLocaleString('en')}/s`}`);
+          progress(`drop-flood · ${b.name}${control ? ' (control)' : ''}: flood sent ${Math.round(sent.sent / sent.seconds).toLocaleString('en')} packets/s, datapath drop counters ${dropPps === null ? 'not available' : `+${Math.round(dropPps).toLocaleString('en')}/s`}`);
           return { ...r, extra: { ...r.extra, floodSentPps: sent.sent / sent.seconds, floodSendErrors: sent.errors, datapathDropPps: dropPps } };
         },
       });
       const q1 = tput(`${b.name}, quiet`, p.client, p.server.ip, T, p.cpu);
       const q2 = lat(`${b.name}, quiet`, p.client, p.server.ip, TL, p.cpu);
-      tp.push(q1, floodRun(q1, T));
-      lt.push(q2, floodRun(q2, TL));
+      tp.push(q1, floodRun(q1, T, true), floodRun(q1, T));
+      lt.push(q2, floodRun(q2, TL, true), floodRun(q2, TL));
     } catch (e) {
       notMeasured.push(failed('drop-flood', b.name, e));
     }
@@ -953,7 +966,7 @@ async function dropFlood(berths: BerthWorld[], peers: Peer[], o: Opts): Promise<
     }
     return {
       id: 'drop-flood', title: 'Drop flood: allowed traffic while the datapath drops a flood', notMeasured: [...notMeasured, ...skipped],
-      method: `container → container on berth's default bridge network (the c2c pair), quiet and while a sandbox on an icc=false network of the same berthd sends 64-byte UDP datagrams as fast as one Node process can (node:dgram, connected socket) to another sandbox on that network it may not reach (checked: a TCP connect to it fails); the flood starts 0.3 s before the measurement and ends about 0.7 s after it. Ratio: under flood / quiet of the same datapath. The flood's send rate and the datapath's drop counters (GET /v1/datapath, what \`berth datapath --format json\` shows; the iptables datapath has none) per second are in each sample's extra. The sender competes for the 2 CPUs with the load tools: read the ratio with that`,
+      method: `container → container on berth's default bridge network (the c2c pair), quiet and while a sandbox on an icc=false network of the same berthd sends 64-byte UDP datagrams as fast as one Node process can (node:dgram, connected socket) to another sandbox on that network it may not reach (checked: a TCP connect to it fails); the flood starts 0.3 s before the measurement and ends about 0.7 s after it. Control ("sender only"): the same sender into a veth whose peer is down (the kernel drops at transmit) in a namespace of its own, so its packets meet no datapath: the difference between "under flood" and "sender only" is the datapath's share, the difference between "sender only" and "quiet" is the sender's CPU. Ratio: to quiet of the same datapath. The flood's send rate and the datapath's drop counters (GET /v1/datapath, what \`berth datapath --format json\` shows; the iptables datapath has none) per second are in each sample's extra. The sender competes for the 2 CPUs with the load tools: read the ratio with that`,
       figures: figs,
     };
   } finally {
