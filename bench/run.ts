@@ -966,7 +966,7 @@ async function dropFlood(topo: ReturnType<typeof benchTopology>, berths: BerthWo
     }
     return {
       id: 'drop-flood', title: 'Drop flood: allowed traffic while the datapath drops a flood', notMeasured: [...notMeasured, ...skipped],
-      method: `container → container on berth's default bridge network (the c2c pair), quiet and while a sandbox on an icc=false network of the same berthd sends 64-byte UDP datagrams as fast as one Node process can (node:dgram, connected socket) to another sandbox on that network it may not reach (checked: a TCP connect to it fails); the flood starts 0.3 s before the measurement and ends about 0.7 s after it. Control ("sender only"): the same sender into a veth whose peer is down (the kernel drops at transmit) in a namespace of its own, so its packets meet no datapath: the difference between "under flood" and "sender only" is the datapath's share, the difference between "sender only" and "quiet" is the sender's CPU. Ratio: to quiet of the same datapath. The flood's send rate and the datapath's drop counters (GET /v1/datapath, what \`berth datapath --format json\` shows; the iptables datapath has none) per second are in each sample's extra. The sender competes for the 2 CPUs with the load tools: read the ratio with that`,
+      method: `container → container on berth's default bridge network (the c2c pair), quiet and while a sandbox on an icc=false network of the same berthd sends 64-byte UDP datagrams as fast as one Node process can (node:dgram, connected socket) to another sandbox on that network it may not reach (checked: a TCP connect to it fails); the flood starts 0.3 s before the measurement and ends about 0.7 s after it. Control ("sender only"): the same sender into a veth whose peer is down (the kernel drops at transmit) in a namespace of its own, so its packets meet no datapath: the difference between "under flood" and "sender only" is the datapath's share, the difference between "sender only" and "quiet" is the sender's CPU. Ratio: to quiet of the same datapath. The flood's send rate and the datapath's drop counters (GET /v1/datapath, what \`berth datapath --format json\` shows: the sum over drop reasons) per second are in each sample's extra. The sender competes for the 2 CPUs with the load tools: read the ratio with that`,
       figures: figs,
     };
   } finally {
@@ -1012,7 +1012,11 @@ function markdown(meta: Record<string, unknown>, scenarios: ScenarioResult[]): s
         else if (s.ratio !== null) vs = `${s.ratio.toFixed(2)}×` + (f.unit === 'µs' && s.deltaToLimit !== null ? ` (${s.deltaToLimit >= 0 ? '+' : ''}${s.deltaToLimit.toFixed(1)} µs)` : '') + (sc.id === 'policy-scale' ? ' of no policy' : sc.id === 'drop-flood' ? ' of quiet' : '');
         const errs = (s.extra as { errors?: number }[] | undefined)?.reduce((n, x) => n + (x.errors ?? 0), 0);
         const errNote = errs ? ` (${errs} wrk errors)` : '';
-        lines.push(`| ${sc.id} | ${f.figure} (${f.unit}) | ${s.system} | ${num(s.summary.median, f.unit)}${errNote} | ${num(s.summary.min, f.unit)}–${num(s.summary.max, f.unit)} | ${vs} | ${cpuCell(s.cpuPerTx)} |`);
+        // drop-flood: the flood's send rate and the datapath's drops per second (medians over the samples)
+        const fl = (s.extra as { floodSentPps?: number; datapathDropPps?: number | null }[] | undefined)?.filter((x) => x.floodSentPps !== undefined) ?? [];
+        const k = (v: number) => `${Math.round(v / 1000).toLocaleString('en')}k/s`;
+        const floodNote = fl.length ? `; flood ${k(summarize(fl.map((x) => x.floodSentPps!)).median)} sent, ${fl.some((x) => x.datapathDropPps === null || x.datapathDropPps === undefined) ? 'drops not counted' : `${k(summarize(fl.map((x) => x.datapathDropPps!)).median)} dropped by the datapath`}` : '';
+        lines.push(`| ${sc.id} | ${f.figure} (${f.unit}) | ${s.system} | ${num(s.summary.median, f.unit)}${errNote} | ${num(s.summary.min, f.unit)}–${num(s.summary.max, f.unit)} | ${vs}${floodNote} | ${cpuCell(s.cpuPerTx)} |`);
       }
     }
   }
