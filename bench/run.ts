@@ -322,6 +322,8 @@ async function main(): Promise<number> {
     let limit: LimitWorld | undefined;
     // the overlay scenario builds worlds of its own: with --only overlay, the single-host worlds are not needed
     const singleHost = !o.only || [...o.only].some((x) => x !== 'overlay');
+    // nor Docker with only the scenarios that do not measure it
+    const dockerUsed = !o.only || [...o.only].some((x) => x !== 'overlay' && x !== 'drop-flood');
     if (o.systems.includes('limit') && singleHost) {
       progress('building the limit topology (veth pair; veth + bridge, routed uplink)');
       limit = await LimitWorld.build(topo);
@@ -351,7 +353,10 @@ async function main(): Promise<number> {
         if (sys === 'docker') skipped.push({ system: sys, why: 'not asked for (--systems)' });
         continue;
       }
-      if (!singleHost) continue;
+      if (!dockerUsed) {
+        skipped.push({ system: sys, why: 'not measured in the scenarios asked for (overlay, drop-flood: berth only)' });
+        continue;
+      }
       const which = (await tryRun('sh', ['-c', 'command -v dockerd'])).stdout.trim();
       if (!which) {
         skipped.push({ system: sys, why: 'dockerd is not installed (scripts/bench-tools.sh installs docker.io)' });
