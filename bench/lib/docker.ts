@@ -16,13 +16,14 @@
  * (checked after start: the root namespace's rule count must not change).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, tryRun } from '../../src/exec.js';
 import type { Topology } from '../../src/netns/topology.js';
 import { treeStats, type TreeStats } from './procs.js';
 import { clientSysctls } from './world.js';
+import { processesMentioning, tryKill } from '../../src/devtools/procs.js';
 
 export const DOCKER = { up: '198.18.2.1', ext: '198.18.2.2' };
 const IMAGE = 'bb-bench-busybox:1';
@@ -186,20 +187,4 @@ export class DockerWorld {
   }
 }
 
-function tryKill(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    /* gone */
-  }
-}
 
-async function processesMentioning(dir: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const e of await readdir('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    const cmd = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes(dir)) out.push(Number(e));
-  }
-  return out;
-}

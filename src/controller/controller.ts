@@ -335,20 +335,7 @@ export class Controller {
         if (!parent) throw badRequest('a macvlan network needs -o parent=IFACE');
       }
       const rec: NetworkRecord = { id, name, driver, internal, ipv6, options, pools, ...(bridge ? { bridge } : {}), ...(parent ? { parent } : {}), isDefault: false, created: new Date().toISOString() };
-      const driverImpl = this.drivers[driver]!;
-      await this.transact((s) => {
-        s.networks[id] = rec;
-      });
-      try {
-        await driverImpl.createNetwork(rec);
-        await this.opts.events?.networkUp?.(rec);
-      } catch (e) {
-        await driverImpl.deleteNetwork(rec).catch(() => undefined);
-        await this.transact((s) => {
-          delete s.networks[id];
-        });
-        throw e;
-      }
+      await this.adoptNetwork(rec);
       this.log.info({ network: name, id: shortId(id), subnets: pools.map((p) => p.subnet) }, 'network created');
       return rec;
     });
@@ -1135,9 +1122,9 @@ export class Controller {
     return this.state.networks[id]!;
   }
 
-  /** Records and makes global network @rec on this host. */
+  /** Records network @rec and makes it on this host with its driver; undoes both if making it fails. */
   private async adoptNetwork(rec: NetworkRecord): Promise<void> {
-    const d = this.drivers.overlay!;
+    const d = this.drivers[rec.driver]!;
     await this.transact((s) => {
       s.networks[rec.id] = rec;
     });

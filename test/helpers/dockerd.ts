@@ -7,10 +7,11 @@
  * and unmounts and removes its roots.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, tryRun } from '../../src/exec.js';
+import { processesMentioning, tryKill } from '../../src/devtools/procs.js';
 
 export class TestDockerd {
   private proc: ChildProcess | undefined;
@@ -113,21 +114,4 @@ export class TestDockerd {
   }
 }
 
-function tryKill(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    /* gone */
-  }
-}
 
-/** Processes whose command line names @dir (our dockerd's containerd and shims). */
-async function processesMentioning(dir: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const e of await readdir('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    const cmd = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes(dir)) out.push(Number(e));
-  }
-  return out;
-}
