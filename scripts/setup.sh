@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # Build tools, kernel-facing tools the tests drive, and what the libbpf fetch needs.
 APT_PACKAGES=(clang llvm libelf-dev zlib1g-dev pkg-config make cmake g++
   iproute2 iptables nftables conntrack iputils-ping socat bind9-dnsutils util-linux python3
-  docker.io busybox-static debian-archive-keyring ca-certificates etcd-server etcd-client)
+  docker.io busybox-static debian-archive-keyring ca-certificates etcd-server etcd-client
+  iperf3 bpftool)
 
 apt_install "${APT_PACKAGES[@]}"
 
