@@ -913,20 +913,7 @@ export class Controller {
         id, name: req.name, driver: 'bridge', internal: req.internal, ipv6: req.ipv6 || byFamily.has(6), options, pools: [...byFamily.values()],
         bridge, isDefault: false, created: new Date().toISOString(), external: { engine: 'docker', id: req.extId },
       };
-      const d = this.drivers.bridge!;
-      await this.transact((s) => {
-        s.networks[id] = rec;
-      });
-      try {
-        await d.createNetwork(rec);
-        await this.opts.events?.networkUp?.(rec);
-      } catch (e) {
-        await d.deleteNetwork(rec).catch(() => undefined);
-        await this.transact((s) => {
-          delete s.networks[id];
-        });
-        throw e;
-      }
+      await this.adoptNetwork(rec);
       this.log.info({ network: rec.name, id: shortId(id), external: req.extId, subnets: rec.pools.map((p) => p.subnet) }, 'network created for docker');
       return rec;
     });
