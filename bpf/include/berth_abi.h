@@ -43,7 +43,7 @@ enum berth_drop_reason {
 	BERTH_DROP_NAT_EXHAUSTED = 15,	/* no free port or ICMP id to masquerade with */
 	BERTH_DROP_FRAGMENT = 16,	/* a fragment that policy cannot place */
 	BERTH_DROP_NO_CONFIG = 17,	/* a berth interface with no network known */
-	BERTH_DROP_FIB = 18,		/* no route for a translated packet */
+	/* 18: reserved (a translated packet without a route is left to the stack, not dropped) */
 	BERTH_DROP_EGRESS = 19,		/* outside a sandbox's egress allow-list */
 	BERTH_DROP__MAX = 32,		/* size of the reason counter array */
 };

@@ -11,7 +11,7 @@ export const hookName: Record<number, string> = { 0: 'tc-ingress', 1: 'tc-egress
 
 export const DropReason = {
   None: 0, Malformed: 1, ProtoFilter: 2, SpoofMac: 3, SpoofIp: 4, SpoofArp: 5, Family: 6, L2: 7, Isolation: 8, Icc: 9,
-  Internal: 10, Loopback: 11, Direct: 12, Allowlist: 13, CtFull: 14, NatExhausted: 15, Fragment: 16, NoConfig: 17, Fib: 18, Egress: 19,
+  Internal: 10, Loopback: 11, Direct: 12, Allowlist: 13, CtFull: 14, NatExhausted: 15, Fragment: 16, NoConfig: 17, Egress: 19,
 } as const;
 export const DROP_REASON_SLOTS = 32;
 /** Each reason's name and what it means, for doctor, status and monitor. */
@@ -34,7 +34,6 @@ export const dropReasons: Record<number, { name: string; what: string }> = {
   15: { name: 'nat-exhausted', what: 'no free port to masquerade with' },
   16: { name: 'fragment', what: 'a fragment policy cannot place' },
   17: { name: 'no-config', what: 'a berth interface with no network known' },
-  18: { name: 'fib', what: 'no route for a translated packet' },
   19: { name: 'egress', what: 'outside a sandbox\'s egress allow-list' },
 };
 export const dropReasonName: Record<number, string> = Object.fromEntries(Object.entries(dropReasons).map(([k, v]) => [k, v.name]));
