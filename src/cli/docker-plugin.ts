@@ -18,8 +18,9 @@ export function addDockerPluginCommands(program: Command): void {
     .option('--start', 'also start berthd serving the plugin socket, unless something already serves it', false)
     .option('--state-dir <dir>', 'with --start: berthd\'s state directory', '/var/lib/berth')
     .option('--berthd-socket <path>', 'with --start: berthd\'s API socket', DEFAULT_SOCKET)
-    .action(async (o: { name: string; pluginSocket: string; specDir: string; start: boolean; stateDir: string; berthdSocket: string }) => {
-      if (o.start && !(await answers(o.pluginSocket))) await startBerthd(o.pluginSocket, o.stateDir, o.berthdSocket);
+    .option('--bpffs <dir>', 'with --start: the bpffs berthd pins its datapath into', '/sys/fs/bpf')
+    .action(async (o: { name: string; pluginSocket: string; specDir: string; start: boolean; stateDir: string; berthdSocket: string; bpffs: string }) => {
+      if (o.start && !(await answers(o.pluginSocket))) await startBerthd(o.pluginSocket, o.stateDir, o.berthdSocket, o.bpffs);
       const path = await installPluginSpec(o.name, o.pluginSocket, o.specDir);
       process.stdout.write(`${path} -> unix://${o.pluginSocket}\n`);
       process.stdout.write(o.start ? `berthd serves it; now: docker network create -d ${o.name} --ipam-driver ${o.name} NET\n` : `run berthd with --docker-plugin ${o.pluginSocket}; then: docker network create -d ${o.name} --ipam-driver ${o.name} NET\n`);
@@ -49,11 +50,11 @@ function answers(socket: string): Promise<boolean> {
 }
 
 /** Starts berthd detached (it outlives this command), logging to STATE/berthd.log, and waits for the plugin socket. */
-async function startBerthd(pluginSocket: string, stateDir: string, apiSocket: string): Promise<void> {
+async function startBerthd(pluginSocket: string, stateDir: string, apiSocket: string, bpffs: string): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const log = await open(join(stateDir, 'berthd.log'), 'a', 0o600);
   try {
-    const child = spawn(process.execPath, [projectPath('dist', 'src', 'daemon', 'berthd.js'), '--state-dir', stateDir, '--socket', apiSocket, '--docker-plugin', pluginSocket], {
+    const child = spawn(process.execPath, [projectPath('dist', 'src', 'daemon', 'berthd.js'), '--state-dir', stateDir, '--socket', apiSocket, '--docker-plugin', pluginSocket, '--bpffs', bpffs], {
       detached: true,
       stdio: ['ignore', log.fd, log.fd],
     });

@@ -30,7 +30,8 @@ async function take(): Promise<Snapshot> {
   } catch {
     pins = [];
   }
-  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').filter((l) => l.startsWith('bpf ') && /berth/.test(l));
+  // Every bpffs mount: one at /sys/fs/bpf that was not there before means a berthd ran without a private bpffs.
+  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').filter((l) => l.startsWith('bpf '));
   const ps = await tryRun('ps', ['-eo', 'pid=,comm=']);
   const procs = ps.stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, c]) => c && WATCHED_PROCS.test(c)).map(([p, c]) => `${c}[${p}]`);
   return {

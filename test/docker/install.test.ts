@@ -15,11 +15,13 @@ import { projectPath } from '../../src/paths.js';
 import { removeLeftovers } from '../../src/daemon/leftovers.js';
 import type { Topology } from '../../src/netns/topology.js';
 import { testTopology } from '../helpers/kernel.js';
+import { PrivateBpffs } from '../../src/bpf/bpffs.js';
 
 const NAME = `berth-i${process.pid}`;
 let topo: Topology;
 let dir: string;
 let specDir: string;
+let bpffs: PrivateBpffs;
 
 const berthInHost = (...args: string[]) => run('nsenter', [`--net=${topo.nsPath('host')}`, '--', process.execPath, projectPath('dist', 'src', 'cli', 'berth.js'), ...args], { timeoutMs: 30_000 });
 
@@ -40,6 +42,8 @@ beforeAll(async () => {
   await topo.addNetns('host');
   dir = await mkdtemp(join(tmpdir(), 'berth-test-state-'));
   specDir = await mkdtemp(join(tmpdir(), 'berth-test-specs-'));
+  // berthd's datapath pins go to a bpffs of the test's own, never the machine's /sys/fs/bpf.
+  bpffs = await PrivateBpffs.create('berth-test-bpffs-');
 });
 
 afterAll(async () => {
@@ -55,13 +59,14 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
   await rm(specDir, { recursive: true, force: true });
   await topo?.destroy();
+  await bpffs?.release();
 });
 
 describe('berth docker-plugin install --start / uninstall --stop', () => {
   it('writes the spec and starts berthd serving the plugin, then removes and stops both', async () => {
     const sock = join(dir, 'plugin.sock');
     const common = ['--name', NAME, '--spec-dir', specDir];
-    const out = (await berthInHost('docker-plugin', 'install', ...common, '--start', '--plugin-socket', sock, '--state-dir', join(dir, 'state'), '--berthd-socket', join(dir, 'api.sock'))).stdout;
+    const out = (await berthInHost('docker-plugin', 'install', ...common, '--start', '--bpffs', bpffs.path, '--plugin-socket', sock, '--state-dir', join(dir, 'state'), '--berthd-socket', join(dir, 'api.sock'))).stdout;
     expect(out).toContain(`berthd serves it; now: docker network create -d ${NAME} --ipam-driver ${NAME} NET`);
     expect(await readFile(join(specDir, `${NAME}.spec`), 'utf8')).toContain(`unix://${sock}`);
     expect(await activate(sock)).toEqual({ Implements: ['NetworkDriver', 'IpamDriver'] });
@@ -69,7 +74,7 @@ describe('berth docker-plugin install --start / uninstall --stop', () => {
     // It runs in the namespace the command ran in: its default bridge is there, not in the root namespace.
     expect((await run('ip', ['-n', topo.ns('host'), '-o', 'link'])).stdout).toMatch(/berth0/);
     // A second install finds the socket served and starts nothing.
-    await berthInHost('docker-plugin', 'install', ...common, '--start', '--plugin-socket', sock, '--state-dir', join(dir, 'state'), '--berthd-socket', join(dir, 'api.sock'));
+    await berthInHost('docker-plugin', 'install', ...common, '--start', '--bpffs', bpffs.path, '--plugin-socket', sock, '--state-dir', join(dir, 'state'), '--berthd-socket', join(dir, 'api.sock'));
     expect(Number((await readFile(join(dir, 'state', 'berthd.pid'), 'utf8')).trim())).toBe(pid);
 
     const down = (await berthInHost('docker-plugin', 'uninstall', ...common, '--stop', '--state-dir', join(dir, 'state'))).stdout;
