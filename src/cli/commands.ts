@@ -217,7 +217,7 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
 
   program
     .command('explain')
-    .description('would a new connection from SRC to DST pass, and why: the eBPF datapath\'s programs run on a synthetic packet (SRC, DST: a sandbox, an address, external:IP, or host as SRC)')
+    .description('would a new connection from SRC to DST pass, and why: on eBPF the loaded programs run on a synthetic packet; on iptables a real packet is traced through the rules by the kernel and stopped before delivery (SRC, DST: a sandbox, an address, external:IP, or host as SRC)')
     .argument('<src>')
     .argument('<dst>')
     .addOption(new Option('--proto <proto>', 'protocol').choices(['tcp', 'udp', 'icmp', 'sctp']).default('tcp'))
@@ -229,11 +229,12 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
     .option('--src-mac <mac>', 'send with this MAC instead of the sandbox\'s own')
     .addOption(formatOption())
     .action(async (src: string, dst: string, o: { proto: string; port?: number; srcIp?: string; srcMac?: string; format: string }) => {
-      const r = await client().call<{ from: string; to: string; proto: string; port?: number; verdict: string; explanation: string; rule: string; reason?: string }>('POST', '/v1/explain', {
+      const r = await client().call<{ from: string; to: string; proto: string; port?: number; verdict: string; explanation: string; rule: string; reason?: string; trace?: string[] }>('POST', '/v1/explain', {
         src, dst, proto: o.proto, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.srcIp ? { srcIp: o.srcIp } : {}), ...(o.srcMac ? { srcMac: o.srcMac } : {}),
       });
       if (o.format === 'json') return printJson(r);
       process.stdout.write(`${r.from} -> ${r.to} ${r.port ? `${r.port}/` : ''}${r.proto}: ${r.verdict.toUpperCase()} (${r.reason ?? r.rule})\n  ${r.explanation}\n`);
+      if (r.trace?.length) process.stdout.write(`  the kernel's trace, rule by rule:\n${r.trace.map((l) => `    ${l}\n`).join('')}`);
       if (r.verdict === 'drop') process.exitCode = 1;
     });
 

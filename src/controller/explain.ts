@@ -56,7 +56,7 @@ function linkLocal(mac: string): string {
 }
 
 export async function explain(state: State, dp: Datapath | undefined, req: ExplainRequest): Promise<Explanation> {
-  if (!dp?.explain) throw badRequest(`berth explain needs the eBPF datapath; this berthd runs ${dp?.kind ?? 'none'}`);
+  if (!dp?.explain) throw badRequest(`berth explain needs a datapath; this berthd runs ${dp?.kind ?? 'none'}`);
   const proto = (req.proto ?? 'tcp').toLowerCase();
   if (!(PROTOS as readonly string[]).includes(proto)) throw badRequest(`protocol '${req.proto}' is not one of ${PROTOS.join(', ')}`);
   const port = proto === 'icmp' ? 0 : req.port ?? 80;
@@ -97,6 +97,8 @@ export async function explain(state: State, dp: Datapath | undefined, req: Expla
   if (req.srcIp && !familyOf(req.srcIp)) throw badRequest(`source address '${req.srcIp}' is not an IP address`);
   if (req.srcMac && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(req.srcMac)) throw badRequest(`source MAC '${req.srcMac}' is not a MAC address`);
 
+  const sent = req.srcIp ?? (src.label === 'host' ? dst.addr : src.addr);
+  if (familyOf(sent) !== fam) throw badRequest(`source ${sent} is IPv${familyOf(sent)} but destination ${dst.addr} is IPv${fam}`);
   const q: DpExplainQuery = { from: 'outside', src: req.srcIp ?? src.addr, dst: dst.addr, proto: proto as DpExplainQuery['proto'], sport: proto === 'icmp' ? 0x4242 : 40000, dport: port };
   if (src.label === 'host') {
     q.from = 'host';
@@ -113,6 +115,8 @@ export async function explain(state: State, dp: Datapath | undefined, req: Expla
     if (!ep.hostIf) throw badRequest(`sandbox '${src.sandbox.name}' is on network '${netName(ep.network)}', whose traffic berth's datapath does not carry`);
     q.from = 'sandbox';
     q.hostIf = ep.hostIf;
+    q.netns = src.sandbox.netnsPath;
+    q.ifName = ep.ifname;
     q.srcMac = req.srcMac ?? ep.mac;
     // To a neighbour of the same network: its MAC; anything else goes to the gateway (the bridge).
     q.dstMac = dst.ep && dst.ep.network === ep.network ? dst.ep.mac : undefined;

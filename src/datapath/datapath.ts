@@ -128,6 +128,9 @@ export interface DpExplainQuery {
   /** where it comes from: a sandbox (through its veth @hostIf), the outside (an uplink), or the host itself */
   from: 'sandbox' | 'outside' | 'host';
   hostIf?: string;
+  /** sandboxes: their namespace and the interface inside it (the iptables datapath sends the packet from there) */
+  netns?: string;
+  ifName?: string;
   /** the sender's MAC (sandboxes) and the MAC it sends to; outside: filled in by the datapath */
   srcMac?: string;
   dstMac?: string;
@@ -149,6 +152,8 @@ export interface DpExplainResult {
   reason?: string;
   reasonText?: string;
   translated?: { src: string; sport: number; dst: string; dport: number };
+  /** iptables: the rules the kernel's trace saw the packet meet, in order */
+  trace?: string[];
 }
 
 export interface Datapath {

@@ -339,6 +339,8 @@ export interface Addon {
   portRelease(fd: number): void;
   /** Raises the open-file soft limit to the hard limit; returns the limit now. */
   raiseNofile(): number;
+  /** Sends one crafted packet (native/inject.cc): with ifname an Ethernet frame on that interface, else its IP packet through a raw socket. */
+  packetInject(opts: { netns?: string; ifname?: string; frame: Buffer }): Promise<void>;
   libbpf(): { version: string; mode: 'in-tree' | 'system'; possibleCpus: number };
   setLogger(fn: ((level: 'warn' | 'info' | 'debug', message: string) => void) | null): void;
   netlink: NetlinkAddon;

@@ -44,6 +44,8 @@ export interface ExplainPacket {
   proto: ExplainProto;
   sport: number;
   dport: number;
+  /** IPv4: the identification field; IPv6: the flow label (what a trace matches on) */
+  mark?: number;
 }
 
 export interface ExplainRun {
@@ -76,6 +78,16 @@ function csum16(buf: Buffer): number {
   return ~s & 0xffff;
 }
 
+/** CRC32c (Castagnoli), reflected, as SCTP's checksum uses it. */
+function crc32c(buf: Buffer): number {
+  let c = 0xffffffff;
+  for (const b of buf) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
 /** An Ethernet frame: a TCP SYN, a UDP datagram, an ICMP echo request or an SCTP packet. */
 export function buildPacket(p: ExplainPacket): Buffer {
   const v4 = familyOf(p.src) === 4;
@@ -89,17 +101,47 @@ export function buildPacket(p: ExplainPacket): Buffer {
     l4[12] = 5 << 4;
     l4[13] = 0x02;
     l4.writeUInt16BE(64240, 14);
-  } else if (p.proto === 'udp' || p.proto === 'sctp') {
-    l4 = Buffer.alloc(p.proto === 'udp' ? 12 : 16);
+  } else if (p.proto === 'udp') {
+    l4 = Buffer.alloc(12);
     l4.writeUInt16BE(p.sport, 0);
     l4.writeUInt16BE(p.dport, 2);
-    if (p.proto === 'udp') l4.writeUInt16BE(l4.length, 4);
+    l4.writeUInt16BE(l4.length, 4);
+  } else if (p.proto === 'sctp') {
+    // An INIT chunk, as a connecting endpoint sends first (conntrack takes nothing else as a new association).
+    l4 = Buffer.alloc(32);
+    l4.writeUInt16BE(p.sport, 0);
+    l4.writeUInt16BE(p.dport, 2);
+    l4[12] = 1;
+    l4.writeUInt16BE(20, 14);
+    l4.writeUInt32BE(0x4a5b6c7d, 16);
+    l4.writeUInt32BE(65535, 20);
+    l4.writeUInt16BE(1, 24);
+    l4.writeUInt16BE(1, 26);
+    l4.writeUInt32BE(1, 28);
+    l4.writeUInt32LE(crc32c(l4), 8);
   } else {
     l4 = Buffer.alloc(12);
     l4[0] = v4 ? 8 : 128;
     l4.writeUInt16BE(p.sport, 4);
     l4.writeUInt16BE(1, 6);
     if (v4) l4.writeUInt16BE(csum16(l4), 2);
+  }
+  // TCP, UDP and ICMPv6 checksums cover a pseudo-header: real packets built from this frame must be valid for conntrack.
+  const csumAt = p.proto === 'tcp' ? 16 : p.proto === 'udp' ? 6 : p.proto === 'icmp' && !v4 ? 2 : -1;
+  if (csumAt >= 0) {
+    const pseudo = v4 ? Buffer.alloc(12) : Buffer.alloc(40);
+    if (v4) {
+      addrBytes(p.src).copy(pseudo, 0);
+      addrBytes(p.dst).copy(pseudo, 4);
+      pseudo[9] = proto;
+      pseudo.writeUInt16BE(l4.length, 10);
+    } else {
+      addrBytes(p.src).copy(pseudo, 0);
+      addrBytes(p.dst).copy(pseudo, 16);
+      pseudo.writeUInt32BE(l4.length, 32);
+      pseudo[39] = proto;
+    }
+    l4.writeUInt16BE(csum16(Buffer.concat([pseudo, l4])) || 0xffff, csumAt);
   }
   const eth = Buffer.alloc(14);
   Buffer.from(p.dstMac.split(':').map((x) => parseInt(x, 16))).copy(eth, 0);
@@ -110,6 +152,7 @@ export function buildPacket(p: ExplainPacket): Buffer {
     ip = Buffer.alloc(20);
     ip[0] = 0x45;
     ip.writeUInt16BE(20 + l4.length, 2);
+    ip.writeUInt16BE((p.mark ?? 0) & 0xffff, 4);
     ip.writeUInt16BE(0x4000, 6);
     ip[8] = 64;
     ip[9] = proto;
@@ -118,7 +161,7 @@ export function buildPacket(p: ExplainPacket): Buffer {
     ip.writeUInt16BE(csum16(ip), 10);
   } else {
     ip = Buffer.alloc(40);
-    ip[0] = 0x60;
+    ip.writeUInt32BE((0x6 << 28 | ((p.mark ?? 0) & 0xfffff)) >>> 0, 0);
     ip.writeUInt16BE(l4.length, 4);
     ip[6] = proto;
     ip[7] = 64;

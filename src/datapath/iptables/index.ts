@@ -9,7 +9,8 @@
  * counts drops by reason from the DROP rules' counters (drops.ts).
  */
 import type { Logger } from 'pino';
-import type { Datapath, DatapathStatus, DesiredDatapath } from '../datapath.js';
+import type { Datapath, DatapathStatus, DesiredDatapath, DpExplainQuery, DpExplainResult } from '../datapath.js';
+import { nl } from '../../netlink/index.js';
 import { BerthError } from '../../controller/errors.js';
 import { CHAIN, FAMILIES, type Family } from './chains.js';
 import { render, type TableRules } from './render.js';
@@ -19,6 +20,7 @@ import { ensureHairpin } from './hairpin.js';
 import { ensureSysctls, sysctlsDrifted, wantedSysctls, type Sysctl } from './sysctl.js';
 import { changedFronts, ConntrackFlusher } from './conntrack.js';
 import { addDrops, type Drops } from './drops.js';
+import { removeTraceTables, specResolver, traceExplain } from './explain.js';
 
 interface LastApply {
   at: string;
@@ -39,6 +41,8 @@ export class IptablesDatapath implements Datapath {
   /** the desired state of the last apply whose rules all went in: what conntrack flushes compare against */
   private published: DesiredDatapath | undefined;
   private readonly conntrack: ConntrackFlusher;
+  /** explain runs, one at a time (one trace table) */
+  private explaining: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly log: Logger,
@@ -133,6 +137,7 @@ export class IptablesDatapath implements Datapath {
   }
 
   async teardown(): Promise<void> {
+    await removeTraceTables().catch(() => undefined);
     this.applied = undefined;
     this.rendered = {};
     const published = this.published;
@@ -148,6 +153,30 @@ export class IptablesDatapath implements Datapath {
     }
     // Flows translated by the removed rules would keep their translation until they expire.
     await this.conntrack.flush(changedFronts(published, undefined));
+  }
+
+  /**
+   * `berth explain` with the kernel's own trace (explain.ts): the packet is
+   * sent for real, traced through every rule, and stopped before it is
+   * delivered or tracked. Needs the nf_tables backend (xtables-monitor).
+   */
+  async explain(q: DpExplainQuery): Promise<DpExplainResult> {
+    if (this.bin?.backend !== 'nf_tables') {
+      throw new BerthError('unavailable', `berth explain on the iptables datapath traces with nf_tables; this host's iptables uses the ${this.bin?.backend ?? 'missing'} backend`);
+    }
+    const go = async (): Promise<DpExplainResult> => {
+      let gatewayMac: string | undefined;
+      if (q.from === 'sandbox' && !q.dstMac) {
+        const ep = this.published?.endpoints.find((e) => e.hostIf === q.hostIf);
+        const br = this.published?.networks.find((n) => n.id === ep?.network)?.bridge;
+        gatewayMac = br ? (await nl.linkList()).find((l) => l.name === br)?.mac : undefined;
+      }
+      const tables = this.tables();
+      return traceExplain(q, gatewayMac, this.published, specResolver((f) => tables.save(f)), this.log);
+    };
+    const r = this.explaining.then(go, go);
+    this.explaining = r.catch(() => undefined);
+    return r;
   }
 
   async status(): Promise<DatapathStatus> {
