@@ -71,6 +71,8 @@ describe('berth monitor on the bpf datapath', () => {
     expect(bad.stderr).toMatch(/source 'nosuch' is neither a sandbox, an address, external:IP nor host/);
     const badPort = await w.h.berthTry('explain', 'q2', 'q1', '--port', '70000');
     expect(badPort.stderr).toMatch(/'70000' is not a port number/);
+    const mixed = await w.h.berthTry('explain', `external:${UPLINK.ext}`, 'fd00:99::1');
+    expect(mixed.stderr).toContain(`source ${UPLINK.ext} is IPv4 but destination fd00:99::1 is IPv6`);
   });
 
   it('counts the kernel\'s own drops of berth\'s traffic by the kernel\'s reason', async () => {
