@@ -514,7 +514,7 @@ async function main(): Promise<number> {
       for (const [i, f] of sc.figures.entries()) {
         const bars: Bar[] = f.systems.map((s) => ({ label: s.system, median: s.summary.median, min: s.summary.min, max: s.summary.max, ratio: s.ratio }));
         bars.push(...f.notMeasured.filter((n) => !f.systems.some((s) => s.system === n.system) && n.why !== 'not asked for (--systems)').map((n) => ({ label: n.system, median: NaN, min: NaN, max: NaN, note: 'not measured' })));
-        await writeFile(join(o.out, `${stamp}-${sc.id}-${i + 1}.svg`), barChart(`${sc.title}: ${f.figure}`, f.unit, bars, { higherIsBetter: f.higherIsBetter, ...(sc.id === 'policy-scale' ? { ratioLabel: 'no policy' } : sc.id === 'drop-flood' ? { ratioLabel: 'quiet' } : {}) }));
+        await writeFile(join(o.out, `${stamp}-${sc.id}-${i + 1}.svg`), barChart(`${sc.title}: ${f.figure}`, f.unit, bars, { higherIsBetter: f.higherIsBetter, ...(sc.id === 'policy-scale' ? { ratioLabel: 'no policy' } : sc.id === 'drop-flood' ? { ratioLabel: f.unit === 'ns' ? 'sender only' : 'quiet' } : {}) }));
         nsvg++;
       }
     }
@@ -899,6 +899,9 @@ async function dropCount(b: BerthWorld): Promise<number | null> {
  * Drop flood (issue 9): container ↔ container TCP throughput and latency on berth's default bridge network, quiet and
  * while a sandbox on an icc=false network floods another sandbox it may not reach with UDP; ratio flood / quiet.
  */
+/** drop-flood's offered load: low enough that one Node sender keeps it on this machine, with or without the datapath's drop in its softirq. */
+const FLOOD_PPS = 100_000;
+
 async function dropFlood(topo: ReturnType<typeof benchTopology>, berths: BerthWorld[], peers: Peer[], o: Opts): Promise<ScenarioResult> {
   const servers = new Servers();
   const flooder = new Flooder();
@@ -907,6 +910,7 @@ async function dropFlood(topo: ReturnType<typeof benchTopology>, berths: BerthWo
   const TL = Math.max(1, Math.round(T / 2));
   const tp: SystemRun[] = [];
   const lt: SystemRun[] = [];
+  const cpu: SystemRun[] = [];
   const made: (() => Promise<void>)[] = [];
   try {
     // the control: the same sender into a veth whose peer is down (the kernel drops at transmit) in a namespace of its own (no datapath on its way): what the
@@ -936,12 +940,13 @@ async function dropFlood(topo: ReturnType<typeof benchTopology>, berths: BerthWo
       // the flood is of dropped packets: the source cannot reach the destination
       const blocked = await nsRun(f1.netns, 'bash', ['-c', `exec 3<>/dev/tcp/${f2.ip}/${PORTS.http}`], 2000).then(() => false, () => true);
       if (!blocked) throw new Error(`flood-src reached flood-dst on the icc=false network: its flood would not be dropped`);
+      const startFlood = (control: boolean, seconds: number) => (control ? flooder.start(ctl!, '10.123.0.2', 9, seconds, FLOOD_PPS) : flooder.start(f1.netns, f2.ip, 9, seconds, FLOOD_PPS));
       const floodRun = (inner: SystemRun, seconds: number, control = false): SystemRun => ({
         ...inner,
         system: control ? `${b.name}, sender only (flood into a down veth)` : `${b.name}, under flood`,
         run: async () => {
           const d0 = await dropCount(b);
-          const fl = control ? await flooder.start(ctl!, '10.123.0.2', 9, seconds + 1) : await flooder.start(f1.netns, f2.ip, 9, seconds + 1);
+          const fl = await startFlood(control, seconds + 1);
           await new Promise((r) => setTimeout(r, 300));
           const r = await inner.run();
           const sent = await fl.done;
@@ -955,15 +960,32 @@ async function dropFlood(topo: ReturnType<typeof benchTopology>, berths: BerthWo
       const q2 = lat(`${b.name}, quiet`, p.client, p.server.ip, TL, p.cpu);
       tp.push(q1, floodRun(q1, T, true), floodRun(q1, T));
       lt.push(q2, floodRun(q2, TL, true), floodRun(q2, TL));
+      // The flood alone, nothing else running: the machine's CPU per packet sent, into the down veth and into the datapath's drop.
+      const cost = (control: boolean): SystemRun => ({
+        system: control ? `${b.name}, sender only (flood into a down veth)` : `${b.name}, dropped by the datapath`,
+        run: async () => {
+          const m0 = await machineBusyMs();
+          const d0 = await dropCount(b);
+          const sent = await (await startFlood(control, T)).done;
+          const m1 = await machineBusyMs();
+          const d1 = await dropCount(b);
+          const dropped = d0 !== null && d1 !== null ? d1 - d0 : null;
+          progress(`drop-flood · ${b.name}${control ? ' (control)' : ''}: flood alone, ${Math.round(sent.sent / sent.seconds).toLocaleString('en')} packets/s, machine CPU ${(m1 - m0).toFixed(0)} ms${dropped === null ? '' : `, dropped ${dropped.toLocaleString('en')}`}`);
+          return { value: ((m1 - m0) * 1e6) / Math.max(1, sent.sent), tx: sent.sent, extra: { floodSentPps: sent.sent / sent.seconds, floodSendErrors: sent.errors, datapathDropPps: dropped === null ? null : dropped / sent.seconds, machineCpuMs: m1 - m0 } };
+        },
+      });
+      cpu.push(cost(true), cost(false));
     } catch (e) {
       notMeasured.push(failed('drop-flood', b.name, e));
     }
     const figs = [
       await figure('drop-flood', 'TCP throughput', 'Gbit/s', true, '', tp, o.runs, 'GB', notMeasured),
       await figure('drop-flood', 'TCP latency p50 (half RTT)', 'µs', false, '', lt, o.runs, 'round trip', notMeasured),
+      await figure('drop-flood', 'machine CPU per flood packet, the flood alone', 'ns', false, '', cpu, o.runs, 'packet', notMeasured),
     ];
     for (const f of figs) for (const s of f.systems) {
-      const base = f.systems.find((x) => x.system === `${s.system.split(', ')[0]}, quiet`);
+      // Ratios to quiet; the CPU figure's to the sender alone, so its difference is what the datapath's drop costs per packet.
+      const base = f.systems.find((x) => x.system === `${s.system.split(', ')[0]}, ${f.unit === 'ns' ? 'sender only (flood into a down veth)' : 'quiet'}`);
       if (base && base !== s) {
         s.ratio = s.summary.median / base.summary.median;
         s.deltaToLimit = s.summary.median - base.summary.median;
@@ -971,7 +993,7 @@ async function dropFlood(topo: ReturnType<typeof benchTopology>, berths: BerthWo
     }
     return {
       id: 'drop-flood', title: 'Drop flood: allowed traffic while the datapath drops a flood', notMeasured: [...notMeasured, ...skipped],
-      method: `container → container on berth's default bridge network (the c2c pair), quiet and while a sandbox on an icc=false network of the same berthd sends 64-byte UDP datagrams as fast as one Node process can (node:dgram, connected socket) to another sandbox on that network it may not reach (checked: a TCP connect to it fails); the flood starts 0.3 s before the measurement and ends about 0.7 s after it. Control ("sender only"): the same sender into a veth whose peer is down (the kernel drops at transmit) in a namespace of its own, so its packets meet no datapath: the difference between "under flood" and "sender only" is the datapath's share, the difference between "sender only" and "quiet" is the sender's CPU. Ratio: to quiet of the same datapath. The flood's send rate and the datapath's drop counters (GET /v1/datapath, what \`berth datapath --format json\` shows: the sum over drop reasons) per second are in each sample's extra. The sender competes for the 2 CPUs with the load tools: read the ratio with that`,
+      method: `container → container on berth's default bridge network (the c2c pair), quiet and while a sandbox on an icc=false network of the same berthd sends 64-byte UDP datagrams at ${FLOOD_PPS.toLocaleString('en')} packets/s (one Node process, node:dgram on a connected socket, paced every millisecond) to another sandbox on that network it may not reach (checked: a TCP connect to it fails); the flood starts 0.3 s before the measurement and ends about 0.7 s after it. Control ("sender only"): the same sender at the same rate into a veth whose peer is down (the kernel drops at transmit) in a namespace of its own, so its packets meet no datapath: the difference between "under flood" and "sender only" is the datapath's share, the difference between "sender only" and "quiet" is the sender's CPU. Ratio: to quiet of the same datapath. Third figure: the flood alone (no other load) for ${o.seconds} s, the machine's busy CPU time (/proc/stat) per packet sent, sender only and into the datapath's drop; ratio to the sender only of the same datapath, and its difference is the CPU the datapath spends per dropped packet (receive on the veth and the drop). The flood's send rate and the datapath's drop counters (GET /v1/datapath, what \`berth datapath --format json\` shows: the sum over drop reasons) are in each sample's extra. The sender competes for the 2 CPUs with the load tools: read the throughput ratio with that`,
       figures: figs,
     };
   } finally {
@@ -1014,14 +1036,17 @@ function markdown(meta: Record<string, unknown>, scenarios: ScenarioResult[]): s
         let vs = '—';
         if (sc.id === 'publish-scale') vs = s.deltaToLimit !== null ? `${s.deltaToLimit >= 0 ? '+' : ''}${num(s.deltaToLimit, f.unit)} ${f.unit} over no ports` : 'baseline';
         else if (s.system === f.limit) vs = 'limit';
-        else if (s.ratio !== null) vs = `${s.ratio.toFixed(2)}×` + (f.unit === 'µs' && s.deltaToLimit !== null ? ` (${s.deltaToLimit >= 0 ? '+' : ''}${s.deltaToLimit.toFixed(1)} µs)` : '') + (sc.id === 'policy-scale' ? ' of no policy' : sc.id === 'drop-flood' ? ' of quiet' : '');
+        else if (s.ratio !== null) vs = `${s.ratio.toFixed(2)}×` + ((f.unit === 'µs' || f.unit === 'ns') && s.deltaToLimit !== null ? ` (${s.deltaToLimit >= 0 ? '+' : ''}${s.deltaToLimit.toFixed(1)} ${f.unit})` : '') + (sc.id === 'policy-scale' ? ' of no policy' : sc.id === 'drop-flood' ? (f.unit === 'ns' ? ' of the sender alone' : ' of quiet') : '');
         const errs = (s.extra as { errors?: number }[] | undefined)?.reduce((n, x) => n + (x.errors ?? 0), 0);
         const errNote = errs ? ` (${errs} wrk errors)` : '';
         // drop-flood: the flood's send rate and the datapath's drops per second (medians over the samples)
         const fl = (s.extra as { floodSentPps?: number; datapathDropPps?: number | null }[] | undefined)?.filter((x) => x.floodSentPps !== undefined) ?? [];
         const k = (v: number) => `${Math.round(v / 1000).toLocaleString('en')}k/s`;
         const floodNote = fl.length ? `; flood ${k(summarize(fl.map((x) => x.floodSentPps!)).median)} sent, ${fl.some((x) => x.datapathDropPps === null || x.datapathDropPps === undefined) ? 'drops not counted' : `${k(summarize(fl.map((x) => x.datapathDropPps!)).median)} dropped by the datapath`}` : '';
-        lines.push(`| ${sc.id} | ${f.figure} (${f.unit}) | ${s.system} | ${num(s.summary.median, f.unit)}${errNote} | ${num(s.summary.min, f.unit)}–${num(s.summary.max, f.unit)} | ${vs}${floodNote} | ${cpuCell(s.cpuPerTx)} |`);
+        // drop-flood: under flood against the same sender whose packets meet no datapath, the drops' own share
+        const alone = sc.id === 'drop-flood' && s.system.endsWith(', under flood') ? f.systems.find((x) => x.system === s.system.replace(', under flood', ', sender only (flood into a down veth)')) : undefined;
+        const aloneNote = alone ? `; ${(s.summary.median / alone.summary.median).toFixed(2)}× of the sender only` : '';
+        lines.push(`| ${sc.id} | ${f.figure} (${f.unit}) | ${s.system} | ${num(s.summary.median, f.unit)}${errNote} | ${num(s.summary.min, f.unit)}–${num(s.summary.max, f.unit)} | ${vs}${aloneNote}${floodNote} | ${cpuCell(s.cpuPerTx)} |`);
       }
     }
   }

@@ -5,9 +5,11 @@
  * connection to a published port shows as a new flow with its translation.
  */
 import { spawn } from 'node:child_process';
+import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../src/paths.js';
+import { ApiClient } from '../../src/api/client.js';
 import { UPLINK } from '../helpers/berthd.js';
 import { World } from '../helpers/conformance.js';
 
@@ -73,6 +75,31 @@ describe('berth monitor on the bpf datapath', () => {
     expect(badPort.stderr).toMatch(/'70000' is not a port number/);
     const mixed = await w.h.berthTry('explain', `external:${UPLINK.ext}`, 'fd00:99::1');
     expect(mixed.stderr).toContain(`source ${UPLINK.ext} is IPv4 but destination fd00:99::1 is IPv6`);
+  });
+
+  it('under a flood, rate-limits its events per CPU and counts the ones it did not send', async () => {
+    type Batch = { events: { kind: string; dport: number }[]; next: number; lost: number };
+    const api = new ApiClient(w.h.socket);
+    // The first poll turns events on; wait for the programs to see the switch.
+    await api.call<Batch>('GET', '/v1/datapath/events?since=0');
+    await sleep(500);
+    const before = await api.call<Batch>('GET', '/v1/datapath/events?since=0');
+    const N = 20_000;
+    // 20,000 datagrams q2 -> q1: every one is an icc drop, and as fast as Python sends (well under a second).
+    const t0 = Date.now();
+    const r = await w.agent('q2').exec('python3', ['-c', `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(${N}): s.sendto(b'x', ('${w.sb('q1').v4}', 9))`], 30_000);
+    expect(r.code, r.stderr).toBe(0);
+    const seconds = Math.ceil((Date.now() - t0) / 1000) + 1;
+    await sleep(300);
+    const after = await api.call<Batch>('GET', `/v1/datapath/events?since=${before.next}`);
+    const sent = after.next - before.next;
+    const lost = after.lost - before.lost;
+    expect(after.events.some((e) => e.kind === 'drop' && e.dport === 9)).toBe(true);
+    // At most 2,000 a second per CPU (the window the flood spans, a second more for its edges) ...
+    expect(sent).toBeLessThanOrEqual(2000 * cpus().length * seconds);
+    // ... and every drop not sent is counted as lost.
+    expect(sent + lost).toBeGreaterThanOrEqual(N);
+    expect(lost).toBeGreaterThan(0);
   });
 
   it('counts the kernel\'s own drops of berth\'s traffic by the kernel\'s reason', async () => {
