@@ -333,6 +333,11 @@ describe.each(DATAPATHS)('the %s datapath', (datapath) => {
         expect(await f1.accepted(80)).toBe(before);
         expect(await host.sh('nft', 'list', 'tables')).not.toContain('berth_explain');
         expect(await host.sh('ip', '-br', 'link')).not.toMatch(/^bx[io]/m);
+        // The host's own IPv6 packet (a raw socket: the OUTPUT hooks), then the same for real.
+        const h6 = await api.call<Explained & { rule: string; translated?: { dst: string; dport: number } }>('POST', '/v1/explain', { src: 'host', dst: UPLINK6.host, proto: 'tcp', port: 8086 });
+        expect([h6.verdict, h6.rule, h6.sandbox, h6.translated?.dst, h6.translated?.dport]).toEqual(['pass', 'publish', 'd1', w.sb('d1').v6, 86]);
+        const real6 = await host.probe('tcp', UPLINK6.host, 8086);
+        expect([real6.ok, real6.reply?.by, real6.reply?.localPort]).toEqual([true, 'd1', 86]);
         // ... while the same packet for real does leave an entry (the check above can fail).
         await expectReach(w, byId.get('pub.tcp')!);
         expect((await host.sh('conntrack', '-L', '-p', 'tcp', '--orig-port-dst', '8080')).split('\n').filter((l) => l.includes('dport=8080')).length).toBeGreaterThan(0);
