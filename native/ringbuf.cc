@@ -46,6 +46,8 @@ class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
   static int OnSample(void* ctx, void* data, size_t size) {
     auto* self = static_cast<RingBuffer*>(ctx);
     auto* rec = new std::vector<uint8_t>(static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+    // Counted before the call: the JS callback may run (and read the stats) before NonBlockingCall returns here.
+    self->delivered_++;
     napi_status st = self->tsfn_.NonBlockingCall(rec, [](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* r) {
       Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(env, r->data(), r->size());
       delete r;
@@ -53,9 +55,8 @@ class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
     });
     if (st != napi_ok) {
       delete rec;
+      self->delivered_--;
       self->lost_++;
-    } else {
-      self->delivered_++;
     }
     return 0;
   }

@@ -16,7 +16,7 @@ import { validateOptions, parseKeyValues } from './options.js';
 import { parseExpose, parsePortSpec, type PortSpec } from './portspec.js';
 import { checkName, optBool, optString, strings, type ConnectRequest, type CreateNetworkRequest, type RunRequest, type UpdateRequest } from './requests.js';
 import { parseEgressList } from './egress.js';
-import { hostsEntries, linkEnv, netOwner, shortId } from './names.js';
+import { byRef, hostsEntries, linkEnv, netOwner, shortId } from './names.js';
 import { allocate, makePool, poolFor, release } from '../ipam/ipam.js';
 import { familyOf, overlaps, parseIp, parsePrefix, type Family, type Prefix } from '../ipam/addr.js';
 import type { EmbeddedStore } from '../store/embedded.js';
@@ -1262,14 +1262,6 @@ export class Controller {
   }
 }
 
-
-/** By name, full id, or an unambiguous id prefix of at least 3 characters, as Docker resolves references. */
-function byRef<T extends { id: string; name: string }>(all: T[], ref: string): T | undefined {
-  const exact = all.find((x) => x.name === ref) ?? all.find((x) => x.id === ref);
-  if (exact) return exact;
-  const prefixed = ref.length >= 3 ? all.filter((x) => x.id.startsWith(ref)) : [];
-  return prefixed.length === 1 ? prefixed[0] : undefined;
-}
 
 async function exists(path: string): Promise<boolean> {
   try {

@@ -10,6 +10,7 @@ import { familyOf } from '../ipam/addr.js';
 import type { Datapath, DpExplainQuery, DpExplainResult } from '../datapath/datapath.js';
 import type { EndpointRecord, SandboxRecord, State } from '../store/model.js';
 import { badRequest, notFound } from './errors.js';
+import { byRef } from './names.js';
 
 export interface ExplainRequest {
   src: string;
@@ -62,7 +63,7 @@ export async function explain(state: State, dp: Datapath | undefined, req: Expla
   const port = proto === 'icmp' ? 0 : req.port ?? 80;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw badRequest(`port ${req.port} is not a port number`);
   const sandboxes = Object.values(state.sandboxes);
-  const byName = (ref: string) => sandboxes.find((s) => s.name === ref || s.id.startsWith(ref));
+  const byName = (ref: string) => byRef(sandboxes, ref);
   const nets = state.networks;
   const netName = (id: string) => nets[id]?.name ?? id;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hostsEntries, linkEnv, resolveName, reverseName, sandboxByAddress } from './names.js';
+import { byRef, hostsEntries, linkEnv, resolveName, reverseName, sandboxByAddress } from './names.js';
 import type { NetworkRecord, SandboxRecord, State } from '../store/model.js';
 
 const net = (id: string, name: string, isDefault = false): NetworkRecord => ({
@@ -79,5 +79,18 @@ describe('links', () => {
       MY_DB_PORT_5432_TCP_PROTO: 'tcp',
       MY_DB_ENV_PGUSER: 'app',
     });
+  });
+});
+
+describe('references to sandboxes and networks', () => {
+  const all = [{ id: 'd2aa11', name: 'f1' }, { id: 'c0ffee', name: 'd2' }, { id: 'c0f00d', name: 'x' }];
+  it('a name wins over an id prefix that looks the same', () => {
+    expect(byRef(all, 'd2')?.name).toBe('d2');
+  });
+  it('a full id, or an id prefix of 3 or more that names one', () => {
+    expect(byRef(all, 'd2aa11')?.name).toBe('f1');
+    expect(byRef(all, 'd2a')?.name).toBe('f1');
+    expect(byRef(all, 'c0f')).toBeUndefined();
+    expect(byRef(all, 'c0ff')?.name).toBe('d2');
   });
 });

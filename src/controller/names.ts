@@ -7,6 +7,14 @@
 import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../store/model.js';
 import type { HostsEntry } from '../sandbox/files.js';
 
+/** By name, full id, or an unambiguous id prefix of at least 3 characters, as Docker resolves references. */
+export function byRef<T extends { id: string; name: string }>(all: T[], ref: string): T | undefined {
+  const exact = all.find((x) => x.name === ref) ?? all.find((x) => x.id === ref);
+  if (exact) return exact;
+  const prefixed = ref.length >= 3 ? all.filter((x) => x.id.startsWith(ref)) : [];
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
 export function shortId(id: string): string {
   return id.slice(0, 12);
 }
