@@ -324,10 +324,24 @@ describe.each(DATAPATHS)('the %s datapath', (datapath) => {
         expect([e.translated?.dst, e.translated?.dport]).toEqual([w.sb('f1').v4, 80]);
         expect(e.trace.some((l) => /-A BERTH-DNAT .*--dport 8080 -j DNAT --to-destination /.test(l)), e.trace.join('\n')).toBe(true);
         expect(e.trace.some((l) => /-A BERTH-PUBLISH .* -j ACCEPT$/.test(l)), e.trace.join('\n')).toBe(true);
-        // A drop names berth's rule: icc=false without a link.
-        const d = await api.call<Explained & { reason: string; ruleText: string }>('POST', '/v1/explain', { src: 'q3', dst: w.sb('q1').v4, proto: 'tcp', port: 5432 });
-        expect([d.verdict, d.reason]).toEqual(['drop', 'icc']);
-        expect(d.ruleText).toMatch(/-A BERTH-ICC -i (\S+) -o \1 -j DROP$/);
+        // A drop names berth's rule: icc=false without a link; and that while the operator traces all traffic for themselves, and there is traffic.
+        await host.sh('nft', 'add table inet operator_trace; add chain inet operator_trace pre { type filter hook prerouting priority -400; }; add rule inet operator_trace pre meta nftrace set 1');
+        const pings = w.agent('ext').exec('ping', ['-c', '120', '-i', '0.025', UPLINK.host], 10_000);
+        try {
+          const d = await api.call<Explained & { reason: string; ruleText: string; trace: string[] }>('POST', '/v1/explain', { src: 'q3', dst: w.sb('q1').v4, proto: 'tcp', port: 5432 });
+          expect([d.verdict, d.reason]).toEqual(['drop', 'icc']);
+          expect(d.ruleText).toMatch(/-A BERTH-ICC -i (\S+) -o \1 -j DROP$/);
+          // The operator's own chain is on the packet's way (and so in its trace); the pings traced meanwhile are not.
+          expect(d.trace, d.trace.join('\n')).toContain('nft inet operator_trace chain pre: meta nftrace set 1 (continue)');
+          expect(d.trace.join('\n')).not.toMatch(/INPUT|icmp/);
+          // A packet the kernel drops outside the rules (to 127.0.0.1 from outside) ends its trace by going quiet: the pings do not keep it open or get into it.
+          const k = await api.call<Explained & { reason: string; trace: string[] }>('POST', '/v1/explain', { src: `external:${UPLINK.ext}`, dst: '127.0.0.1', proto: 'tcp', port: 8091 });
+          expect([k.verdict, k.reason]).toEqual(['drop', 'kernel']);
+          expect(k.trace.join('\n'), k.trace.join('\n')).not.toMatch(/INPUT|icmp/);
+        } finally {
+          await pings;
+          await host.sh('nft', 'delete table inet operator_trace');
+        }
         await sleep(300);
         expect(await entries()).toBe(0);
         expect(await f1.accepted(80)).toBe(before);

@@ -67,17 +67,25 @@ describe('the kernel\'s trace of an explain packet', () => {
     expect(readTrace(theirs, ctx)!.reasonText).toContain('not berth\'s');
   });
 
-  it('follows the first packet from its start, across the new trace ids the kernel gives a copied packet', () => {
+  it('follows the first packet from its start, across the new trace ids the kernel gives a copied packet, and nobody else\'s', () => {
     const lines = parseTrace([
+      'trace id 2 ip raw PREROUTING packet: iif "x" ip saddr 1.1.1.1 ip daddr 2.2.2.2 ip id 77',
       'trace id 2 ip raw PREROUTING policy accept',
-      'trace id a inet berth_explain start packet: iif "x" ip saddr 1.1.1.1 ip daddr 2.2.2.2',
+      'trace id a inet berth_explain start packet: iif "x" ip saddr 1.1.1.1 ip daddr 2.2.2.2 ip id 4660',
       'trace id a inet berth_explain start rule meta nftrace set 1 # handle 2 (verdict continue)',
+      'trace id 3 ip filter FORWARD packet: iif "y" ip saddr 9.9.9.9 ip daddr 8.8.8.8 ip id 99',
+      'trace id b ip filter FORWARD packet: iif "x" oif "br" ip saddr 1.1.1.1 ip daddr 10.0.0.2 ip id 4660',
+      'trace id 3 ip filter FORWARD policy drop',
       'trace id b ip filter FORWARD policy accept',
-      'trace id c inet berth_explain start packet: iif "x" ip saddr 1.1.1.1 ip daddr 2.2.2.2',
+      'trace id c inet berth_explain start packet: iif "x" ip saddr 1.1.1.1 ip daddr 2.2.2.2 ip id 4660',
       'trace id c inet berth_explain start rule meta nftrace set 1 # handle 2 (verdict continue)',
     ].join('\n'));
-    expect(onePacket(lines).map((l) => l.id)).toEqual(['a', 'a', 'b']);
-    expect(onePacket(lines.slice(0, 1))).toEqual([]);
+    expect(onePacket(lines, 0x1234).map((l) => l.id)).toEqual(['a', 'a', 'b', 'b']);
+    expect(traceDone(onePacket(lines, 0x1234))).toBe(false);
+    expect(onePacket(lines.slice(0, 2), 0x1234)).toEqual([]);
+    const v6 = parseTrace('trace id d inet berth_explain start packet: iif "x" ip6 saddr fd00::1 ip6 daddr fd00::2 ip6 flowlabel 74565');
+    expect(onePacket(v6, 0x12345)).toHaveLength(1);
+    expect(onePacket(v6, 0x1234)).toHaveLength(0);
   });
 
   it('traces from where the packet starts, matched on its IPv4 identification or IPv6 flow label, and stops it at the end', () => {

@@ -47,7 +47,7 @@ export interface TraceLine {
   table: string;
   chain: string;
   /** packet: what it shows of the headers */
-  packet?: { iif?: string; oif?: string; src?: string; dst?: string; sport?: number; dport?: number };
+  packet?: { iif?: string; oif?: string; src?: string; dst?: string; sport?: number; dport?: number; ipId?: number; flowLabel?: number };
   /** verdicts: rule or policy */
   type?: string;
   handle?: number;
@@ -87,6 +87,10 @@ export function parseTrace(text: string): TraceLine[] {
       if (dst) pkt.dst = dst;
       if (sport !== undefined) pkt.sport = sport;
       if (dport !== undefined) pkt.dport = dport;
+      const ipId = word(/(?:^|\s)ip id (\d+)/);
+      const flowLabel = word(/(?:^|\s)ip6 flowlabel (\d+)/);
+      if (ipId !== undefined) pkt.ipId = Number(ipId);
+      if (flowLabel !== undefined) pkt.flowLabel = Number(flowLabel);
       out.push({ kind: 'packet', id, family, table, chain, packet: pkt });
       continue;
     }
@@ -108,16 +112,21 @@ export function parseTrace(text: string): TraceLine[] {
 }
 
 /**
- * The lines of the first packet traced from its start. Only berth_explain's
- * start rule turns tracing on, so every line is of a packet explain sent;
- * the trace id is not enough to follow it, as the kernel gives a packet a new
- * one when it copies it (NAT, bridging).
+ * The lines of the first packet explain sent (marked with @mark: its IPv4
+ * identification or IPv6 flow label), from its start. The trace id alone
+ * does not follow it, as the kernel gives a packet a new one when it copies
+ * it (NAT, bridging); every id's lines begin with the packet's headers, so an
+ * id is the packet's when those carry the mark. Lines of other traced packets
+ * (anybody's nftrace rules) are left out, and so is a second copy sent while
+ * the monitor was not listening yet.
  */
-export function onePacket(all: TraceLine[]): TraceLine[] {
-  const first = all.findIndex((l) => l.table === TRACE_TABLE && l.chain === 'start');
+export function onePacket(all: TraceLine[], mark: number): TraceLine[] {
+  const ours = (l: TraceLine) => l.kind === 'packet' && (l.packet?.ipId === (mark & 0xffff) || l.packet?.flowLabel === (mark & 0xfffff));
+  const first = all.findIndex((l) => l.table === TRACE_TABLE && l.chain === 'start' && ours(l));
   if (first < 0) return [];
-  const next = all.findIndex((l, i) => i > first && l.table === TRACE_TABLE && l.chain === 'start' && l.kind === 'packet' && l.id !== all[first]!.id);
-  return all.slice(first, next < 0 ? undefined : next);
+  const next = all.findIndex((l, i) => i > first && l.table === TRACE_TABLE && l.chain === 'start' && l.id !== all[first]!.id && ours(l));
+  const ids = new Set(all.slice(first, next < 0 ? undefined : next).filter(ours).map((l) => l.id));
+  return all.slice(first, next < 0 ? undefined : next).filter((l) => ids.has(l.id));
 }
 
 /** A trace is complete once something dropped the packet: berth, another rule, or berth_explain's own stop. */
@@ -136,9 +145,11 @@ export interface TraceContext {
 const FAMILY: Record<string, Family> = { ip: 'ip4', ip6: 'ip6', bridge: 'eb' };
 const TOOL: Record<string, string> = { ip: 'iptables', ip6: 'ip6tables', bridge: 'ebtables' };
 export const ruleLine = (l: TraceLine) => {
-  const tool = TOOL[l.family] ?? `nft ${l.family}`;
-  if (l.type !== 'rule') return `${tool} -t ${l.table}: chain ${l.chain} ${l.type} ${l.verdict}`;
-  return l.spec !== undefined ? `${tool} -t ${l.table} -A ${l.chain} ${l.spec}` : `${tool} -t ${l.table} chain ${l.chain}: ${l.text} (${l.verdict}${l.target ? ` ${l.target}` : ''})`;
+  const tool = TOOL[l.family];
+  // Tables iptables does not write (anybody's own nft tables) are named as nft names them.
+  const where = tool ? `${tool} -t ${l.table}` : `nft ${l.family} ${l.table}`;
+  if (l.type !== 'rule') return `${where}: chain ${l.chain} ${l.type} ${l.verdict}`;
+  return l.spec !== undefined ? `${where} -A ${l.chain} ${l.spec}` : `${where} chain ${l.chain}: ${l.text} (${l.verdict}${l.target ? ` ${l.target}` : ''})`;
 };
 
 /**
@@ -338,20 +349,23 @@ export async function traceExplain(q: DpExplainQuery, gatewayMac: string | undef
       const bad = mon.failed();
       if (bad) throw new BerthError('unavailable', `berth explain on the iptables datapath: ${bad}`);
       const all = parseTrace(mon.text());
+      lines = onePacket(all, mark);
       // The monitor may not be listening yet when the first packet goes: send again until a trace shows up.
-      if (!all.length && Date.now() - t0 >= sent * 300) {
+      if (!lines.length && Date.now() - t0 >= sent * 300) {
         await send();
         sent++;
       }
-      lines = onePacket(all);
       if (traceDone(lines)) break;
       // A packet the kernel drops outside netfilter (no route, a martian) ends its trace without a verdict.
-      if (all.length !== seen) {
-        seen = all.length;
+      if (lines.length !== seen) {
+        seen = lines.length;
         quietSince = Date.now();
       }
-      if (all.length && Date.now() - quietSince > 400) break;
-      if (Date.now() - t0 > 5000) throw new BerthError('unavailable', 'berth explain on the iptables datapath: the kernel traced nothing of the packet (is nf_tables tracing available?)');
+      if (lines.length && Date.now() - quietSince > 400) break;
+      if (Date.now() - t0 > 5000) {
+        if (!lines.length) throw new BerthError('unavailable', 'berth explain on the iptables datapath: the kernel traced nothing of the packet (is nf_tables tracing available?)');
+        break;
+      }
       await sleep(20);
     }
     for (const l of lines) {
