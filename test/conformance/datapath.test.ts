@@ -346,7 +346,7 @@ describe.each(DATAPATHS)('the %s datapath', (datapath) => {
         expect(await entries()).toBe(0);
         expect(await f1.accepted(80)).toBe(before);
         expect(await host.sh('nft', 'list', 'tables')).not.toContain('berth_explain');
-        expect(await host.sh('ip', '-br', 'link')).not.toMatch(/^bx[io]/m);
+        expect(await host.sh('ip', '-br', 'link')).not.toMatch(/^berthx[io]/m);
         // The host's own IPv6 packet (a raw socket: the OUTPUT hooks), then the same for real.
         const h6 = await api.call<Explained & { rule: string; translated?: { dst: string; dport: number } }>('POST', '/v1/explain', { src: 'host', dst: UPLINK6.host, proto: 'tcp', port: 8086 });
         expect([h6.verdict, h6.rule, h6.sandbox, h6.translated?.dst, h6.translated?.dport]).toEqual(['pass', 'publish', 'd1', w.sb('d1').v6, 86]);

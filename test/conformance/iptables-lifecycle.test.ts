@@ -129,14 +129,19 @@ describe('berthd with --datapath iptables', () => {
     expect((await ext.probe('tcp', UPLINK.host, 8080)).reply?.by).toBe('a');
   });
 
-  it('on start, removes rules of its own it did not write and restores missing ones', async () => {
+  it('on start, removes rules of its own it did not write and restores missing ones, and what an interrupted explain left', async () => {
     const before = await berthLines(ns());
     await w.h.kill('SIGKILL');
     await ipt('iptables', '-I', 'BERTH-FORWARD', '-j', 'ACCEPT');
     await ipt('iptables', '-t', 'nat', '-D', 'POSTROUTING', '-j', 'BERTH-POSTROUTING');
+    // ... and what an explain interrupted by the kill would have left: its trace table and its veth pair.
+    await ipt('nft', 'add table inet berth_explain; add chain inet berth_explain post { type filter hook postrouting priority 500; }');
+    await ipt('ip', 'link', 'add', 'berthxoabc123', 'type', 'veth', 'peer', 'name', 'berthxiabc123');
     expect(await berthLines(ns())).not.toEqual(before);
     await w.h.start(['--datapath', 'iptables', '--drift-check-ms', '200']);
     expect(await berthLines(ns())).toEqual(before);
+    expect((await ipt('nft', 'list', 'tables')).stdout).not.toContain('berth_explain');
+    expect((await ipt('ip', '-br', 'link')).stdout).not.toMatch(/^berthx[io]abc123/m);
     expect((await ext.probe('tcp', UPLINK.host, 8080)).reply?.by).toBe('a');
   });
 

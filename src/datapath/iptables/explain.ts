@@ -36,6 +36,8 @@ import { dropReason } from './drops.js';
 import type { Saved } from './restore.js';
 
 export const TRACE_TABLE = 'berth_explain';
+/** the temporary veth pair of an outside packet: berthxo<6 hex> (sent on) and berthxi<6 hex> (arrives on) */
+const VETH = 'berthx';
 const MARK = 0xbe7e0001;
 
 /** One line of `nft monitor trace`: a packet's headers at a hook, or a rule's or policy's verdict. */
@@ -249,7 +251,15 @@ export function traceScript(q: DpExplainQuery, mark: number, startIf?: string): 
   ].join('\n');
 }
 
-/** Removes the trace tables (also what a berthd that stopped mid-explain left). */
+/** Removes what an explain that did not finish (berthd stopped in the middle) left: the trace tables and a veth pair. */
+export async function removeLeftovers(): Promise<void> {
+  await removeTraceTables().catch(() => undefined);
+  for (const l of await nl.linkList().catch(() => [])) {
+    if (new RegExp(`^${VETH}o[0-9a-f]{6}$`).test(l.name)) await nl.linkDel({ name: l.name }).catch(() => false);
+  }
+}
+
+/** Removes the trace tables. */
 export async function removeTraceTables(): Promise<void> {
   await run('nft', ['-f', '-'], {
     timeoutMs: 10_000,
@@ -391,8 +401,8 @@ export async function traceExplain(q: DpExplainQuery, gatewayMac: string | undef
 /** A veth pair standing in for the uplink: frames written to `outer` arrive on `inner`. */
 async function tempVeth(): Promise<{ outer: string; inner: string; mac: string; peerMac: string }> {
   const n = randomInt(0, 0xffffff).toString(16).padStart(6, '0');
-  const outer = `bxo${n}`;
-  const inner = `bxi${n}`;
+  const outer = `${VETH}o${n}`;
+  const inner = `${VETH}i${n}`;
   await nl.linkAddVeth({ name: inner, peerName: outer });
   try {
     for (const dev of [inner, outer]) {

@@ -20,7 +20,7 @@ import { ensureHairpin } from './hairpin.js';
 import { ensureSysctls, sysctlsDrifted, wantedSysctls, type Sysctl } from './sysctl.js';
 import { changedFronts, ConntrackFlusher } from './conntrack.js';
 import { addDrops, type Drops } from './drops.js';
-import { removeTraceTables, specResolver, traceExplain } from './explain.js';
+import { removeLeftovers, specResolver, traceExplain } from './explain.js';
 
 interface LastApply {
   at: string;
@@ -68,6 +68,8 @@ export class IptablesDatapath implements Datapath {
 
   async apply(desired: DesiredDatapath): Promise<void> {
     const t0 = performance.now();
+    // The first apply of this berthd: what an explain of a berthd that stopped in the middle left.
+    if (!this.last && this.bin?.backend === 'nf_tables') await removeLeftovers();
     const tables = this.tables();
     const r = render(desired);
     const warnings = [...r.warnings];
@@ -137,7 +139,7 @@ export class IptablesDatapath implements Datapath {
   }
 
   async teardown(): Promise<void> {
-    await removeTraceTables().catch(() => undefined);
+    await removeLeftovers();
     this.applied = undefined;
     this.rendered = {};
     const published = this.published;
