@@ -347,6 +347,10 @@ describe.each(DATAPATHS)('the %s datapath', (datapath) => {
         expect(await f1.accepted(80)).toBe(before);
         expect(await host.sh('nft', 'list', 'tables')).not.toContain('berth_explain');
         expect(await host.sh('ip', '-br', 'link')).not.toMatch(/^berthx[io]/m);
+        // The CLI prints the trace under its answer.
+        const cli = await w.h.berthTry('explain', 'q3', w.sb('q1').v4, '--port', '5432');
+        expect(cli.code).toBe(1);
+        expect(cli.stdout).toMatch(/^q3 -> q1 \(\S+\) 5432\/tcp: DROP \(icc\)\n {2}dropped: .*\n {2}the kernel's trace, rule by rule:\n(?: {4}.*\n)* {4}iptables -t filter -A BERTH-ICC -i (\S+) -o \1 -j DROP\n$/);
         // The host's own IPv6 packet (a raw socket: the OUTPUT hooks), then the same for real.
         const h6 = await api.call<Explained & { rule: string; translated?: { dst: string; dport: number } }>('POST', '/v1/explain', { src: 'host', dst: UPLINK6.host, proto: 'tcp', port: 8086 });
         expect([h6.verdict, h6.rule, h6.sandbox, h6.translated?.dst, h6.translated?.dport]).toEqual(['pass', 'publish', 'd1', w.sb('d1').v6, 86]);
