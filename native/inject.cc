@@ -25,6 +25,8 @@ namespace berth {
 namespace {
 
 void SendFrame(const std::string& ifname, const std::vector<uint8_t>& frame) {
+  if (frame.size() < ETH_HLEN)
+    ThrowSys(EINVAL, "sendto", "send a frame on '" + ifname + "': " + std::to_string(frame.size()) + " bytes is shorter than an Ethernet header");
   unsigned idx = ResolveIfindex(ifname, 0);
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
   if (fd < 0) ThrowSys(errno, "socket", "open a packet socket on '" + ifname + "'");
@@ -32,6 +34,7 @@ void SendFrame(const std::string& ifname, const std::vector<uint8_t>& frame) {
   sll.sll_family = AF_PACKET;
   sll.sll_ifindex = (int)idx;
   sll.sll_halen = ETH_ALEN;
+  memcpy(&sll.sll_protocol, frame.data() + 12, 2);  // the frame's EtherType, already in network order
   memcpy(sll.sll_addr, frame.data(), ETH_ALEN);
   ssize_t n = sendto(fd, frame.data(), frame.size(), 0, (struct sockaddr*)&sll, sizeof(sll));
   int err = errno;
@@ -40,10 +43,14 @@ void SendFrame(const std::string& ifname, const std::vector<uint8_t>& frame) {
 }
 
 void SendIp(const std::vector<uint8_t>& frame) {
-  if (frame.size() < 14 + 20) ThrowSys(EINVAL, "sendto", "send a packet: the frame is too short");
+  if (frame.size() < 14 + 1) ThrowSys(EINVAL, "sendto", "send a raw IP packet: a frame of " + std::to_string(frame.size()) + " bytes holds none");
   const uint8_t* ip = frame.data() + 14;
   size_t len = frame.size() - 14;
-  bool v4 = (ip[0] >> 4) == 4;
+  int version = ip[0] >> 4;
+  bool v4 = version == 4;
+  if (version != 4 && version != 6) ThrowSys(EINVAL, "sendto", "send a raw IP packet: IP version " + std::to_string(version) + " is neither 4 nor 6");
+  if (len < (v4 ? 20u : 40u))
+    ThrowSys(EINVAL, "sendto", "send a raw IP packet: " + std::to_string(len) + " bytes is shorter than an IPv" + std::to_string(version) + " header");
   int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
   if (fd < 0) ThrowSys(errno, "socket", "open a raw IP socket");
   ssize_t n;
@@ -61,7 +68,11 @@ void SendIp(const std::vector<uint8_t>& frame) {
   }
   int err = errno;
   close(fd);
-  if (n < 0) ThrowSys(err, "sendto", "send a raw IP packet");
+  if (n < 0) {
+    char dst[INET6_ADDRSTRLEN] = "";
+    inet_ntop(v4 ? AF_INET : AF_INET6, ip + (v4 ? 16 : 24), dst, sizeof(dst));
+    ThrowSys(err, "sendto", std::string("send a raw IP packet to ") + dst);
+  }
 }
 
 // packetInject({netns?, ifname?, frame}) -> Promise<void>

@@ -46,6 +46,8 @@ export interface ExplainPacket {
   dport: number;
   /** IPv4: the identification field; IPv6: the flow label (what a trace matches on) */
   mark?: number;
+  /** TTL or hop limit (default 64) */
+  ttl?: number;
 }
 
 export interface ExplainRun {
@@ -154,7 +156,7 @@ export function buildPacket(p: ExplainPacket): Buffer {
     ip.writeUInt16BE(20 + l4.length, 2);
     ip.writeUInt16BE((p.mark ?? 0) & 0xffff, 4);
     ip.writeUInt16BE(0x4000, 6);
-    ip[8] = 64;
+    ip[8] = p.ttl ?? 64;
     ip[9] = proto;
     addrBytes(p.src).copy(ip, 12);
     addrBytes(p.dst).copy(ip, 16);
@@ -164,7 +166,7 @@ export function buildPacket(p: ExplainPacket): Buffer {
     ip.writeUInt32BE((0x6 << 28 | ((p.mark ?? 0) & 0xfffff)) >>> 0, 0);
     ip.writeUInt16BE(l4.length, 4);
     ip[6] = proto;
-    ip[7] = 64;
+    ip[7] = p.ttl ?? 64;
     addrBytes(p.src).copy(ip, 8);
     addrBytes(p.dst).copy(ip, 24);
   }

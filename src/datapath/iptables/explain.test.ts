@@ -88,15 +88,17 @@ describe('the kernel\'s trace of an explain packet', () => {
     expect(onePacket(v6, 0x1234)).toHaveLength(0);
   });
 
-  it('traces from where the packet starts, matched on its IPv4 identification or IPv6 flow label, and stops it at the end', () => {
-    const sb = traceScript({ from: 'sandbox', hostIf: 'bv0001', src: '10.80.0.3', dst: '10.80.0.2', proto: 'tcp', sport: 1, dport: 2 }, 0x1234, 'bv0001');
-    expect(sb).toMatch(/table bridge berth_explain \{\n {2}chain start \{ type filter hook prerouting priority -350; iifname "bv0001" ip id 4660 meta nftrace set 1 meta mark set 0xbe7e0001; \}/);
-    expect(sb).toContain('chain post { type filter hook postrouting priority 500; meta mark 0xbe7e0001 drop; }');
-    expect(sb).toContain('chain in { type filter hook input priority 500; meta mark 0xbe7e0001 drop; }');
-    const host = traceScript({ from: 'host', src: 'fd00::1', dst: 'fd00::2', proto: 'udp', sport: 1, dport: 2 }, 0x1234);
-    expect(host).toContain('type filter hook output priority -350; ip6 flowlabel 4660 ');
+  it('traces from where the packet starts, matched on its tuple, its IPv4 identification or IPv6 flow label and an unusual TTL, and stops it at the end without a mark', () => {
+    const sb = traceScript({ from: 'sandbox', hostIf: 'bv0001', src: '10.80.0.3', dst: '10.80.0.2', proto: 'tcp', sport: 40000, dport: 5432 }, 0x1234, 'bv0001');
+    expect(sb).toContain('table bridge berth_explain {\n  chain start { type filter hook prerouting priority -350; iifname "bv0001" ip saddr 10.80.0.3 ip daddr 10.80.0.2 ip id 4660 ip ttl 251 tcp sport 40000 tcp dport 5432 meta nftrace set 1; }');
+    expect(sb).toContain('chain post { type filter hook postrouting priority 500; ip id 4660 ip ttl { 250, 251 } meta l4proto tcp drop; }');
+    expect(sb).toContain('chain in { type filter hook input priority 500; ip id 4660 ip ttl { 250, 251 } meta l4proto tcp drop; }');
+    expect(sb).not.toContain('mark');
+    const host = traceScript({ from: 'host', src: 'fd00::1', dst: 'fd00::2', proto: 'icmp', sport: 0x4242, dport: 0 }, 0x1234);
+    expect(host).toContain('type filter hook output priority -350; ip6 saddr fd00::1 ip6 daddr fd00::2 ip6 flowlabel 4660 ip6 hoplimit 251 icmpv6 type echo-request icmpv6 id 16962 meta nftrace set 1;');
+    expect(host).toContain('ip6 flowlabel 4660 ip6 hoplimit { 250, 251 } meta l4proto ipv6-icmp drop');
     expect(host).not.toContain('table bridge berth_explain {');
-    const out = traceScript({ from: 'outside', src: '198.18.0.2', dst: '198.18.0.1', proto: 'tcp', sport: 1, dport: 2 }, 7, 'bxi1');
-    expect(out).toContain('hook prerouting priority -350; iifname "bxi1" ip id 7 ');
+    const out = traceScript({ from: 'outside', src: '198.18.0.2', dst: '198.18.0.1', proto: 'sctp', sport: 1, dport: 2 }, 7, 'berthxi000001');
+    expect(out).toContain('hook prerouting priority -350; iifname "berthxi000001" ip saddr 198.18.0.2 ip daddr 198.18.0.1 ip id 7 ip ttl 251 sctp sport 1 sctp dport 2 ');
   });
 });

@@ -5,12 +5,15 @@
  * prints it; each rule is then named as iptables-save writes it (the same
  * position in its chain). Nothing is changed by the packet:
  *  - a table of berth's, `berth_explain` (bridge and inet), turns tracing on
- *    for that one packet (matched on its IPv4 identification or IPv6 flow
- *    label) and marks it, at priority -350, before raw and conntrack;
- *  - the same table drops the marked packet at priority 500 of postrouting
- *    and input, after every verdict and translation of berth's but before
- *    conntrack confirms the connection, so no connection entry stays and the
- *    packet is never delivered;
+ *    for that one packet (matched on its addresses, protocol, ports, its
+ *    IPv4 identification or IPv6 flow label and an unusual TTL) at priority
+ *    -350, before raw and conntrack; no skb mark is set, which policy routing
+ *    or others' rules could see;
+ *  - the same table drops it at priority 500 of postrouting and input
+ *    (matched on its protocol, its identification or flow label and its
+ *    unusual TTL, which translation leaves alone), after every verdict and
+ *    translation of berth's but before conntrack confirms the connection, so
+ *    no connection entry stays and the packet is never delivered;
  *  - the table is removed afterwards.
  * Where the packet starts: a sandbox's frame is written to its interface
  * inside the sandbox; the host's own packet goes out of a raw socket; an
@@ -38,7 +41,6 @@ import type { Saved } from './restore.js';
 export const TRACE_TABLE = 'berth_explain';
 /** the temporary veth pair of an outside packet: berthxo<6 hex> (sent on) and berthxi<6 hex> (arrives on) */
 const VETH = 'berthx';
-const MARK = 0xbe7e0001;
 
 /** One line of `nft monitor trace`: a packet's headers at a hook, or a rule's or policy's verdict. */
 export interface TraceLine {
@@ -228,25 +230,38 @@ function passed(pkt: TraceLine | undefined, input: boolean, decided: TraceLine |
   };
 }
 
-/** nft rules that trace the packet carrying @mark from where it starts, and stop it at the end. */
+/** The nft match of the packet's protocol (and ports, or echo id), as it is sent. */
+function l4Match(q: DpExplainQuery, v4: boolean): string {
+  if (q.proto === 'icmp') return v4 ? `icmp type echo-request icmp id ${q.sport}` : `icmpv6 type echo-request icmpv6 id ${q.sport}`;
+  return `${q.proto} sport ${q.sport} ${q.proto} dport ${q.dport}`;
+}
+
+/**
+ * The TTL (hop limit) explain's packet is sent with: with its identification
+ * or flow label, what marks it in the packet itself (no skb mark, which
+ * policy routing or others' rules could see). Hosts send 64, 128 or 255.
+ */
+export const TRACE_TTL = 251;
+
+/** nft rules that trace the packet carrying @mark (IPv4 identification, IPv6 flow label) from where it starts, and stop it at the end. */
 export function traceScript(q: DpExplainQuery, mark: number, startIf?: string): string {
   const v4 = familyOf(q.dst) === 4;
-  const match = v4 ? `ip id ${mark & 0xffff}` : `ip6 flowlabel ${mark & 0xfffff}`;
-  const set = `meta nftrace set 1 meta mark set 0x${MARK.toString(16)}`;
-  const start = q.from === 'sandbox'
-    ? `  chain start { type filter hook prerouting priority -350; iifname "${startIf}" ${match} ${set}; }\n`
-    : q.from === 'host'
-      ? `  chain start { type filter hook output priority -350; ${match} ${set}; }\n`
-      : `  chain start { type filter hook prerouting priority -350; iifname "${startIf}" ${match} ${set}; }\n`;
+  const ip = v4 ? 'ip' : 'ip6';
+  const marker = v4 ? `ip id ${mark & 0xffff}` : `ip6 flowlabel ${mark & 0xfffff}`;
+  const ttl = v4 ? 'ip ttl' : 'ip6 hoplimit';
+  const proto = q.proto === 'icmp' ? (v4 ? 'icmp' : 'ipv6-icmp') : q.proto;
+  const start = `  chain start { type filter hook ${q.from === 'host' ? 'output' : 'prerouting'} priority -350; ${startIf ? `iifname "${startIf}" ` : ''}${ip} saddr ${q.src} ${ip} daddr ${q.dst} ${marker} ${ttl} ${TRACE_TTL} ${l4Match(q, v4)} meta nftrace set 1; }`;
+  // Translation changes addresses and ports, never the identification, the flow label or the protocol; forwarding takes one off the TTL.
+  const stop = `${marker} ${ttl} { ${TRACE_TTL - 1}, ${TRACE_TTL} } meta l4proto ${proto} drop`;
   const bridge = q.from === 'sandbox';
   return [
     `add table bridge ${TRACE_TABLE}`, `delete table bridge ${TRACE_TABLE}`,
     `add table inet ${TRACE_TABLE}`, `delete table inet ${TRACE_TABLE}`,
-    ...(bridge ? [`table bridge ${TRACE_TABLE} {`, start.trimEnd(), '}'] : []),
+    ...(bridge ? [`table bridge ${TRACE_TABLE} {`, start, '}'] : []),
     `table inet ${TRACE_TABLE} {`,
-    ...(bridge ? [] : [start.trimEnd()]),
-    `  chain post { type filter hook postrouting priority 500; meta mark 0x${MARK.toString(16)} drop; }`,
-    `  chain in { type filter hook input priority 500; meta mark 0x${MARK.toString(16)} drop; }`,
+    ...(bridge ? [] : [start]),
+    `  chain post { type filter hook postrouting priority 500; ${stop}; }`,
+    `  chain in { type filter hook input priority 500; ${stop}; }`,
     '}', '',
   ].join('\n');
 }
@@ -328,37 +343,49 @@ export async function traceExplain(q: DpExplainQuery, gatewayMac: string | undef
   let veth: { outer: string; inner: string; mac: string; peerMac: string } | undefined;
   let startIf: string | undefined;
   if (q.from === 'sandbox') {
-    if (!q.netns || !q.ifName || !q.hostIf) throw new BerthError('bad-request', 'explain from a sandbox needs its namespace and interface');
+    const missing = [!q.netns && 'its namespace', !q.ifName && 'its interface', !q.hostIf && 'its bridge port'].filter(Boolean);
+    if (missing.length) throw new BerthError('bad-request', `explain from ${q.src}: the sandbox has no ${missing.join(', ')}`);
+    if (!q.dstMac && !gatewayMac) throw new BerthError('unavailable', `explain from ${q.src}: the MAC of the bridge behind ${q.hostIf} is not known`);
     startIf = q.hostIf;
   }
   const mon = monitor();
+  let rpFilter = '';
   try {
     if (q.from === 'outside') {
       veth = await tempVeth();
       startIf = veth.inner;
+      rpFilter = await nl.sysctlRead({ key: 'net.ipv4.conf.all.rp_filter' }).catch(() => '');
     }
     const frame = buildPacket({
       srcMac: q.from === 'outside' ? veth!.peerMac : q.srcMac ?? '02:00:00:00:00:01',
-      dstMac: q.from === 'outside' ? veth!.mac : q.dstMac ?? gatewayMac ?? 'ff:ff:ff:ff:ff:ff',
-      src: q.src, dst: q.dst, proto: q.proto, sport: q.sport, dport: q.dport, mark,
+      dstMac: q.from === 'outside' ? veth!.mac : q.dstMac ?? gatewayMac ?? '02:00:00:00:00:02',
+      src: q.src, dst: q.dst, proto: q.proto, sport: q.sport, dport: q.dport, mark, ttl: TRACE_TTL,
     });
     await run('nft', ['-f', '-'], { timeoutMs: 10_000, input: traceScript(q, mark, startIf) });
-    // The host's own packet: the stop at the end makes the send fail with EPERM, as any drop in OUTPUT does.
-    const send = () => inject().catch((e: NodeJS.ErrnoException) => {
-      if (q.from !== 'host' || e.code !== 'EPERM') throw e;
-    });
     const inject = () => addon().packetInject(q.from === 'sandbox'
       ? { netns: q.netns!, ifname: q.ifName!, frame }
       : q.from === 'outside' ? { ifname: veth!.outer, frame } : { frame });
+    // The host's own packet: the stop at the end makes its sendto fail with EPERM, as any drop in OUTPUT does.
+    const send = () => inject().catch((e: NodeJS.ErrnoException & { syscall?: string }) => {
+      if (q.from !== 'host' || e.code !== 'EPERM' || e.syscall !== 'sendto') throw e;
+    });
     const t0 = Date.now();
     let sent = 0;
     let seen = 0;
     let quietSince = t0;
     let lines: TraceLine[] = [];
+    // Parsed as it comes: only whole lines, each once.
+    const all: TraceLine[] = [];
+    let consumed = 0;
     for (;;) {
       const bad = mon.failed();
       if (bad) throw new BerthError('unavailable', `berth explain on the iptables datapath: ${bad}`);
-      const all = parseTrace(mon.text());
+      const text = mon.text();
+      const end = text.lastIndexOf('\n') + 1;
+      if (end > consumed) {
+        all.push(...parseTrace(text.slice(consumed, end)));
+        consumed = end;
+      }
       lines = onePacket(all, mark);
       // The monitor may not be listening yet when the first packet goes: send again until a trace shows up.
       if (!lines.length && Date.now() - t0 >= sent * 300) {
@@ -373,7 +400,7 @@ export async function traceExplain(q: DpExplainQuery, gatewayMac: string | undef
       }
       if (lines.length && Date.now() - quietSince > 400) break;
       if (Date.now() - t0 > 5000) {
-        if (!lines.length) throw new BerthError('unavailable', 'berth explain on the iptables datapath: the kernel traced nothing of the packet (is nf_tables tracing available?)');
+        if (!lines.length) throw new BerthError('unavailable', `berth explain on the iptables datapath: the kernel traced nothing of the packet ${q.src} -> ${q.dst} (${q.proto}, ${familyOf(q.dst) === 4 ? 'IPv4 id' : 'flow label'} ${mark}): is nf_tables tracing available?`);
         break;
       }
       await sleep(20);
@@ -387,11 +414,12 @@ export async function traceExplain(q: DpExplainQuery, gatewayMac: string | undef
     return {
       verdict: 'drop', delivered: 'dropped', rule: 'none', reason: 'kernel',
       ruleText: 'no rule: the packet left netfilter without a verdict',
-      reasonText: 'dropped by the kernel outside the rules (no route, a martian address, reverse-path filter, or a bridge that does not forward it)',
+      reasonText: 'dropped by the kernel outside the rules (no route, a martian address, reverse-path filter, or a bridge that does not forward it)'
+        + (rpFilter.trim() === '1' ? '; note: net.ipv4.conf.all.rp_filter=1 here, which drops a made-up outside source on the interface explain stands in for the uplink with, so this answer may not be the uplink\'s' : ''),
       trace,
     };
   } finally {
-    log.debug({ query: q, trace: mon.text() }, 'explain: the kernel\'s trace');
+    log.debug({ query: q, trace: mon.text().slice(0, 20_000) }, 'explain: the kernel\'s trace');
     mon.proc.kill();
     await removeTraceTables().catch((e) => log.warn({ err: e }, 'explain: could not remove the trace table'));
     if (veth) await nl.linkDel({ name: veth.outer }).catch(() => false);
@@ -406,7 +434,7 @@ async function tempVeth(): Promise<{ outer: string; inner: string; mac: string; 
   await nl.linkAddVeth({ name: inner, peerName: outer });
   try {
     for (const dev of [inner, outer]) {
-      // No link-local address, no router solicitations, no reverse-path check of the made-up source.
+      // No link-local address, no router solicitations; reverse-path filtering off on the pair (the kernel takes the larger of this and `all`).
       await nl.sysctlWrite({ key: `net.ipv6.conf.${dev}.addr_gen_mode`, value: '1' }).catch(() => undefined);
       await nl.sysctlWrite({ key: `net.ipv6.conf.${dev}.accept_ra`, value: '0' }).catch(() => undefined);
       await nl.sysctlWrite({ key: `net.ipv4.conf.${dev}.rp_filter`, value: '0' });

@@ -69,7 +69,7 @@ export class IptablesDatapath implements Datapath {
   async apply(desired: DesiredDatapath): Promise<void> {
     const t0 = performance.now();
     // The first apply of this berthd: what an explain of a berthd that stopped in the middle left.
-    if (!this.last && this.bin?.backend === 'nf_tables') await removeLeftovers();
+    if (!this.last && this.bin?.backend === 'nf_tables') await this.explaining.then(removeLeftovers);
     const tables = this.tables();
     const r = render(desired);
     const warnings = [...r.warnings];
@@ -139,7 +139,7 @@ export class IptablesDatapath implements Datapath {
   }
 
   async teardown(): Promise<void> {
-    await removeLeftovers();
+    await this.explaining.then(removeLeftovers);
     this.applied = undefined;
     this.rendered = {};
     const published = this.published;
@@ -165,6 +165,10 @@ export class IptablesDatapath implements Datapath {
   async explain(q: DpExplainQuery): Promise<DpExplainResult> {
     if (this.bin?.backend !== 'nf_tables') {
       throw new BerthError('unavailable', `berth explain on the iptables datapath traces with nf_tables; this host's iptables uses the ${this.bin?.backend ?? 'missing'} backend`);
+    }
+    // Without br_netfilter, bridged packets pass no IP hook: neither berth's rules nor explain's stop would see them.
+    if (q.from === 'sandbox' && this.last?.missing.length) {
+      throw new BerthError('unavailable', `berth explain from a sandbox needs br_netfilter on the iptables datapath (${this.last.missing.join(', ')} missing)`);
     }
     const go = async (): Promise<DpExplainResult> => {
       let gatewayMac: string | undefined;
