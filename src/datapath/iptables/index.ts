@@ -41,8 +41,8 @@ export class IptablesDatapath implements Datapath {
   /** the desired state of the last apply whose rules all went in: what conntrack flushes compare against */
   private published: DesiredDatapath | undefined;
   private readonly conntrack: ConntrackFlusher;
-  /** explain runs, one at a time (one trace table) */
-  private explaining: Promise<unknown> = Promise.resolve();
+  /** applies, teardowns and explains, one at a time: an explain's trace is read against the rules it met */
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly log: Logger,
@@ -66,10 +66,20 @@ export class IptablesDatapath implements Datapath {
     return new Tables(this.bin);
   }
 
-  async apply(desired: DesiredDatapath): Promise<void> {
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const r = this.queue.then(fn, fn);
+    this.queue = r.catch(() => undefined);
+    return r;
+  }
+
+  apply(desired: DesiredDatapath): Promise<void> {
+    return this.exclusive(() => this.applyNow(desired));
+  }
+
+  private async applyNow(desired: DesiredDatapath): Promise<void> {
     const t0 = performance.now();
     // The first apply of this berthd: what an explain of a berthd that stopped in the middle left.
-    if (!this.last && this.bin?.backend === 'nf_tables') await this.explaining.then(removeLeftovers);
+    if (!this.last && this.bin?.backend === 'nf_tables') await removeLeftovers();
     const tables = this.tables();
     const r = render(desired);
     const warnings = [...r.warnings];
@@ -138,8 +148,12 @@ export class IptablesDatapath implements Datapath {
     return sysctlsDrifted(this.sysctls, this.log);
   }
 
-  async teardown(): Promise<void> {
-    await this.explaining.then(removeLeftovers);
+  teardown(): Promise<void> {
+    return this.exclusive(() => this.teardownNow());
+  }
+
+  private async teardownNow(): Promise<void> {
+    await removeLeftovers();
     this.applied = undefined;
     this.rendered = {};
     const published = this.published;
@@ -180,9 +194,7 @@ export class IptablesDatapath implements Datapath {
       const tables = this.tables();
       return traceExplain(q, gatewayMac, this.published, specResolver((f) => tables.save(f)), this.log);
     };
-    const r = this.explaining.then(go, go);
-    this.explaining = r.catch(() => undefined);
-    return r;
+    return this.exclusive(go);
   }
 
   async status(): Promise<DatapathStatus> {
