@@ -157,8 +157,8 @@ export const ruleLine = (l: TraceLine) => {
 };
 
 /**
- * The trace of one packet (the lines of one trace id, in order, rules'
- * specs filled in) read as an explanation; undefined while it has no final
+ * The trace of one packet (onePacket's lines, in order, rules' specs
+ * filled in) read as an explanation; undefined while it has no final
  * verdict. A drop by one of berth's rules is named with the reason the eBPF
  * datapath gives the same verdict; reaching berth_explain's own drop at the
  * end means the packet passed.
