@@ -347,6 +347,16 @@ describe.each(DATAPATHS)('the %s datapath', (datapath) => {
         expect(await f1.accepted(80)).toBe(before);
         expect(await host.sh('nft', 'list', 'tables')).not.toContain('berth_explain');
         expect(await host.sh('ip', '-br', 'link')).not.toMatch(/^berthx[io]/m);
+        // With strict reverse-path filtering, the stand-in for the uplink drops a made-up outside source: the answer says why it may not be the uplink's.
+        const rp = (await host.sh('sysctl', '-n', 'net.ipv4.conf.all.rp_filter')).trim();
+        await host.sh('sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=1');
+        try {
+          const strict = await api.call<Explained & { reason: string; reasonText: string }>('POST', '/v1/explain', { src: `external:${UPLINK.ext}`, dst: UPLINK.host, proto: 'tcp', port: 8080 });
+          expect([strict.verdict, strict.reason]).toEqual(['drop', 'kernel']);
+          expect(strict.reasonText).toContain('net.ipv4.conf.all.rp_filter=1');
+        } finally {
+          await host.sh('sysctl', '-qw', `net.ipv4.conf.all.rp_filter=${rp}`);
+        }
         // The CLI prints the trace under its answer.
         const cli = await w.h.berthTry('explain', 'q3', w.sb('q1').v4, '--port', '5432');
         expect(cli.code).toBe(1);
