@@ -1,6 +1,6 @@
 /** The CLI's side of berthd's API: HTTP over the unix socket. */
 import { request } from 'node:http';
-import { BerthError, unavailable } from '../controller/errors.js';
+import { BerthError, unavailable } from '../errors.js';
 
 export const DEFAULT_SOCKET = '/run/berth/berth.sock';
 

@@ -1,7 +1,7 @@
 /** What berth's HTTP servers on unix sockets share: reading a JSON body, listening on a socket. */
 import type { IncomingMessage, Server } from 'node:http';
 import { chmod, unlink } from 'node:fs/promises';
-import { badRequest } from '../controller/errors.js';
+import { badRequest } from '../errors.js';
 
 const MAX_BODY = 1 << 20;
 

@@ -6,11 +6,10 @@ import type { ExplainRequest } from '../controller/explain.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listenUnix, readJsonBody } from './http.js';
 import type { Logger } from 'pino';
-import { BerthError, badRequest, notFound } from '../controller/errors.js';
+import { BerthError, badRequest, notFound } from '../errors.js';
 import type { Controller } from '../controller/controller.js';
 import { networkView, pseudoNetworkView, sandboxView } from './views.js';
 import { exposure } from '../controller/exposure.js';
-import { desiredDatapath } from '../datapath/desired.js';
 
 type Handler = (ctx: { params: string[]; body: unknown; query: URLSearchParams }) => Promise<unknown> | unknown;
 interface Route {
@@ -49,7 +48,7 @@ export function routes(c: Controller, info: ApiInfo): Route[] {
       const m = await info.metrics();
       return new RawBody(m.contentType, m.text);
     }),
-    R('GET', '/v1/exposure', () => exposure(desiredDatapath(c.snapshot()))),
+    R('GET', '/v1/exposure', () => exposure(c.desired())),
     R('GET', '/v1/datapath', () => c.datapathStatus()),
     R('POST', '/v1/explain', ({ body }) => c.explain(body as ExplainRequest)),
     R('GET', '/v1/datapath/events', ({ query }) => {

@@ -22,7 +22,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { EtcdStore } from '../store/etcd.js';
 import type { NetworkRecord, PoolRecord, State } from '../store/model.js';
-import { conflict } from '../controller/errors.js';
+import { conflict } from '../errors.js';
 import { parseIp } from '../ipam/addr.js';
 import { allocate } from '../ipam/ipam.js';
 import type { RemoteEndpoint } from '../datapath/overlay/dataplane.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nl } from '../netlink/index.js';
 import { parseIp } from '../ipam/addr.js';
-import { badRequest } from '../controller/errors.js';
+import { badRequest } from '../errors.js';
 import { EtcdStore, parseEtcdUrl, type EtcdTls } from '../store/etcd.js';
 import { OverlayDataplane } from '../datapath/overlay/dataplane.js';
 import { Cluster, CLUSTER_PREFIX } from './cluster.js';

@@ -11,7 +11,7 @@ import { rm, mkdir, statfs, readdir, open, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { nl } from '../netlink/index.js';
-import { BerthError, badRequest, conflict, notFound } from './errors.js';
+import { BerthError, badRequest, conflict, notFound } from '../errors.js';
 import { validateOptions, parseKeyValues } from './options.js';
 import { parseExpose, parsePortSpec, type PortSpec } from './portspec.js';
 import { checkName, optBool, optString, strings, type ConnectRequest, type CreateNetworkRequest, type RunRequest, type UpdateRequest } from './requests.js';
@@ -30,7 +30,7 @@ import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
 import { filesIn, hostResolvConf, renderHosts, renderResolvConf, usableNameservers, writeSandboxFiles } from '../sandbox/files.js';
 import { isRunning, killSandboxProcess, processStart, startDetached, type ProcessSpec } from '../sandbox/process.js';
 import { NETNS_DIR } from '../netns/topology.js';
-import type { Datapath, DatapathStatus, DpEventBatch, DpEventView } from '../datapath/datapath.js';
+import type { Datapath, DatapathStatus, DesiredDatapath, DpEventBatch, DpEventView } from '../datapath/datapath.js';
 import type { PortHolder } from './ports.js';
 import { explain as explainFlow, type ExplainRequest, type Explanation } from './explain.js';
 import { desiredDatapath } from '../datapath/desired.js';
@@ -117,11 +117,16 @@ export class Controller {
 
   private applied = '';
 
+  /** The datapath intent resolved from the current state: what every backend is told. */
+  desired(): DesiredDatapath {
+    return desiredDatapath(this.state, this.opts.uplink);
+  }
+
   /** Hands the datapath the desired state when it changed since the last apply. */
   private async syncDatapath(force = false): Promise<void> {
     const dp = this.opts.datapath;
     if (!dp) return;
-    const desired = desiredDatapath(this.state, this.opts.uplink);
+    const desired = this.desired();
     const key = JSON.stringify(desired);
     if (!force && key === this.applied) return;
     const t0 = performance.now();

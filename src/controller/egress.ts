@@ -9,7 +9,7 @@
  * A bare address is its /32 or /128; a port without a protocol is TCP, as in
  * `-p`. The word `none` alone is an empty list: nothing outside is reachable.
  */
-import { badRequest } from './errors.js';
+import { badRequest } from '../errors.js';
 import { familyOf, parseIp, parsePrefix } from '../ipam/addr.js';
 import type { EgressRule, Proto } from '../store/model.js';
 

@@ -9,7 +9,7 @@
 import { familyOf } from '../ipam/addr.js';
 import type { Datapath, DpExplainQuery, DpExplainResult } from '../datapath/datapath.js';
 import type { EndpointRecord, SandboxRecord, State } from '../store/model.js';
-import { badRequest, notFound } from './errors.js';
+import { badRequest, notFound } from '../errors.js';
 import { byRef } from './names.js';
 
 export interface ExplainRequest {

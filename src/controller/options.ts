@@ -2,7 +2,7 @@
  * Network driver options (`-o KEY=VALUE`): the keys each driver takes, their
  * Docker long-form aliases, and validation that names the bad key or value.
  */
-import { badRequest } from './errors.js';
+import { badRequest } from '../errors.js';
 import type { NetworkDriverName } from '../store/model.js';
 
 type Check = (v: string) => string | null; // normalised value, or null when invalid

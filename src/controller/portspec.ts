@@ -2,7 +2,7 @@
  * Docker's publish syntax: [HOSTIP:][HOSTPORT[-END]:]CPORT[-END][/tcp|udp|sctp],
  * with IPv6 host addresses in brackets ([::1]:8080:80).
  */
-import { badRequest } from './errors.js';
+import { badRequest } from '../errors.js';
 import { parseIp } from '../ipam/addr.js';
 import type { PortProto, Proto } from '../store/model.js';
 

@@ -1,5 +1,5 @@
 /** What the API accepts: the shapes of requests, checked before anything changes. */
-import { badRequest } from './errors.js';
+import { badRequest } from '../errors.js';
 
 export interface CreateNetworkRequest {
   name: string;

@@ -13,7 +13,7 @@ import type { Server } from 'node:http';
 import { setLogLevel, subsystemLogger } from '../log.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import { Controller } from '../controller/controller.js';
-import { BerthError } from '../controller/errors.js';
+import { BerthError } from '../errors.js';
 import { DnsManager } from './dns.js';
 import { DaemonLock } from './lock.js';
 import { startApi } from '../api/server.js';

@@ -2,7 +2,7 @@
 import { open, readFile, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { conflict } from '../controller/errors.js';
+import { conflict } from '../errors.js';
 
 function alive(pid: number): boolean {
   try {

@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile, unlink, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { badRequest } from '../controller/errors.js';
+import { badRequest } from '../errors.js';
 
 export const PLUGIN_SPEC_DIR = '/etc/docker/plugins';
 export const DEFAULT_PLUGIN_NAME = 'berth';

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Controller } from '../controller/controller.js';
-import { badRequest } from '../controller/errors.js';
+import { badRequest } from '../errors.js';
 import type { PluginHandler } from './protocol.js';
 
 export const ADDRESS_SPACE = { local: 'berth-local', global: 'berth-global' };

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Controller } from '../controller/controller.js';
-import { badRequest } from '../controller/errors.js';
+import { badRequest } from '../errors.js';
 import type { PortSpec } from '../controller/portspec.js';
 import type { PortProto, Proto } from '../store/model.js';
 import { poolFor } from '../ipam/ipam.js';

@@ -10,7 +10,7 @@ import { listenUnix, readJsonBody } from '../api/http.js';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Controller } from '../controller/controller.js';
-import { BerthError } from '../controller/errors.js';
+import { BerthError } from '../errors.js';
 import { networkDriverRoutes } from './network.js';
 import { ipamDriverRoutes } from './ipam.js';
 

@@ -7,7 +7,7 @@ import { nl } from '../netlink/index.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/model.js';
 import { type JoinContext, type NetworkDriver } from './driver.js';
 import { configureSandboxSide, sandboxHasLink } from './sandbox-side.js';
-import { badRequest } from '../controller/errors.js';
+import { badRequest } from '../errors.js';
 
 export class MacvlanDriver implements NetworkDriver {
   readonly name = 'macvlan';

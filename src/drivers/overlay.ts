@@ -13,7 +13,7 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/mode
 import { BridgeDriver } from './bridge.js';
 import type { JoinContext, NetworkDriver } from './driver.js';
 import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
-import { unavailable } from '../controller/errors.js';
+import { unavailable } from '../errors.js';
 
 export class OverlayDriver implements NetworkDriver {
   readonly name = 'overlay';

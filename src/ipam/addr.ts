@@ -1,6 +1,6 @@
 /** IPv4/IPv6 addresses and prefixes as bigints, on top of ip-cidr. */
 import IPCIDR from 'ip-cidr';
-import { badRequest } from '../controller/errors.js';
+import { badRequest } from '../errors.js';
 
 export type Family = 4 | 6;
 

@@ -4,7 +4,7 @@
  * ip-range (or the subnet) and continues after the last address it gave, so
  * a released address is reused only once the range has gone round.
  */
-import { badRequest, conflict } from '../controller/errors.js';
+import { badRequest, conflict } from '../errors.js';
 import type { PoolRecord } from '../store/model.js';
 import { bigToIp, contains, parseIp, parsePrefix, prefixLast, type Family, type Prefix } from './addr.js';
 

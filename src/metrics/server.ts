@@ -4,7 +4,7 @@
  * listener serves nothing else.
  */
 import { createServer, type Server } from 'node:http';
-import { badRequest } from '../controller/errors.js';
+import { badRequest } from '../errors.js';
 import { parseIp } from '../ipam/addr.js';
 import type { Metrics } from './metrics.js';
 

@@ -8,7 +8,7 @@ import { open, readFile, rename, mkdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { STATE_VERSION, type State } from './model.js';
-import { unavailable } from '../controller/errors.js';
+import { unavailable } from '../errors.js';
 
 export class EmbeddedStore {
   readonly file: string;

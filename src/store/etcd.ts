@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { Etcd3, type Lease, type Watcher } from 'etcd3';
 import type { Logger } from 'pino';
-import { BerthError, badRequest } from '../controller/errors.js';
+import { BerthError, badRequest } from '../errors.js';
 
 /** How long one store operation may take before it fails as 'unavailable'. */
 export const STORE_TIMEOUT_MS = 3000;

@@ -15,7 +15,7 @@ import { EtcdStore, parseEtcdUrl, STORE_TIMEOUT_MS } from '../../src/store/etcd.
 import { Cluster } from '../../src/cluster/cluster.js';
 import { makePool } from '../../src/ipam/ipam.js';
 import type { NetworkRecord, State } from '../../src/store/model.js';
-import { BerthError } from '../../src/controller/errors.js';
+import { BerthError } from '../../src/errors.js';
 import { tryRun } from '../../src/exec.js';
 
 const log = pino({ level: 'silent' });

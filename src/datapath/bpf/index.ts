@@ -30,7 +30,7 @@ import { EventWatch } from './events.js';
 import { buildPacket, explainCtx, readRun, type ExplainRun } from './explain.js';
 import { ensureSysctls, sysctlsDrifted, type Sysctl } from '../iptables/sysctl.js';
 import { compile, lpmKey, type CompiledMaps, type Entries } from './compile.js';
-import { BerthError } from '../../controller/errors.js';
+import { BerthError } from '../../errors.js';
 
 const PROGRAMS = {
   container: { object: 'tc_container', program: 'berth_from_container', direction: 'ingress' },

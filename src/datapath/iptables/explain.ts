@@ -30,7 +30,7 @@ import { familyOf } from '../../ipam/addr.js';
 import { addon } from '../../native/addon.js';
 import { nl } from '../../netlink/index.js';
 import { run } from '../../exec.js';
-import { BerthError } from '../../controller/errors.js';
+import { BerthError } from '../../errors.js';
 import { dropReasons } from '../../bpf/abi.js';
 import type { DesiredDatapath, DpExplainQuery, DpExplainResult } from '../datapath.js';
 import { buildPacket, RULES } from '../bpf/explain.js';

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { Datapath, DatapathStatus, DesiredDatapath, DpExplainQuery, DpExplainResult } from '../datapath.js';
 import { nl } from '../../netlink/index.js';
-import { BerthError } from '../../controller/errors.js';
+import { BerthError } from '../../errors.js';
 import { CHAIN, FAMILIES, type Family } from './chains.js';
 import { render, type TableRules } from './render.js';
 import { applyScript, ownedView, ruleCounts, teardownScript } from './restore.js';

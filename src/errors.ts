@@ -1,5 +1,5 @@
 /**
- * One error type for every refusal the control plane makes, with a kind the
+ * One error type for every refusal berth makes, in any layer, with a kind the
  * API maps to an HTTP status and the CLI to its message. Messages name the
  * bad value and, where it helps, what to do.
  */
