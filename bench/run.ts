@@ -15,7 +15,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, tryRun } from '../src/exec.js';
 import { projectPath } from '../src/paths.js';
-import { listNetns } from '../src/netns/topology.js';
+import { listNetns } from '../harness/topology.js';
 import { percentile, summarize, type Summary } from './lib/stats.js';
 import { barChart, type Bar } from './lib/svg.js';
 import { PORTS, Servers, connRate, iperf, nsRun, sockperf, waitPort } from './lib/tools.js';

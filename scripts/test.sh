@@ -5,9 +5,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
-node dist/src/devtools/leak-check.js snapshot build/leak-baseline.json || exit 1
+node dist/harness/leak-check.js snapshot build/leak-baseline.json || exit 1
 npx --no-install vitest run --reporter=default --reporter=json --outputFile.json=build/vitest.json "$@"
 rc=$?
-node dist/src/devtools/leak-check.js check build/leak-baseline.json || rc=1
-node dist/src/devtools/leak-check.js summary build/vitest.json || rc=1
+node dist/harness/leak-check.js check build/leak-baseline.json || rc=1
+node dist/harness/leak-check.js summary build/vitest.json || rc=1
 exit $rc

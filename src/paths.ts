@@ -23,3 +23,6 @@ export function projectPath(...parts: string[]): string {
 export function bpfObjectPath(name: string): string {
   return projectPath('build', 'bpf', `${name}.bpf.o`);
 }
+
+/** Where `ip netns` mounts named network namespaces. */
+export const NETNS_DIR = '/var/run/netns';

@@ -20,10 +20,10 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, tryRun } from '../../src/exec.js';
-import type { Topology } from '../../src/netns/topology.js';
+import type { Topology } from '../../harness/topology.js';
 import { treeStats, type TreeStats } from './procs.js';
 import { clientSysctls } from './world.js';
-import { processesMentioning, tryKill } from '../../src/devtools/procs.js';
+import { processesMentioning, tryKill } from '../../harness/procs.js';
 
 export const DOCKER = { up: '198.18.2.1', ext: '198.18.2.2' };
 const IMAGE = 'bb-bench-busybox:1';

@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { setLogLevel } from '../log.js';
 import { doctor, formatDoctor } from '../doctor/doctor.js';
-import { runDemo } from './demo/index.js';
+import { runDemo } from './demo.js';
 import { printJson } from './table.js';
 import { addDaemonCommands } from './commands.js';
 import { addDockerPluginCommands } from './docker-plugin.js';
@@ -35,9 +35,7 @@ export function buildCli(): Command {
     .description('build a namespace topology, show berth at work in it, and remove it')
     .addOption(formatOption())
     .action(async (opts: { format: string }) => {
-      const json = opts.format === 'json';
-      const r = await runDemo(json ? () => {} : (l) => process.stdout.write(l + '\n'));
-      if (json) printJson(r);
+      process.exitCode = await runDemo(opts.format, program.opts().logLevel);
     });
 
   addDaemonCommands(program, () => new ApiClient(program.opts().socket));

@@ -8,7 +8,7 @@ import { BpfObject, type ConstValue } from '../../src/bpf/index.js';
 import { counter, DropReason, sumCounters } from '../../src/bpf/abi.js';
 import { u32 } from '../../src/bpf/codec.js';
 import { bpfObjectPath } from '../../src/paths.js';
-import { arpRequest, badIhlIpv4, ipv4Packet, ipv6Packet, truncatedIpv4 } from '../fixtures/packets.js';
+import { arpRequest, badIhlIpv4, ipv4Packet, ipv6Packet, truncatedIpv4 } from '../../harness/packets.js';
 
 const TC_ACT_UNSPEC = -1;
 const TC_ACT_SHOT = 2;

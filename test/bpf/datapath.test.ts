@@ -28,9 +28,10 @@ import type { RawMap } from '../../src/native/addon.js';
 import { addr16, lpmKey, macBytes, pubWalks } from '../../src/datapath/bpf/compile.js';
 import { bpfObjectPath } from '../../src/paths.js';
 import { run } from '../../src/exec.js';
-import type { Topology } from '../../src/netns/topology.js';
+import type { Topology } from '../../harness/topology.js';
 import { PrivateBpffs, testTopology } from '../helpers/kernel.js';
-import { arpFrame, checksum, datagram, frame, icmpErrorFrame, verifyChecksums, type DatagramSpec, type FrameSpec } from '../fixtures/packets.js';
+import { arpFrame, datagram, frame, icmpErrorFrame, verifyChecksums, type DatagramSpec, type FrameSpec } from '../../harness/packets.js';
+import { checksum } from '../../src/datapath/checksum.js';
 
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;

@@ -1,9 +1,9 @@
 /** The berth command as a user runs it (the compiled CLI, in a child process). */
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/exec.js';
-import { listNetns } from '../../src/netns/topology.js';
+import { listNetns } from '../../harness/topology.js';
 import { projectPath } from '../../src/paths.js';
-import type { DemoResult } from '../../src/cli/demo/index.js';
+import type { DemoResult } from '../../harness/demo/index.js';
 
 const berth = (...args: string[]) => run('node', [projectPath('dist', 'src', 'cli', 'berth.js'), ...args], { timeoutMs: 60_000 });
 

@@ -5,7 +5,7 @@
  * No process stands in for a published port, before or after.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UPLINK } from '../helpers/berthd.js';
+import { UPLINK } from '../../harness/berthd.js';
 import { World } from '../helpers/conformance.js';
 import { projectPath } from '../../src/paths.js';
 import { run } from '../../src/exec.js';

@@ -22,7 +22,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/exec.js';
 import type { SandboxView } from '../../src/api/views.js';
-import { UPLINK } from '../helpers/berthd.js';
+import { UPLINK } from '../../harness/berthd.js';
 import { Agent, World } from '../helpers/conformance.js';
 import { changedFronts, deleteLines, filteredLines, parseEntries } from '../../src/datapath/iptables/conntrack.js';
 import type { DesiredDatapath, DpPublish } from '../../src/datapath/datapath.js';

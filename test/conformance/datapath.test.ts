@@ -9,7 +9,7 @@
  * also seen leaving the sender's interface.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UPLINK } from '../helpers/berthd.js';
+import { UPLINK } from '../../harness/berthd.js';
 import { run } from '../../src/exec.js';
 import { ApiClient } from '../../src/api/client.js';
 import { projectPath } from '../../src/paths.js';

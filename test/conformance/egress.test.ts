@@ -8,7 +8,7 @@
  * datagram seen).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UPLINK } from '../helpers/berthd.js';
+import { UPLINK } from '../../harness/berthd.js';
 import { EXT2, UPLINK6, World, type Agent, type WorldSpec } from '../helpers/conformance.js';
 
 const DATAPATHS = (process.env.BERTH_CONFORMANCE_DATAPATHS ?? 'iptables,bpf').split(',').filter(Boolean);

@@ -10,9 +10,9 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/exec.js';
 import { projectPath } from '../../src/paths.js';
-import type { Topology } from '../../src/netns/topology.js';
+import type { Topology } from '../../harness/topology.js';
 import { testTopology } from '../helpers/kernel.js';
-import { UPLINK } from '../helpers/berthd.js';
+import { UPLINK } from '../../harness/berthd.js';
 import { Agent, World } from '../helpers/conformance.js';
 
 const DRIVER = projectPath('test', 'conformance', 'dp-driver.mjs');

@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tryRun } from '../../src/exec.js';
 import { projectPath } from '../../src/paths.js';
-import { UPLINK } from '../helpers/berthd.js';
+import { UPLINK } from '../../harness/berthd.js';
 import { World, type WorldSpec } from '../helpers/conformance.js';
 import { parsePrometheusText, sampleValue, type Family } from '../helpers/promtext.js';
 

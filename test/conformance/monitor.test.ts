@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../src/paths.js';
 import { ApiClient } from '../../src/api/client.js';
-import { UPLINK } from '../helpers/berthd.js';
+import { UPLINK } from '../../harness/berthd.js';
 import { World } from '../helpers/conformance.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/exec.js';
-import { UPLINK } from '../helpers/berthd.js';
+import { UPLINK } from '../../harness/berthd.js';
 import { World } from '../helpers/conformance.js';
 
 describe('switching datapath across a restart', () => {

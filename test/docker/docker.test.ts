@@ -11,11 +11,11 @@ import { request } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, tryRun } from '../../src/exec.js';
-import type { Topology } from '../../src/netns/topology.js';
+import type { Topology } from '../../harness/topology.js';
 import type { State } from '../../src/store/model.js';
 import { testTopology } from '../helpers/kernel.js';
-import { TestHost, UPLINK } from '../helpers/berthd.js';
-import { TestDockerd } from '../helpers/dockerd.js';
+import { BerthHost as TestHost, UPLINK } from '../../harness/berthd.js';
+import { Dockerd as TestDockerd } from '../../harness/dockerd.js';
 import { uninstallPluginSpec } from '../../src/docker/install.js';
 
 const PLUGIN = `berth-t${process.pid}`;

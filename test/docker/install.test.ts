@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/exec.js';
 import { projectPath } from '../../src/paths.js';
-import { removeLeftovers } from '../../src/daemon/leftovers.js';
-import type { Topology } from '../../src/netns/topology.js';
+import { removeLeftovers } from '../../harness/leftovers.js';
+import type { Topology } from '../../harness/topology.js';
 import { testTopology } from '../helpers/kernel.js';
 import { PrivateBpffs } from '../../src/bpf/bpffs.js';
 

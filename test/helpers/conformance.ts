@@ -11,9 +11,9 @@ import { createInterface } from 'node:readline';
 import { run } from '../../src/exec.js';
 import { projectPath } from '../../src/paths.js';
 import type { SandboxView } from '../../src/api/views.js';
-import type { Topology } from '../../src/netns/topology.js';
+import type { Topology } from '../../harness/topology.js';
 import { testTopology } from './kernel.js';
-import { TestHost, UPLINK } from './berthd.js';
+import { BerthHost as TestHost, UPLINK } from '../../harness/berthd.js';
 
 export const AGENT = projectPath('test', 'conformance', 'agent.mjs');
 export const SCTP = projectPath('test', 'conformance', 'sctp.py');

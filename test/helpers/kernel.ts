@@ -1,5 +1,5 @@
 /** Shared set-up for kernel tests: unique namespaces, a private bpffs, cleanup. */
-import { Topology } from '../../src/netns/topology.js';
+import { Topology } from '../../harness/topology.js';
 import { PrivateBpffs } from '../../src/bpf/bpffs.js';
 import { run } from '../../src/exec.js';
 

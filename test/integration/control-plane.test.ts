@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/exec.js';
 import { projectPath } from '../../src/paths.js';
 import type { NetworkView, SandboxView } from '../../src/api/views.js';
-import type { Topology } from '../../src/netns/topology.js';
+import type { Topology } from '../../harness/topology.js';
 import { testTopology } from '../helpers/kernel.js';
-import { TestHost, UPLINK } from '../helpers/berthd.js';
+import { BerthHost as TestHost, UPLINK } from '../../harness/berthd.js';
 
 let topo: Topology;
 let h: TestHost;

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
-import { BerthdProcess } from '../../src/daemon/spawn.js';
-import { removeLeftovers } from '../../src/daemon/leftovers.js';
+import { BerthdProcess } from '../../harness/berthd.js';
+import { removeLeftovers } from '../../harness/leftovers.js';
 import { run } from '../../src/exec.js';
-import type { Topology } from '../../src/netns/topology.js';
+import type { Topology } from '../../harness/topology.js';
 import { testTopology } from '../helpers/kernel.js';
 
 const NO_BPF = ['setpriv', '--bounding-set', '-bpf,-sys_admin,-perfmon', '--'];

@@ -12,7 +12,7 @@ import { u32 } from '../../src/bpf/codec.js';
 import { addon } from '../../src/native/addon.js';
 import { bpfObjectPath } from '../../src/paths.js';
 import { run } from '../../src/exec.js';
-import type { Topology } from '../../src/netns/topology.js';
+import type { Topology } from '../../harness/topology.js';
 import { pairTopology, ping, PrivateBpffs, udpDelivered } from '../helpers/kernel.js';
 
 const PING_BYTES = 98n;

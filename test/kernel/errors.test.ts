@@ -4,7 +4,7 @@ import { BpfObject } from '../../src/bpf/index.js';
 import { counter, ifCountKey } from '../../src/bpf/abi.js';
 import { isNativeError } from '../../src/native/addon.js';
 import { bpfObjectPath, projectPath } from '../../src/paths.js';
-import type { Topology } from '../../src/netns/topology.js';
+import type { Topology } from '../../harness/topology.js';
 import { testTopology } from '../helpers/kernel.js';
 import { rejection } from '../helpers/rejection.js';
 

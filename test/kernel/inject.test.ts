@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import { buildPacket } from '../../src/datapath/bpf/explain.js';
 import { run } from '../../src/exec.js';
-import type { Topology } from '../../src/netns/topology.js';
+import type { Topology } from '../../harness/topology.js';
 import { pairTopology } from '../helpers/kernel.js';
 
 let topo: Topology;

@@ -13,7 +13,7 @@ import { counter } from '../../src/bpf/abi.js';
 import { bpfObjectPath } from '../../src/paths.js';
 import { PrivateBpffs } from '../../src/bpf/bpffs.js';
 import { hostKey, ovlIpKey, ovlMacKey, ovlNeigh, ovlPort, ovlRemote, u32, OvlStat } from '../../src/datapath/overlay/abi.js';
-import { arpRequest, ipv4Packet } from '../fixtures/packets.js';
+import { arpRequest, ipv4Packet } from '../../harness/packets.js';
 
 const TC_ACT_UNSPEC = -1;
 const TC_ACT_SHOT = 2;

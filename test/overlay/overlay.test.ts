@@ -7,9 +7,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OverlayLab, type LabHost } from './lab.js';
+import { OverlayLab, type LabHost } from '../../harness/overlay-lab.js';
 import type { NetworkView } from '../../src/api/views.js';
-import { TestHost } from '../helpers/berthd.js';
+import { BerthHost as TestHost } from '../../harness/berthd.js';
 import { testTopology } from '../helpers/kernel.js';
 import { run, tryRun } from '../../src/exec.js';
 import { PerCpuMap } from '../../src/bpf/map.js';

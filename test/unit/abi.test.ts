@@ -9,7 +9,7 @@ import { BpfObject, RingBuffer } from '../../src/bpf/index.js';
 import { abiCodecs, counter, Hook, ifCountKey, pktEvent, sumCounters, type PktEvent } from '../../src/bpf/abi.js';
 import { u32 } from '../../src/bpf/codec.js';
 import { bpfObjectPath } from '../../src/paths.js';
-import { ipv4Packet } from '../fixtures/packets.js';
+import { ipv4Packet } from '../../harness/packets.js';
 
 describe('berth_abi.h and src/bpf/abi.ts agree', () => {
   it('on every struct size, as the C compiler sees them', () => {

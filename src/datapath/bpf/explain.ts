@@ -8,6 +8,7 @@
 import { dropReasons } from '../../bpf/abi.js';
 import { familyOf, ipToBig } from '../../ipam/addr.js';
 import { addrText } from './events.js';
+import { checksum, crc32c, pseudoHeader } from '../checksum.js';
 
 export const EXPLAIN_MARK = 0xbe7e0001;
 const TC_ACT_OK = 0;
@@ -72,24 +73,6 @@ function addrBytes(ip: string): Buffer {
   return b;
 }
 
-function csum16(buf: Buffer): number {
-  let s = 0;
-  for (let i = 0; i + 1 < buf.length; i += 2) s += buf.readUInt16BE(i);
-  if (buf.length % 2) s += buf[buf.length - 1]! << 8;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-
-/** CRC32c (Castagnoli), reflected, as SCTP's checksum uses it. */
-function crc32c(buf: Buffer): number {
-  let c = 0xffffffff;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
-
 /** An Ethernet frame: a TCP SYN, a UDP datagram, an ICMP echo request or an SCTP packet. */
 export function buildPacket(p: ExplainPacket): Buffer {
   const v4 = familyOf(p.src) === 4;
@@ -126,24 +109,13 @@ export function buildPacket(p: ExplainPacket): Buffer {
     l4[0] = v4 ? 8 : 128;
     l4.writeUInt16BE(p.sport, 4);
     l4.writeUInt16BE(1, 6);
-    if (v4) l4.writeUInt16BE(csum16(l4), 2);
+    if (v4) l4.writeUInt16BE(checksum(l4), 2);
   }
   // TCP, UDP and ICMPv6 checksums cover a pseudo-header: real packets built from this frame must be valid for conntrack.
   const csumAt = p.proto === 'tcp' ? 16 : p.proto === 'udp' ? 6 : p.proto === 'icmp' && !v4 ? 2 : -1;
   if (csumAt >= 0) {
-    const pseudo = v4 ? Buffer.alloc(12) : Buffer.alloc(40);
-    if (v4) {
-      addrBytes(p.src).copy(pseudo, 0);
-      addrBytes(p.dst).copy(pseudo, 4);
-      pseudo[9] = proto;
-      pseudo.writeUInt16BE(l4.length, 10);
-    } else {
-      addrBytes(p.src).copy(pseudo, 0);
-      addrBytes(p.dst).copy(pseudo, 16);
-      pseudo.writeUInt32BE(l4.length, 32);
-      pseudo[39] = proto;
-    }
-    l4.writeUInt16BE(csum16(Buffer.concat([pseudo, l4])) || 0xffff, csumAt);
+    const pseudo = pseudoHeader(addrBytes(p.src), addrBytes(p.dst), proto, l4.length);
+    l4.writeUInt16BE(checksum(Buffer.concat([pseudo, l4])) || 0xffff, csumAt);
   }
   const eth = Buffer.alloc(14);
   Buffer.from(p.dstMac.split(':').map((x) => parseInt(x, 16))).copy(eth, 0);
@@ -160,7 +132,7 @@ export function buildPacket(p: ExplainPacket): Buffer {
     ip[9] = proto;
     addrBytes(p.src).copy(ip, 12);
     addrBytes(p.dst).copy(ip, 16);
-    ip.writeUInt16BE(csum16(ip), 10);
+    ip.writeUInt16BE(checksum(ip), 10);
   } else {
     ip = Buffer.alloc(40);
     ip.writeUInt32BE((0x6 << 28 | ((p.mark ?? 0) & 0xfffff)) >>> 0, 0);

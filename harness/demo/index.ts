@@ -1,5 +1,7 @@
 /**
- * `berth demo`: berth at work in a topology of its own, then gone.
+ * `berth demo` (`npm run demo`, ./main.ts): berth at work in a topology of
+ * its own, then gone. It builds namespaces and runs berthd as tests do, so it
+ * lives in the harness.
  *
  *   ext (198.18.0.2) ──veth── host (198.18.0.1 | 198.19.0.1) ──veth── c1 (198.19.0.2)
  *
@@ -12,14 +14,14 @@
  * "host" (./berthd.ts). Nothing touches the root network namespace;
  * everything is removed at the end, also on failure.
  */
-import { BpfObject, type BpfLink, RingBuffer } from '../../bpf/index.js';
-import { counter, dropReasonName, hookName, ifCountKey, ipv4ToString, pktEvent, sumCounters, type PktEvent } from '../../bpf/abi.js';
-import { u32 } from '../../bpf/codec.js';
-import { PrivateBpffs } from '../../bpf/bpffs.js';
-import { bpfObjectPath } from '../../paths.js';
-import { Topology, listNetns } from '../../netns/topology.js';
-import { run, tryRun } from '../../exec.js';
-import { doctor, formatDoctor, type DoctorReport } from '../../doctor/doctor.js';
+import { BpfObject, type BpfLink, RingBuffer } from '../../src/bpf/index.js';
+import { counter, dropReasonName, hookName, ifCountKey, ipv4ToString, pktEvent, sumCounters, type PktEvent } from '../../src/bpf/abi.js';
+import { u32 } from '../../src/bpf/codec.js';
+import { PrivateBpffs } from '../../src/bpf/bpffs.js';
+import { bpfObjectPath } from '../../src/paths.js';
+import { Topology, listNetns } from '../topology.js';
+import { run, tryRun } from '../../src/exec.js';
+import { doctor, formatDoctor, type DoctorReport } from '../../src/doctor/doctor.js';
 import { controlPlaneDemo, type ControlPlaneDemo } from './berthd.js';
 
 export const DEMO_PREFIX = 'berth-demo-';

@@ -7,14 +7,14 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiClient } from '../../api/client.js';
-import type { NetworkView, SandboxView } from '../../api/views.js';
-import { BerthdProcess } from '../../daemon/spawn.js';
-import { removeLeftovers } from '../../daemon/leftovers.js';
-import { PrivateBpffs } from '../../bpf/bpffs.js';
-import { run } from '../../exec.js';
-import { sandboxArgv, type ProcessSpec } from '../../sandbox/process.js';
-import type { Topology } from '../../netns/topology.js';
+import { ApiClient } from '../../src/api/client.js';
+import type { NetworkView, SandboxView } from '../../src/api/views.js';
+import { BerthdProcess } from '../berthd.js';
+import { removeLeftovers } from '../leftovers.js';
+import { PrivateBpffs } from '../../src/bpf/bpffs.js';
+import { run } from '../../src/exec.js';
+import { sandboxArgv, type ProcessSpec } from '../../src/sandbox/process.js';
+import type { Topology } from '../topology.js';
 import { datapathDemo, type DatapathDemo } from './datapath.js';
 
 export interface ControlPlaneDemo {

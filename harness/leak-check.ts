@@ -6,7 +6,7 @@
  * JSON result as one "N passed, M failed" line.
  */
 import { readFile, writeFile, readdir } from 'node:fs/promises';
-import { run, tryRun } from '../exec.js';
+import { run, tryRun } from '../src/exec.js';
 
 interface Snapshot {
   netns: string[];

@@ -8,14 +8,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { ApiClient } from '../../api/client.js';
-import type { SandboxView } from '../../api/views.js';
-import type { DatapathStatus } from '../../datapath/datapath.js';
-import { run } from '../../exec.js';
-import { projectPath } from '../../paths.js';
-import type { Topology } from '../../netns/topology.js';
+import type { ApiClient } from '../../src/api/client.js';
+import type { SandboxView } from '../../src/api/views.js';
+import type { DatapathStatus } from '../../src/datapath/datapath.js';
+import { run } from '../../src/exec.js';
+import { projectPath } from '../../src/paths.js';
+import type { Topology } from '../topology.js';
 
-const PEER = projectPath('src', 'cli', 'demo', 'peer.mjs');
+const PEER = projectPath('harness', 'demo', 'peer.mjs');
 const HOST = '198.18.0.1';
 const EXT = '198.18.0.2';
 

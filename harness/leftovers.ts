@@ -6,9 +6,9 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { State } from '../store/model.js';
-import { NETNS_DIR } from '../netns/topology.js';
-import { tryRun } from '../exec.js';
+import type { State } from '../src/store/model.js';
+import { NETNS_DIR } from '../src/paths.js';
+import { tryRun } from '../src/exec.js';
 
 export async function removeLeftovers(stateDir: string): Promise<void> {
   let st: State;
