@@ -1,10 +1,9 @@
 /**
  * Docker as a compared system: Debian's docker.io (20.10) as it ships (its
  * own docker0 bridge, its iptables rules, the userland proxy on unless asked
- * otherwise), started by the harness inside a harness-made "host" namespace
- * entered with nsenter --net (ip netns exec would remount /sys), with its
- * own data root, exec root, pidfile and socket under /tmp, and an uplink to
- * its own "ext" namespace:
+ * otherwise), the harness's dockerd (harness/dockerd.ts: nsenter --net into a
+ * harness-made "host" namespace, its own roots, pidfile and socket under
+ * /tmp), with an uplink to its own "ext" namespace:
  *
  *     dc1 ─┐
  *     dc2 ─┴ docker0 (dhost, dockerd) ── uplink0 ── dext
@@ -15,15 +14,12 @@
  * which is what is compared. iptables rules dockerd writes land in dhost
  * (checked after start: the root namespace's rule count must not change).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { run, tryRun } from '../../src/exec.js';
+import { Dockerd } from '../../harness/dockerd.js';
+import { tryKill } from '../../harness/procs.js';
 import type { Topology } from '../../harness/topology.js';
 import { treeStats, type TreeStats } from './procs.js';
 import { clientSysctls } from './world.js';
-import { processesMentioning, tryKill } from '../../harness/procs.js';
 
 export const DOCKER = { up: '198.18.2.1', ext: '198.18.2.2' };
 const IMAGE = 'bb-bench-busybox:1';
@@ -48,22 +44,28 @@ export async function rootRuleCount(): Promise<number> {
 }
 
 export class DockerWorld {
-  private proc: ChildProcess | undefined;
-  logs = '';
   readonly containers: ContainerInfo[] = [];
-  dockerdPid = 0;
+  private dockerd: Dockerd | undefined;
 
   private constructor(
     readonly topo: Topology,
     readonly name: string,
     readonly host: string,
     readonly ext: string,
-    readonly dir: string,
     readonly userlandProxy: boolean,
   ) {}
 
-  get socket(): string {
-    return join(this.dir, 'docker.sock');
+  /** dockerd's directory (roots, socket, pidfile): its shims and containers name it */
+  get dir(): string {
+    return this.dockerd?.dir ?? '';
+  }
+
+  get dockerdPid(): number {
+    return this.dockerd?.pid ?? 0;
+  }
+
+  get logs(): string {
+    return this.dockerd?.logs ?? '';
   }
 
   path(which: 'host' | 'ext'): string {
@@ -71,13 +73,13 @@ export class DockerWorld {
   }
 
   /**
-   * Makes the namespaces and starts dockerd; @onCreated gets the world before anything can fail, so the caller
-   * can destroy it. Throws with dockerd's last log lines when it does not come up.
+   * Makes the namespaces and starts dockerd (harness/dockerd.ts, with Docker's own networking); @onCreated gets the
+   * world before anything can fail, so the caller can destroy it. Throws with dockerd's last log lines when it does
+   * not come up.
    */
   static async build(topo: Topology, name: string, opts: { userlandProxy: boolean }, onCreated: (w: DockerWorld) => void): Promise<DockerWorld> {
-    const dir = await mkdtemp(join(tmpdir(), 'bb-bench-dockerd-'));
     const short = opts.userlandProxy ? 'd' : 'dn';
-    const w = new DockerWorld(topo, name, `${short}host`, `${short}ext`, dir, opts.userlandProxy);
+    const w = new DockerWorld(topo, name, `${short}host`, `${short}ext`, opts.userlandProxy);
     onCreated(w);
     const rootRulesBefore = await rootRuleCount();
     await topo.addNetns(w.host);
@@ -85,43 +87,21 @@ export class DockerWorld {
     await topo.veth({ ns: w.host, name: 'uplink0', addr: `${DOCKER.up}/24` }, { ns: w.ext, name: 'eth0', addr: `${DOCKER.ext}/24` });
     await clientSysctls(w.path('ext'));
     await clientSysctls(w.path('host'), { widePortRange: false });
-    w.proc = spawn('nsenter', [`--net=${w.path('host')}`, '--', 'dockerd', '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'dockerd.pid'),
-      '-H', `unix://${w.socket}`, `--userland-proxy=${opts.userlandProxy}`, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (b: Buffer) => (w.logs = (w.logs + b.toString()).slice(-20_000));
-    w.proc.stdout!.on('data', keep);
-    w.proc.stderr!.on('data', keep);
-    const deadline = Date.now() + 40_000;
-    for (;;) {
-      if (w.proc.exitCode !== null) throw new Error(`dockerd exited (${w.proc.exitCode}): ${w.logs.trim().split('\n').slice(-5).join(' | ')}`);
-      if ((await tryRun('docker', ['-H', `unix://${w.socket}`, 'version', '--format', '{{.Server.Version}}'])).code === 0) break;
-      if (Date.now() > deadline) throw new Error(`dockerd did not answer in 40 s: ${w.logs.trim().split('\n').slice(-5).join(' | ')}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    w.dockerdPid = Number((await readFile(join(dir, 'dockerd.pid'), 'utf8')).trim());
+    await Dockerd.create(w.path('host'), [`--userland-proxy=${opts.userlandProxy}`, '--log-level', 'warn'], {
+      ownNetworking: true, dirPrefix: 'bb-bench-dockerd-', timeoutMs: 40_000, onCreated: (d) => (w.dockerd = d),
+    });
     // dockerd's rules must be in dhost, never in the root namespace.
     const inNs = (await run('nsenter', [`--net=${w.path('host')}`, '--', 'iptables-save', '-t', 'nat'])).stdout;
     if (!inNs.includes('DOCKER')) throw new Error('dockerd started but no DOCKER chain is in its namespace: refusing to go on');
     const rootRulesAfter = await rootRuleCount();
     if (rootRulesAfter !== rootRulesBefore) throw new Error(`the root namespace's iptables rule count changed while dockerd started (${rootRulesBefore} -> ${rootRulesAfter}): stopping`);
-    await w.importImage();
+    // containers only run `sleep`; the tools run from the host's filesystem
+    await w.dockerd!.importBusybox(IMAGE, ['sh', 'sleep']);
     return w;
   }
 
   docker(args: string[], timeoutMs = 120_000) {
-    return run('docker', ['-H', `unix://${this.socket}`, ...args], { timeoutMs });
-  }
-
-  /** An image of busybox-static alone: containers only run `sleep`; the tools run from the host's filesystem. */
-  private async importImage(): Promise<void> {
-    const root = join(this.dir, 'rootfs');
-    await mkdir(join(root, 'bin'), { recursive: true });
-    await run('cp', ['/bin/busybox', join(root, 'bin', 'busybox')]);
-    for (const a of ['sh', 'sleep']) await run('ln', ['-sf', 'busybox', join(root, 'bin', a)]);
-    for (const d of ['etc', 'proc', 'sys', 'dev', 'tmp']) await mkdir(join(root, d), { recursive: true });
-    await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/sh\n');
-    const tar = join(this.dir, 'rootfs.tar');
-    await run('tar', ['-C', root, '-cf', tar, '.']);
-    await this.docker(['import', '-c', 'CMD ["/bin/sh"]', tar, IMAGE]);
+    return this.dockerd!.dockerFor(timeoutMs, ...args);
   }
 
   /** `docker run -d` of a sleeping container on the default bridge with @publish (-p specs). */
@@ -166,25 +146,11 @@ export class DockerWorld {
 
   /** Removes the containers, stops dockerd by its pidfile, ends what it left under our roots, removes the roots. */
   async destroy(): Promise<void> {
-    if (this.proc && this.proc.exitCode === null) {
-      for (const c of [...this.containers]) await this.docker(['rm', '-f', c.id], 120_000).catch(() => undefined);
-      const done = new Promise((r) => this.proc!.once('exit', r));
-      tryKill(this.dockerdPid || this.proc.pid!, 'SIGTERM');
-      const t = setTimeout(() => tryKill(this.dockerdPid || this.proc!.pid!, 'SIGKILL'), 20_000);
-      await done;
-      clearTimeout(t);
-    }
+    const d = this.dockerd;
+    if (!d) return;
+    if (d.running) for (const c of [...this.containers]) await this.docker(['rm', '-f', c.id], 120_000).catch(() => undefined);
+    await d.stop().catch(() => undefined);
     for (const c of this.containers) if (c.pid) tryKill(c.pid, 'SIGKILL');
-    for (let i = 0; i < 3; i++) {
-      const pids = await processesMentioning(this.dir);
-      if (!pids.length) break;
-      for (const pid of pids) tryKill(pid, i ? 'SIGKILL' : 'SIGTERM');
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => (l.split(' ')[1] ?? '').replace(/\\040/g, ' '));
-    for (const m of mounts.filter((m) => m.startsWith(this.dir + '/')).sort((a, b) => b.length - a.length)) await tryRun('umount', ['-l', m]);
-    await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+    await d.destroy();
   }
 }
-
-

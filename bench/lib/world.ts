@@ -1,6 +1,7 @@
 /**
  * The benchmark's worlds, all in namespaces the harness makes (prefix
- * "bb-bench-"), never the root namespace:
+ * "bb-bench-"), never the root namespace; berth's are harness/berthd.ts's
+ * BerthHost with the benchmark's sandboxes on it:
  *
  *  limit:  lv1 ══ lv2                      plain veth pair, nothing else
  *          lc1 ─┐                          veth + Linux bridge br0 in lhost,
@@ -10,23 +11,19 @@
  *          s2 ─┴ berth0 (DP-host) ── DP-ext  one world per datapath DP measured
  *                                          (berthd --datapath DP in DP-host)
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { run, tryRun } from '../../src/exec.js';
-import { projectPath } from '../../src/paths.js';
+import type { ApiClient } from '../../src/api/client.js';
+import { BerthHost, UPLINK, type BerthdProcess } from '../../harness/berthd.js';
+import { bounded } from '../../harness/procs.js';
 import { Topology } from '../../harness/topology.js';
-import { BerthdProcess } from '../../harness/berthd.js';
-import { removeLeftovers } from '../../harness/leftovers.js';
-import { PrivateBpffs } from '../../src/bpf/bpffs.js';
-import { ApiClient } from '../../src/api/client.js';
 import type { SandboxView } from '../../src/api/views.js';
 import { PORTS } from './tools.js';
 import { treeStats, type TreeStats } from './procs.js';
 
 export const PREFIX = 'bb-bench-';
 export const LIMIT = { v1: '10.98.0.1', v2: '10.98.0.2', gw: '10.99.0.1', c1: '10.99.0.2', c2: '10.99.0.3', up: '198.19.0.1', ext: '198.19.0.2' };
-export const BERTH = { up: '198.18.0.1', ext: '198.18.0.2' };
+/** the berth worlds' uplink: the harness's (harness/berthd.ts) */
+export const BERTH = { up: UPLINK.host, ext: UPLINK.ext };
 
 /**
  * Client-side sysctls so connection-rate runs do not run out of ports (namespace-local). In host namespaces
@@ -76,71 +73,54 @@ export interface SandboxInfo {
 }
 
 export class BerthWorld {
-  daemon: BerthdProcess | undefined;
-  readonly api: ApiClient;
   readonly sandboxes: SandboxInfo[] = [];
   /** berthd's own pid, from /v1/info */
   pid: number | undefined;
-  /** the private bpffs berthd pins into (removed by destroy) */
-  bpffs: PrivateBpffs | undefined;
   /** berthd's instance name, from /v1/info (its sandbox namespaces are berth-<instance>-*) */
   instance: string | undefined;
 
   private constructor(
-    readonly topo: Topology,
+    readonly host: BerthHost,
     readonly datapath: string,
-    readonly stateDir: string,
-  ) {
-    this.api = new ApiClient(join(stateDir, 'berth.sock'));
-  }
+  ) {}
 
   /** The system's name in results: berth-<datapath>. */
   get name(): string {
     return `berth-${this.datapath}`;
   }
 
-  /** Short names of this world's host and ext namespaces. */
-  get host(): string {
-    return `${this.datapath}-host`;
+  get api(): ApiClient {
+    return this.host.api;
   }
 
-  get ext(): string {
-    return `${this.datapath}-ext`;
+  get daemon(): BerthdProcess | undefined {
+    return this.host.process;
   }
 
   path(which: 'host' | 'ext'): string {
-    return this.topo.nsPath(which === 'host' ? this.host : this.ext);
+    return which === 'host' ? this.host.nsPath : this.host.extPath;
   }
 
   /**
-   * Makes <datapath>-host and <datapath>-ext and starts `berthd --datapath @datapath` in the host namespace;
+   * Makes <datapath>-host and <datapath>-ext and starts `berthd --datapath @datapath` in the host namespace (harness/berthd.ts);
    * the caller destroys the world (also on failure): @onCreated gets it before anything can fail.
    * Throws when berthd refuses to start, with its reason.
    */
   static async build(topo: Topology, datapath: string, onCreated: (w: BerthWorld) => void): Promise<BerthWorld> {
-    const stateDir = await mkdtemp(join(tmpdir(), `bb-bench-state-${datapath}-`));
-    const w = new BerthWorld(topo, datapath, stateDir);
-    onCreated(w);
-    await topo.addNetns(w.host);
-    await topo.addNetns(w.ext);
-    await topo.veth({ ns: w.host, name: 'uplink0', addr: `${BERTH.up}/24` }, { ns: w.ext, name: 'eth0', addr: `${BERTH.ext}/24` });
-    const resolv = join(stateDir, 'host-resolv.conf');
-    await writeFile(resolv, `nameserver ${BERTH.ext}\n`);
-    // pins go to a private bpffs, never /sys/fs/bpf (for a berthd that has the option)
-    const extra: string[] = [];
-    if ((await tryRun(process.execPath, [projectPath('dist', 'src', 'daemon', 'berthd.js'), '--help'])).stdout.includes('--bpffs')) {
-      w.bpffs = await PrivateBpffs.create(`bb-bench-bpffs-${datapath}-`);
-      extra.push('--bpffs', w.bpffs.path);
-    }
-    w.daemon = await BerthdProcess.start(w.path('host'), [
-      '--state-dir', stateDir, '--socket', join(stateDir, 'berth.sock'), '--log-level', 'info', '--resolv-conf', resolv, '--datapath', datapath, ...extra,
-    ], { timeoutMs: 30_000 });
-    await clientSysctls(w.path('ext'));
-    await clientSysctls(w.path('host'), { widePortRange: false });
-    const info = await w.info();
-    w.pid = Number(info.pid);
-    w.instance = String(info.instance);
-    return w;
+    let w: BerthWorld | undefined;
+    await BerthHost.create(topo, `${datapath}-host`, ['--datapath', datapath], {
+      ext: `${datapath}-ext`,
+      statePrefix: `bb-bench-state-${datapath}-`,
+      bpffsPrefix: `bb-bench-bpffs-${datapath}-`,
+      timeoutMs: 30_000,
+      onCreated: (h) => onCreated((w = new BerthWorld(h, datapath))),
+    });
+    await clientSysctls(w!.path('ext'));
+    await clientSysctls(w!.path('host'), { widePortRange: false });
+    const info = await w!.info();
+    w!.pid = Number(info.pid);
+    w!.instance = String(info.instance);
+    return w!;
   }
 
   async info(): Promise<Record<string, unknown>> {
@@ -184,24 +164,12 @@ export class BerthWorld {
 
   /** Removes sandboxes through the API while berthd runs, then stops it and removes whatever is left. */
   async destroy(): Promise<void> {
-    if (this.daemon?.running) {
-      // many sandboxes (policy-scale leaves hundreds): stopping berthd and removing its leftovers is much faster than one API call each
-      if (this.sandboxes.length <= 10) for (const s of [...this.sandboxes]) await bounded(this.removeSandbox(s.id), 15_000).catch(() => undefined);
-      await bounded(this.daemon.stop('SIGTERM'), 5_000).catch(() => undefined);
-    }
-    if (this.daemon?.running) await this.daemon.stop('SIGKILL').catch(() => undefined);
-    await removeLeftovers(this.stateDir);
-    await rm(this.stateDir, { recursive: true, force: true });
-    await this.bpffs?.release().catch(() => undefined);
+    // many sandboxes (policy-scale leaves hundreds): stopping berthd and removing its leftovers is much faster than one API call each
+    if (this.daemon?.running && this.sandboxes.length <= 10) for (const s of [...this.sandboxes]) await bounded(this.removeSandbox(s.id), 15_000).catch(() => undefined);
+    await this.host.destroy({ graceful: true });
   }
 }
 
 export function benchTopology(): Topology {
   return new Topology(PREFIX);
-}
-
-/** @p, or a rejection after @ms. */
-export function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<T>((_, rej) => (t = setTimeout(() => rej(new Error(`timed out after ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
 }

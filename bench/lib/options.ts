@@ -1,0 +1,60 @@
+/** The benchmark's command line: scenarios, systems and the flags that size the runs. */
+import { projectPath } from '../../src/paths.js';
+
+export const SCENARIOS = ['c2c', 'published', 'masquerade', 'hairpin', 'localhost', 'attach', 'concurrent-attach', 'publish-scale', 'overlay', 'drop-flood', 'ports-10k', 'policy-scale'];
+export const SYSTEMS = ['limit', 'iptables', 'bpf', 'docker', 'docker-noproxy'];
+export const BERTH_DATAPATHS = ['iptables', 'bpf'];
+
+export interface Opts {
+  quick: boolean;
+  runs: number;
+  seconds: number;
+  attach: number;
+  concurrent: number;
+  scaleRuns: number;
+  out: string;
+  only: Set<string> | null;
+  systems: string[];
+  dockerPorts: number;
+  manyPorts: number;
+  policyPairs: number;
+}
+
+export function parseArgs(argv: string[]): Opts {
+  const quick = argv.includes('--quick');
+  const valued = ['--runs', '--seconds', '--out', '--only', '--systems', '--docker-ports', '--many-ports', '--policy-pairs'];
+  const get = (name: string, max = 1000): number | undefined => {
+    const i = argv.indexOf(name);
+    if (i < 0) return undefined;
+    const v = Number(argv[i + 1]);
+    if (!Number.isInteger(v) || v < 1 || v > max) throw new Error(`${name} needs an integer 1..${max}, got '${argv[i + 1]}'`);
+    return v;
+  };
+  for (const [i, a] of argv.entries()) {
+    if (valued.includes(argv[i - 1] ?? '')) continue;
+    if (a.startsWith('--') && ![...valued, '--quick'].includes(a)) throw new Error(`unknown option '${a}' (valid: --quick, --runs N, --seconds S, --out DIR, --only ${SCENARIOS.join(',')}, --systems ${SYSTEMS.join(',')}, --docker-ports N, --many-ports N, --policy-pairs N)`);
+  }
+  const list = (name: string, valid: string[]): string[] | null => {
+    const i = argv.indexOf(name);
+    if (i < 0) return null;
+    const xs = (argv[i + 1] ?? '').split(',').filter(Boolean);
+    for (const x of xs) if (!valid.includes(x)) throw new Error(`${name}: unknown '${x}' (valid: ${valid.join(', ')})`);
+    return xs;
+  };
+  const oi = argv.indexOf('--out');
+  const only = list('--only', SCENARIOS);
+  return {
+    quick,
+    runs: get('--runs') ?? (quick ? 3 : 5),
+    seconds: get('--seconds') ?? (quick ? 2 : 10),
+    attach: quick ? 30 : 200,
+    concurrent: quick ? 20 : 50,
+    scaleRuns: quick ? 1 : 3,
+    out: oi >= 0 ? argv[oi + 1]! : projectPath('bench', 'results'),
+    only: only ? new Set(only) : null,
+    systems: list('--systems', SYSTEMS) ?? ['limit', 'iptables', 'bpf', 'docker', 'docker-noproxy'],
+    dockerPorts: get('--docker-ports', 1000) ?? (quick ? 200 : 1000),
+    manyPorts: get('--many-ports', 10000) ?? 10000,
+    policyPairs: get('--policy-pairs', 10000) ?? 10000,
+  };
+}
