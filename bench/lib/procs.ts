@@ -6,6 +6,7 @@
  * from /proc/stat.
  */
 import { readFile, readdir } from 'node:fs/promises';
+import { processesMentioning } from '../../harness/procs.js';
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
@@ -49,13 +50,7 @@ async function readProcs(): Promise<Map<number, Proc>> {
 export async function treePids(roots: number[], mentioning?: string): Promise<{ pids: number[]; procs: Map<number, Proc> }> {
   const procs = await readProcs();
   const set = new Set<number>(roots.filter((r) => procs.has(r)));
-  if (mentioning) {
-    for (const p of procs.keys()) {
-      if (p === process.pid) continue;
-      const cmd = await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '');
-      if (cmd.includes(mentioning)) set.add(p);
-    }
-  }
+  if (mentioning) for (const p of await processesMentioning(mentioning)) if (procs.has(p)) set.add(p);
   const children = new Map<number, number[]>();
   for (const p of procs.values()) {
     const c = children.get(p.ppid) ?? [];

@@ -1,3 +1,4 @@
+/** The error a promise rejects with, for tests of the addon's failures. */
 import type { NativeError } from '../../src/native/addon.js';
 
 /** The error @p rejects with; fails the test when it resolves. */
