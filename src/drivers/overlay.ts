@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/model.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../store/model.js';
 import { BridgeDriver } from './bridge.js';
 import type { JoinContext, NetworkDriver } from './driver.js';
 import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
@@ -58,5 +58,15 @@ export class OverlayDriver implements NetworkDriver {
     // older berthd did not have are filled without remaking the endpoint.
     await dp.addPort(ep.hostIf!, n.vxlan!.vni, n.vxlan!.port, ep.mac);
     return true;
+  }
+
+  async setGateway(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
+    await this.bridge.setGateway(n, sb, ep, ctx);
+  }
+
+  /** The dataplane's pinned ports and tunnel state of endpoints gone; the bridges and veths are the bridge driver's sweep. */
+  async sweep(_state: State): Promise<string[]> {
+    await this.dataplane()?.sweep();
+    return [];
   }
 }
