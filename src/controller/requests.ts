@@ -5,12 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { badRequest, conflict } from '../errors.js';
 import { parseIp, parsePrefix } from '../ipam/addr.js';
-import type { EgressRule, NetworkRecord, PortProto, SandboxRecord } from '../store/model.js';
+import type { EgressRule, NetworkRecord, PortProto, SandboxRecord, State } from '../store/model.js';
 import { parseKeyValues } from './options.js';
 import { parseExpose, parsePortSpec, type PortSpec } from './portspec.js';
 import { parseEgressList } from './egress.js';
 import { netOwner, shortId } from './names.js';
-import type { Core } from './core.js';
 
 export interface CreateNetworkRequest {
   name: string;
@@ -113,7 +112,14 @@ export interface RunSpec {
   ip6?: string;
 }
 
-export function parseRunRequest(core: Core, req: RunRequest): RunSpec {
+/** What parsing a request may look up: the state and references into it. */
+export interface Lookups {
+  readonly state: State;
+  network(ref: string): NetworkRecord;
+  sandbox(ref: string): SandboxRecord;
+}
+
+export function parseRunRequest(core: Lookups, req: RunRequest): RunSpec {
   const cmd = strings(req?.cmd, 'cmd');
   if (!cmd.length) throw badRequest('no command given: berth run ... -- CMD [ARGS]');
   const id = randomBytes(32).toString('hex');
