@@ -84,9 +84,13 @@ export class Controller {
 
   private async afterCommit(): Promise<void> {
     const { state, opts } = this.core;
+    const t0 = performance.now();
     opts.ports?.sync(Object.values(state.sandboxes).flatMap((s) => s.publish));
+    const t1 = performance.now();
     await this.syncDatapath(this.core.reapply);
+    const t2 = performance.now();
     for (const hook of this.hooks) await hook(this.core.state);
+    this.core.log.debug({ ports: +(t1 - t0).toFixed(2), datapath: +(t2 - t1).toFixed(2), hooks: +(performance.now() - t2).toFixed(2) }, 'committed');
   }
 
   /** The datapath intent resolved from the current state: what every backend is told. */

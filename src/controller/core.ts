@@ -93,12 +93,16 @@ export class Core {
     return this.drivers[n.driver];
   }
 
-  /** Runs @fn on a copy of the state; commits it (to memory and the store) only if @fn succeeds. */
-  async commit<T>(fn: (draft: State) => T): Promise<T> {
+  /**
+   * Runs @fn on a copy of the state; commits it (to memory and the store)
+   * only if @fn succeeds. @durable false: a fact a reboot voids anyway (see
+   * EmbeddedStore.save), written without waiting for the disk.
+   */
+  async commit<T>(fn: (draft: State) => T, durable = true): Promise<T> {
     const draft = structuredClone(this.state);
     const out = fn(draft);
     this.state = draft;
-    await this.opts.store.save(this.state);
+    await this.opts.store.save(this.state, durable);
     return out;
   }
 

@@ -38,15 +38,16 @@ export async function startProcess(core: Core, sb: SandboxRecord): Promise<void>
       if (c.state.sandboxes[sb.id]?.pid !== pid) return;
       await c.commit((s) => {
         s.sandboxes[sb.id]!.exitCode = code ?? (signal ? 128 : null);
-      });
+      }, false);
     }).catch((e: unknown) => core.log.error({ err: e, sandbox: sb.name }, 'could not record exit code'));
   });
+  // A pid means nothing after a reboot: this commit need not wait for the disk.
   await core.commit((s) => {
     const rec = s.sandboxes[sb.id]!;
     rec.pid = pid;
     rec.pidStart = pidStart;
     rec.exitCode = null;
-  });
+  }, false);
 }
 
 /** The command's output from byte @offset on (at most 1 MiB at a time). */

@@ -20,6 +20,18 @@ import { startProcess } from './processes.js';
 import { transaction } from './transaction.js';
 import type { Core } from './core.js';
 
+/** Milliseconds spent in each named phase since the last lap. */
+function stopwatch(): ((name: string) => void) & { phases: Record<string, number> } {
+  let last = performance.now();
+  const phases: Record<string, number> = {};
+  const lap = (name: string) => {
+    const now = performance.now();
+    phases[name] = Math.round((now - last) * 100) / 100;
+    last = now;
+  };
+  return Object.assign(lap, { phases });
+}
+
 export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRecord> {
   // 1. Validate everything before anything changes.
   const spec = parseRunRequest(core, req);
@@ -27,6 +39,7 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
   // A global network's address is taken in the cluster store first (the local pool then only records it).
   const clusterIp = network?.scope === 'global' ? await core.global?.allocate(network, id, spec.ip) : undefined;
   const t0 = process.hrtime.bigint();
+  const lap = stopwatch();
   const sb = await transaction(core, async (tx) => {
     // 2. Allocate and record (the store first: a crash from here on is repaired by reconcile).
     const rec = await tx.record((draft) => {
@@ -46,21 +59,29 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
       for (const ep of s.sandboxes[id]?.endpoints ?? []) releaseEndpoint(s, ep);
       delete s.sandboxes[id];
     });
+    lap('record');
     // 3. Make it real.
     tx.onUndo(() => destroySandbox(core, rec));
-    await realizeSandbox(core, rec);
+    await realizeSandbox(core, rec, true);
+    lap('kernel');
     await writeFiles(core, rec);
+    lap('files');
     await startProcess(core, rec);
+    lap('process');
     return rec;
   });
   await refreshLinkers(core, sb);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  core.log.info({ sandbox: sb.name, id: shortId(id), mode: sb.mode, addresses: sb.endpoints.map((e) => e.v4), ms: Math.round(ms * 100) / 100 }, 'sandbox running');
+  core.log.info({ sandbox: sb.name, id: shortId(id), mode: sb.mode, addresses: sb.endpoints.map((e) => e.v4), ms: Math.round(ms * 100) / 100, phases: lap.phases }, 'sandbox running');
   return core.state.sandboxes[id]!;
 }
 
-/** Creates @sb's namespace (when it has its own) and joins its endpoints. Idempotent. */
-export async function realizeSandbox(core: Core, sb: SandboxRecord): Promise<void> {
+/**
+ * Creates @sb's namespace (when it has its own) and joins its endpoints.
+ * Idempotent; @fresh: a sandbox just recorded, whose endpoints cannot exist
+ * yet (the presence check dumps every link of the host: not on that path).
+ */
+export async function realizeSandbox(core: Core, sb: SandboxRecord, fresh = false): Promise<void> {
   // Another engine owns an external sandbox's namespace: berth cannot remake its interface there.
   if (sb.mode === 'external') return;
   if (sb.mode === 'networks' || sb.mode === 'none') await ensureNetns(sb.netnsPath);
@@ -68,6 +89,10 @@ export async function realizeSandbox(core: Core, sb: SandboxRecord): Promise<voi
     const n = core.state.networks[ep.network];
     if (!n) continue;
     const d = core.driverOf(n);
+    if (fresh) {
+      await joinEndpoint(core, sb, ep);
+      continue;
+    }
     if (await d.endpointPresent(n, sb, ep)) continue;
     await d.leave(n, sb, ep).catch(() => undefined);
     await joinEndpoint(core, sb, ep);
