@@ -41,9 +41,6 @@ import { ConnTable, CT_MAX_DEFAULT } from './conntrack.js';
 import { readDrops, readKernelDrops, readStats, readTraffic } from './counters.js';
 import { BerthError } from '../../errors.js';
 
-export { CT_MAX_DEFAULT };
-export type { Hook };
-
 /**
  * The sysctls this datapath's mechanism needs besides the intent's forwarding
  * ones: answers of the host's own connections to published ports are put back
