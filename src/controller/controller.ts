@@ -8,6 +8,7 @@
  * the kernel.
  */
 import { badRequest } from '../errors.js';
+import { SerialQueue } from '../serial.js';
 import { desiredDatapath } from '../datapath/desired.js';
 import type { DatapathStatus, DesiredDatapath } from '../datapath/datapath.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../store/model.js';
@@ -30,7 +31,7 @@ export { BUILTIN_NETWORKS } from './networks.js';
 export type CommitHook = (state: State) => Promise<void>;
 
 export class Controller {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly hooks: CommitHook[] = [];
   /** the desired datapath last applied, as JSON ('' = apply in full next time) */
   private applied = '';
@@ -60,16 +61,13 @@ export class Controller {
    * operations on this; @fn must not call exclusive() itself.
    */
   exclusive<T>(fn: (core: Core) => Promise<T>): Promise<T> {
-    const op = async () => {
+    return this.queue.run(async () => {
       try {
         return await fn(this.core);
       } finally {
         await this.afterCommit();
       }
-    };
-    const next = this.queue.then(op, op);
-    this.queue = next.catch(() => undefined);
-    return next;
+    });
   }
 
   /** Registers @hook to run after every operation (after the datapath is applied). */

@@ -28,7 +28,7 @@ import { u32 as u32Codec } from '../../bpf/codec.js';
 import type { Counts, Datapath, DatapathStatus, DesiredDatapath, DpEventBatch, DpExplainQuery, DpExplainResult, DpTraffic } from '../datapath.js';
 import { changedFronts } from '../desired.js';
 import { SysctlKeeper, type Sysctl } from '../sysctl.js';
-import { SerialQueue } from '../serial.js';
+import { SerialQueue } from '../../serial.js';
 import { ApplyTimer, lastApplyStatus, type LastApply } from '../apply-record.js';
 import { EventWatch } from './events.js';
 import { buildPacket, explainCtx, readRun, type ExplainRun } from './explain.js';

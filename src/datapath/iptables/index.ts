@@ -20,7 +20,7 @@ import { detectBinaries, Tables, type Binaries } from './backend.js';
 import { ensureHairpin } from './hairpin.js';
 import { iptablesSysctls } from './sysctl.js';
 import { SysctlKeeper } from '../sysctl.js';
-import { SerialQueue } from '../serial.js';
+import { SerialQueue } from '../../serial.js';
 import { ApplyTimer, lastApplyStatus, type LastApply } from '../apply-record.js';
 import { changedFronts } from '../desired.js';
 import { ConntrackFlusher } from './conntrack.js';

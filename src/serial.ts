@@ -1,4 +1,4 @@
-/** A queue running tasks one at a time, in arrival order; a failed task does not stop the next. Both backends use it. */
+/** A queue running tasks one at a time, in arrival order; a failed task does not stop the next. The controller and both datapath backends use it. */
 export class SerialQueue {
   private tail: Promise<unknown> = Promise.resolve();
 
