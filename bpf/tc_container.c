@@ -90,7 +90,7 @@ static __always_inline int masquerade(struct dp_ctx *c)
 		return dp_drop(c, BERTH_DROP_NAT_EXHAUSTED);
 	if (!c->explain && ct_create(&c->p.key, &nt, BERTH_CT_SNAT | BERTH_CT_MASQ, 0, 0, c->now))
 		return dp_drop(c, BERTH_DROP_CT_FULL);
-	emit_event(c, 2, 0, &nt);
+	emit_event(c, BERTH_EVENT_FLOW, 0, &nt);
 	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))
 		return dp_drop(c, BERTH_DROP_MALFORMED);
 	/* The route was looked up for the untranslated packet; the next hop it found still holds. */
@@ -128,7 +128,7 @@ static __always_inline int same_network(struct dp_ctx *c, const struct berth_dp_
 	c->rule = BERTH_RULE_LINK;
 	if (!c->explain && ct_create(&c->p.key, &c->p.key, BERTH_CT_LINK, 0, 0, c->now))
 		return dp_drop(c, BERTH_DROP_CT_FULL);
-	emit_event(c, 2, 0, 0);
+	emit_event(c, BERTH_EVENT_FLOW, 0, 0);
 	return to_endpoint(c, dep, 1);
 }
 
@@ -217,7 +217,7 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 SEC("tc")
 int berth_from_container(struct __sk_buff *skb)
 {
-	struct dp_ctx c = { .skb = skb, .local = -1, .hook = HOOK_CONTAINER };
+	struct dp_ctx c = { .skb = skb, .local = -1, .hook = BERTH_HOOK_CONTAINER };
 	const struct berth_dp_ep *ep;
 	const struct berth_dp_net *net;
 	__u32 ifindex = skb->ifindex;

@@ -14,7 +14,7 @@
 SEC("tc")
 int berth_from_host(struct __sk_buff *skb)
 {
-	struct dp_ctx c = { .skb = skb, .local = 1, .hook = HOOK_HOST };
+	struct dp_ctx c = { .skb = skb, .local = 1, .hook = BERTH_HOOK_HOST };
 	const struct berth_dp_pub *pub;
 	int r;
 

@@ -15,7 +15,7 @@
 SEC("tc")
 int berth_from_uplink(struct __sk_buff *skb)
 {
-	struct dp_ctx c = { .skb = skb, .local = -1, .hook = HOOK_UPLINK };
+	struct dp_ctx c = { .skb = skb, .local = -1, .hook = BERTH_HOOK_UPLINK };
 	struct berth_dp_lpm_id sk DP_ALIGNED = { .prefixlen = 32 + 128 };
 	const struct berth_dp_pub *pub;
 	int r;

@@ -267,6 +267,19 @@ enum berth_delivery {
 	BERTH_DELIVERY_DROP = 5,
 };
 
+/* Which datapath program saw a packet (berth_dp_event.hook). */
+enum berth_hook {
+	BERTH_HOOK_CONTAINER = 0,	/* tc ingress of a sandbox's host-side veth (tc_container.c) */
+	BERTH_HOOK_UPLINK = 1,		/* tc ingress of the uplink (tc_uplink.c) */
+	BERTH_HOOK_HOST = 2,		/* tc egress of lo: the host's own connections (tc_host.c) */
+};
+
+/* What a datapath event reports (berth_dp_event.kind). */
+enum berth_event_kind {
+	BERTH_EVENT_DROP = 1,
+	BERTH_EVENT_FLOW = 2,		/* a new connection, with its translated tuple */
+};
+
 /* A datapath event (ring buffer berth_dp_events): a drop or a new connection. */
 struct berth_dp_event {
 	__u64 ts_ns;
@@ -275,9 +288,9 @@ struct berth_dp_event {
 	__u16 sport;		/* network byte order */
 	__u16 dport;
 	__u8 proto;
-	__u8 kind;		/* 1: drop, 2: new connection */
+	__u8 kind;		/* enum berth_event_kind */
 	__u8 reason;		/* enum berth_drop_reason */
-	__u8 hook;		/* 0: container, 1: uplink, 2: host */
+	__u8 hook;		/* enum berth_hook */
 	__u32 ifindex;
 	__u8 nsaddr[16];	/* new connections: the translated tuple */
 	__u8 ndaddr[16];

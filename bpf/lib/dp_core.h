@@ -22,18 +22,12 @@
 #endif
 #define LO_IFINDEX 1
 
-enum dp_hook {
-	HOOK_CONTAINER = 0,	/* tc ingress of a sandbox's host-side veth */
-	HOOK_UPLINK = 1,	/* tc ingress of the uplink */
-	HOOK_HOST = 2,		/* tc egress of lo: the host's own connections */
-};
-
 struct dp_ctx {
 	struct __sk_buff *skb;
 	struct dp_pkt p;
 	__u64 now;
 	__u32 in_ifindex;	/* the device route lookups take as input */
-	__u8 hook;		/* enum dp_hook */
+	__u8 hook;		/* enum berth_hook */
 	__s8 local;		/* destination is the host's: -1 unknown, 0, 1 */
 	__u8 explain;		/* a `berth explain` test run: decide, change nothing */
 	__u8 rule;		/* enum berth_rule: what decided (for explain) */
@@ -66,7 +60,7 @@ static __always_inline void emit_event(struct dp_ctx *c, __u8 kind, __u8 reason,
 
 	if (c->explain || !cfg || !cfg->event_rate)
 		return;
-	if (!(cfg->flags & (kind == 1 ? BERTH_CFG_EVENTS_DROP : BERTH_CFG_EVENTS_FLOW)))
+	if (!(cfg->flags & (kind == BERTH_EVENT_DROP ? BERTH_CFG_EVENTS_DROP : BERTH_CFG_EVENTS_FLOW)))
 		return;
 	sec = bpf_map_lookup_elem(&berth_dp_evrate, &zero);
 	n = bpf_map_lookup_elem(&berth_dp_evrate, &one);
@@ -124,7 +118,7 @@ static __always_inline int dp_drop(struct dp_ctx *c, __u32 reason)
 		cnt->packets++;
 		cnt->bytes += c->p.len;
 	}
-	emit_event(c, 1, reason, 0);
+	emit_event(c, BERTH_EVENT_DROP, reason, 0);
 	return TC_ACT_SHOT;
 }
 
@@ -185,7 +179,7 @@ static __always_inline int to_endpoint(struct dp_ctx *c, const struct berth_dp_e
 	explain_out(c, BERTH_DELIVERY_SANDBOX, ep->ifindex, 0);
 	if (!c->explain)
 		traffic(BERTH_TRAFFIC_NET_IN, ep->net, c->p.len);
-	if (c->hook == HOOK_HOST) {
+	if (c->hook == BERTH_HOOK_HOST) {
 		stat_inc(BERTH_STAT_REDIRECT);
 		return bpf_redirect(ep->ifindex, 0);
 	}
@@ -355,7 +349,7 @@ static __always_inline const struct berth_dp_pub *pub_find(struct dp_ctx *c)
 	e = bpf_map_lookup_elem(&berth_dp_pub, &idx);
 	if (!e)
 		return 0;
-	r = berth_pub_walk(base, lo, (e->walk & 0xffff) | (c->hook == HOOK_HOST) << 16, want, (const struct berth_dp_addr *)c->p.key.daddr);
+	r = berth_pub_walk(base, lo, (e->walk & 0xffff) | (c->hook == BERTH_HOOK_HOST) << 16, want, (const struct berth_dp_addr *)c->p.key.daddr);
 	if (r == 0)
 		return 0;
 	idx = (r > 0 ? r : -r) - 1;
@@ -363,7 +357,7 @@ static __always_inline const struct berth_dp_pub *pub_find(struct dp_ctx *c)
 	if (!e)
 		return 0;
 	/* An all-address publish: lo carries only the host's own; elsewhere the FIB says. */
-	if (r < 0 && c->hook != HOOK_HOST && !dst_is_local(c))
+	if (r < 0 && c->hook != BERTH_HOOK_HOST && !dst_is_local(c))
 		return 0;
 	return e;
 }
@@ -426,14 +420,14 @@ static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *
 		return dp_drop(c, BERTH_DROP_NAT_EXHAUSTED);
 	if (nt.sport != c->p.key.sport)
 		flags |= BERTH_CT_SNAT;
-	if (!c->explain && ct_create(&c->p.key, &nt, flags, c->hook == HOOK_HOST ? BERTH_CT_TO_HOST : 0, (__u32)e->proto << 16 | e->start, c->now))
+	if (!c->explain && ct_create(&c->p.key, &nt, flags, c->hook == BERTH_HOOK_HOST ? BERTH_CT_TO_HOST : 0, (__u32)e->proto << 16 | e->start, c->now))
 		return dp_drop(c, BERTH_DROP_CT_FULL);
 	if (!c->explain)
 		traffic(BERTH_TRAFFIC_PUB, (__u32)e->proto << 16 | e->start, c->p.len);
-	emit_event(c, 2, 0, &nt);
+	emit_event(c, BERTH_EVENT_FLOW, 0, &nt);
 	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))
 		return dp_drop(c, BERTH_DROP_MALFORMED);
-	if (c->hook == HOOK_HOST && tnet->mtu > 100)
+	if (c->hook == BERTH_HOOK_HOST && tnet->mtu > 100)
 		clamp_mss(c->skb, &c->p, tnet->mtu - (c->p.family == 4 ? 40 : 60));
 	return to_endpoint(c, tep, 0);
 }

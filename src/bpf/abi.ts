@@ -152,6 +152,12 @@ export const DpStat = {
 } as const;
 export const DP_STAT_SLOTS = 16;
 
+/** enum berth_hook: which datapath program saw a packet. */
+export const DpHook = { Container: 0, Uplink: 1, Host: 2 } as const;
+export const dpHookName: Record<number, string> = { 0: 'container', 1: 'uplink', 2: 'host' };
+/** enum berth_event_kind */
+export const EventKind = { Drop: 1, Flow: 2 } as const;
+
 export interface DpEvent {
   tsNs: bigint; saddr: Buffer; daddr: Buffer; sport: number; dport: number; proto: number; kind: number; reason: number; hook: number;
   ifindex: number; nsaddr: Buffer; ndaddr: Buffer; nsport: number; ndport: number;
