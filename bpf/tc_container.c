@@ -11,8 +11,10 @@
  * straight into the peer's namespace; the bridge sees only ARP, neighbour
  * discovery, broadcasts and traffic for the host.
  */
-#include "lib/dp_core.h"
+#include "lib/dp_ct.h"
 #include "lib/dp_icmp.h"
+#include "lib/dp_nat.h"
+#include "lib/dp_publish.h"
 
 struct arp_eth4 {
 	__be16 htype;
@@ -57,52 +59,6 @@ static __always_inline int src_ok(const struct dp_pkt *p, const struct berth_dp_
 static __always_inline int is_nd(const struct dp_pkt *p)
 {
 	return p->key.proto == IPPROTO_ICMPV6 && (p->icmp_type == DP_ICMP6_NS || p->icmp_type == DP_ICMP6_NA);
-}
-
-/* Outbound to the outside world: masquerade to the address of the device the route leaves by. */
-static __always_inline int masquerade(struct dp_ctx *c)
-{
-	struct berth_ct_key nt DP_ALIGNED = c->p.key;
-	struct bpf_fib_lookup *f;
-	const struct berth_dp_addr *a;
-	__u32 oif;
-	__u64 k;
-	int r;
-
-	c->rule = BERTH_RULE_MASQ;
-	if (c->p.frag)
-		return dp_drop(c, BERTH_DROP_FRAGMENT);
-	if ((c->p.key.proto == IPPROTO_ICMP || c->p.key.proto == IPPROTO_ICMPV6) && !c->p.icmp_echo)
-		return to_stack(c, BERTH_RULE_ROUTE);
-	f = fib_params(c);
-	if (!f)
-		return to_stack(c, BERTH_RULE_ROUTE);
-	r = bpf_fib_lookup(c->skb, f, sizeof(*f), 0);
-	if (r != BPF_FIB_LKUP_RET_SUCCESS && r != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return to_stack(c, BERTH_RULE_ROUTE);
-	oif = f->ifindex;
-	k = (__u64)oif << 1 | (c->p.family == 6);
-	a = bpf_map_lookup_elem(&berth_dp_ifaddr, &k);
-	if (!a)
-		return to_stack(c, BERTH_RULE_ROUTE);
-	addr_cpy(nt.saddr, a->a);
-	if (!pick_sport(c, &nt))
-		return dp_drop(c, BERTH_DROP_NAT_EXHAUSTED);
-	if (!c->explain && ct_create(&c->p.key, &nt, BERTH_CT_SNAT | BERTH_CT_MASQ, 0, 0, c->now))
-		return dp_drop(c, BERTH_DROP_CT_FULL);
-	emit_event(c, BERTH_EVENT_FLOW, 0, &nt);
-	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))
-		return dp_drop(c, BERTH_DROP_MALFORMED);
-	/* The route was looked up for the untranslated packet; the next hop it found still holds. */
-	explain_out(c, BERTH_DELIVERY_FIB, oif, 0);
-	if (r == BPF_FIB_LKUP_RET_SUCCESS) {
-		if (set_macs(c->skb, f->smac, f->dmac))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
-		stat_inc(BERTH_STAT_REDIRECT);
-		return bpf_redirect(f->ifindex, 0);
-	}
-	stat_inc(BERTH_STAT_REDIRECT_NEIGH);
-	return bpf_redirect_neigh(oif, 0, 0, 0);
 }
 
 /* Sandbox to sandbox on one network: icc, or on an icc=false network a link's port (tracked, so replies pass). */

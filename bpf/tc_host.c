@@ -8,8 +8,10 @@
  * sandbox can answer, and the answers are put back into lo translated.
  * All other loopback traffic passes untouched.
  */
-#include "lib/dp_core.h"
+#include "lib/dp_ct.h"
 #include "lib/dp_icmp.h"
+#include "lib/dp_nat.h"
+#include "lib/dp_publish.h"
 
 SEC("tc")
 int berth_from_host(struct __sk_buff *skb)

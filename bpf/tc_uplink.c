@@ -9,8 +9,10 @@
  * packets addressed straight to a sandbox are dropped. Everything else is
  * the host's business: passed on untouched.
  */
-#include "lib/dp_core.h"
+#include "lib/dp_ct.h"
 #include "lib/dp_icmp.h"
+#include "lib/dp_nat.h"
+#include "lib/dp_publish.h"
 
 SEC("tc")
 int berth_from_uplink(struct __sk_buff *skb)

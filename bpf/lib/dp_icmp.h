@@ -12,7 +12,8 @@
 #ifndef BERTH_LIB_DP_ICMP_H
 #define BERTH_LIB_DP_ICMP_H
 
-#include "dp_core.h"
+#include "dp_ct.h"
+#include "dp_nat.h"
 
 /* Replaces @size (2 or 4) bytes at @off, folding the change into the ICMP checksum at @csum. */
 static __always_inline int icmp_store(struct __sk_buff *skb, __u32 csum, __u32 off, const void *to, __u32 size)
@@ -152,25 +153,6 @@ static __always_inline int icmp_error(struct dp_ctx *c)
 		addr_cpy(c->p.key.daddr, ndst);
 	}
 	return deliver(c, flags);
-}
-
-/*
- * A packet of a flow the datapath knows (translated and delivered), or an
- * ICMP error about one; -1 when neither: the caller decides as for a new flow.
- */
-static __always_inline int known_flow(struct dp_ctx *c)
-{
-	struct berth_ct_val *v = ct_lookup_pkt(&c->p, c->now);
-	int r;
-
-	if (v)
-		return ct_forward(c, v);
-	if (c->p.icmp_err) {
-		r = icmp_error(c);
-		if (r >= 0)
-			return r;
-	}
-	return -1;
 }
 
 #endif /* BERTH_LIB_DP_ICMP_H */
