@@ -15,6 +15,7 @@
 #include "lib/dp_icmp.h"
 #include "lib/dp_nat.h"
 #include "lib/dp_publish.h"
+#include "lib/dp_verdict.h"
 
 struct arp_eth4 {
 	__be16 htype;
@@ -74,16 +75,16 @@ static __always_inline int same_network(struct dp_ctx *c, const struct berth_dp_
 		return to_endpoint(c, dep, 1);
 	c->rule = BERTH_RULE_POLICY;
 	if (c->p.frag || c->p.icmp_echo || c->p.key.proto == IPPROTO_ICMP || c->p.key.proto == IPPROTO_ICMPV6)
-		return dp_drop(c, BERTH_DROP_ICC);
+		return -BERTH_DROP_ICC;
 	addr_cpy(lk.client, c->p.key.saddr);
 	addr_cpy(lk.target, c->p.key.daddr);
 	lk.port = c->p.key.dport;
 	lk.proto = c->p.key.proto;
 	if (!bpf_map_lookup_elem(&berth_dp_links, &lk))
-		return dp_drop(c, BERTH_DROP_ICC);
+		return -BERTH_DROP_ICC;
 	c->rule = BERTH_RULE_LINK;
 	if (!c->explain && ct_create(&c->p.key, &c->p.key, BERTH_CT_LINK, 0, 0, c->now))
-		return dp_drop(c, BERTH_DROP_CT_FULL);
+		return -BERTH_DROP_CT_FULL;
 	emit_event(c, BERTH_EVENT_FLOW, 0, 0);
 	return to_endpoint(c, dep, 1);
 }
@@ -128,20 +129,20 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 		/* Broadcasts and multicast stay on the bridge; icc=false lets only neighbour discovery through. */
 		if ((net->flags & BERTH_NET_ICC) || c->p.key.proto == IPPROTO_ICMPV6)
 			return to_stack(c, BERTH_RULE_ND);
-		return dp_drop(c, BERTH_DROP_ICC);
+		return -BERTH_DROP_ICC;
 	}
 	if (addr_loopback(dst))
-		return dp_drop(c, BERTH_DROP_LOOPBACK);
+		return -BERTH_DROP_LOOPBACK;
 	dep = bpf_map_lookup_elem(&berth_dp_ep_ip, dst);
 	if (dep) {
 		if (dep->net != ep->net)
-			return dp_drop(c, BERTH_DROP_ISOLATION);
+			return -BERTH_DROP_ISOLATION;
 		return same_network(c, net, dep);
 	}
 	if (c->p.family == 6 && addr_linklocal6(dst)) {
 		if ((net->flags & BERTH_NET_ICC) || is_nd(&c->p))
 			return to_stack(c, (net->flags & BERTH_NET_ICC) ? BERTH_RULE_ICC : BERTH_RULE_ND);
-		return dp_drop(c, BERTH_DROP_ICC);
+		return -BERTH_DROP_ICC;
 	}
 	if (!(net->flags & BERTH_NET_INTERNAL)) {
 		pub = pub_find(c);
@@ -156,13 +157,13 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 		/* An address of its own subnet that no sandbox holds: the bridge decides. */
 		if (*snet == ep->net)
 			return to_stack(c, BERTH_RULE_SUBNET);
-		return dp_drop(c, BERTH_DROP_ISOLATION);
+		return -BERTH_DROP_ISOLATION;
 	}
 	if (net->flags & BERTH_NET_INTERNAL)
-		return dp_drop(c, BERTH_DROP_INTERNAL);
+		return -BERTH_DROP_INTERNAL;
 	/* Beyond its networks (the host's other addresses included): an egress allow-list decides. */
 	if ((ep->flags & BERTH_EP_EGRESS) && !egress_ok(c, ep))
-		return dp_drop(c, BERTH_DROP_EGRESS);
+		return -BERTH_DROP_EGRESS;
 	if (dst_is_local(c))
 		return to_stack(c, BERTH_RULE_HOST);
 	if (net->flags & BERTH_NET_MASQ)
@@ -177,38 +178,53 @@ int berth_from_container(struct __sk_buff *skb)
 	const struct berth_dp_ep *ep;
 	const struct berth_dp_net *net;
 	__u32 ifindex = skb->ifindex;
-	int r;
+	int r, ret;
 
 	ep = bpf_map_lookup_elem(&berth_dp_ep_if, &ifindex);
-	if (!ep)
-		return TC_ACT_OK;
+	if (!ep) {
+		ret = BERTH_DELIVERY_NONE;
+		goto out;
+	}
 	dp_begin(&c);
 	r = parse_pkt(skb, &c.p);
-	if (r < 0)
-		return dp_drop(&c, -r);
+	if (r < 0) {
+		ret = r;
+		goto out;
+	}
 	net = bpf_map_lookup_elem(&berth_dp_nets, &ep->net);
-	if (!net)
-		return dp_drop(&c, BERTH_DROP_NO_CONFIG);
+	if (!net) {
+		ret = -BERTH_DROP_NO_CONFIG;
+		goto out;
+	}
 	c.in_ifindex = net->bridge;
-	if (!mac_eq(c.p.smac, ep->mac))
-		return dp_drop(&c, BERTH_DROP_SPOOF_MAC);
+	if (!mac_eq(c.p.smac, ep->mac)) {
+		ret = -BERTH_DROP_SPOOF_MAC;
+		goto out;
+	}
 	if (r == 1) {
 		if (c.p.eth_proto != ETH_P_ARP)
-			return dp_drop(&c, BERTH_DROP_L2);
-		if (!arp_ok(skb, ep))
-			return dp_drop(&c, BERTH_DROP_SPOOF_ARP);
-		return to_stack(&c, BERTH_RULE_ND);
+			ret = -BERTH_DROP_L2;
+		else if (!arp_ok(skb, ep))
+			ret = -BERTH_DROP_SPOOF_ARP;
+		else
+			ret = to_stack(&c, BERTH_RULE_ND);
+		goto out;
 	}
-	if (!(net->flags & (c.p.family == 4 ? BERTH_NET_V4 : BERTH_NET_V6)))
-		return dp_drop(&c, BERTH_DROP_FAMILY);
-	if (!src_ok(&c.p, ep))
-		return dp_drop(&c, BERTH_DROP_SPOOF_IP);
+	if (!(net->flags & (c.p.family == 4 ? BERTH_NET_V4 : BERTH_NET_V6))) {
+		ret = -BERTH_DROP_FAMILY;
+		goto out;
+	}
+	if (!src_ok(&c.p, ep)) {
+		ret = -BERTH_DROP_SPOOF_IP;
+		goto out;
+	}
 	if (!c.explain)
 		traffic(BERTH_TRAFFIC_NET_OUT, ep->net, c.p.len);
-	r = known_flow(&c);
-	if (r >= 0)
-		return r;
-	return new_flow(&c, ep, net);
+	ret = known_flow(&c);
+	if (ret == BERTH_DELIVERY_NONE)
+		ret = new_flow(&c, ep, net);
+out:
+	return dp_exit(&c, ret);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -164,7 +164,7 @@ static __always_inline int ct_forward(struct dp_ctx *c, struct berth_ct_val *v)
 	}
 	if (flags & (BERTH_CT_SNAT | BERTH_CT_DNAT)) {
 		if (dp_rewrite(c->skb, &c->p, v->saddr, v->daddr, v->sport, v->dport))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
+			return -BERTH_DROP_MALFORMED;
 		return deliver(c, flags);
 	}
 	/* Untranslated (a link's flow): straight to the peer on the same network. */
@@ -176,21 +176,18 @@ static __always_inline int ct_forward(struct dp_ctx *c, struct berth_ct_val *v)
 
 /*
  * A packet of a flow the datapath knows (translated and delivered), or an
- * ICMP error about one; -1 when neither: the caller decides as for a new flow.
+ * ICMP error about one; BERTH_DELIVERY_NONE when neither: the caller decides
+ * as for a new flow.
  */
 static __always_inline int known_flow(struct dp_ctx *c)
 {
 	struct berth_ct_val *v = ct_lookup_pkt(&c->p, c->now);
-	int r;
 
 	if (v)
 		return ct_forward(c, v);
-	if (c->p.icmp_err) {
-		r = icmp_error(c);
-		if (r >= 0)
-			return r;
-	}
-	return -1;
+	if (c->p.icmp_err)
+		return icmp_error(c);
+	return BERTH_DELIVERY_NONE;
 }
 
 #endif /* BERTH_LIB_DP_CT_H */

@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * One program run: the context every helper takes (the packet, the clock,
- * the hook, whether this is a `berth explain` run and what rule decided),
- * and the counters helpers bump on the way (berth_dp_stats, berth_dp_traffic).
+ * the hook, whether this is a `berth explain` run, what rule decided and
+ * where a redirect goes), and the counters helpers bump on the way
+ * (berth_dp_stats, berth_dp_traffic).
+ *
+ * Helpers that decide return an enum berth_delivery, or a drop as the
+ * negated enum berth_drop_reason; BERTH_DELIVERY_NONE means "not decided
+ * here, go on". Only the entry program's exit (dp_verdict.h) turns that into
+ * a TC action.
  */
 #ifndef BERTH_LIB_DP_CTX_H
 #define BERTH_LIB_DP_CTX_H
@@ -28,18 +34,9 @@ struct dp_ctx {
 	__s8 local;		/* destination is the host's: -1 unknown, 0, 1 */
 	__u8 explain;		/* a `berth explain` test run: decide, change nothing */
 	__u8 rule;		/* enum berth_rule: what decided (for explain) */
+	__u8 neigh;		/* BERTH_DELIVERY_FIB with the next hop's MAC unknown: the kernel resolves it */
+	__u32 oif;		/* where BERTH_DELIVERY_SANDBOX or _FIB redirects to */
 };
-
-/* Leaves the decision in the cb words of an explain run (nothing otherwise). */
-static __always_inline void explain_out(struct dp_ctx *c, __u32 delivery, __u32 ifindex, __u32 reason)
-{
-	if (!c->explain)
-		return;
-	c->skb->cb[BERTH_EXPLAIN_CB_REASON] = reason;
-	c->skb->cb[BERTH_EXPLAIN_CB_RULE] = c->rule;
-	c->skb->cb[BERTH_EXPLAIN_CB_IFINDEX] = ifindex;
-	c->skb->cb[BERTH_EXPLAIN_CB_DELIVERY] = delivery;
-}
 
 /* Sets up @c for a program run: the clock, and whether this is an explain run. */
 static __always_inline void dp_begin(struct dp_ctx *c)

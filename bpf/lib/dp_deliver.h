@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Delivery: where a decided packet goes (into a sandbox's namespace, out of
- * a host interface by the FIB, back into lo, or on to the stack) and the
- * route lookups deciding takes (fib_params, dst_is_local).
+ * a host interface by the FIB, back into lo, or on to the stack), with the
+ * MACs set for it, and the route lookups deciding takes (fib_params,
+ * dst_is_local). These return the delivery code; the redirect itself is
+ * the exit's (dp_verdict.h).
  */
 #ifndef BERTH_LIB_DP_DELIVER_H
 #define BERTH_LIB_DP_DELIVER_H
@@ -23,9 +25,7 @@ static __always_inline int set_macs(struct __sk_buff *skb, const __u8 *src, cons
 static __always_inline int to_stack(struct dp_ctx *c, __u8 rule)
 {
 	c->rule = rule;
-	explain_out(c, BERTH_DELIVERY_STACK, 0, 0);
-	stat_inc(BERTH_STAT_TO_STACK);
-	return TC_ACT_OK;
+	return BERTH_DELIVERY_STACK;
 }
 
 /* The FIB lookup parameters for the packet, in the per-CPU scratch space (NULL: none). */
@@ -72,17 +72,11 @@ static __always_inline int to_endpoint(struct dp_ctx *c, const struct berth_dp_e
 	const struct berth_dp_net *net = bpf_map_lookup_elem(&berth_dp_nets, &ep->net);
 
 	if (set_macs(c->skb, keep_src || !net ? 0 : net->gw_mac, ep->mac))
-		return dp_drop(c, BERTH_DROP_MALFORMED);
-	explain_out(c, BERTH_DELIVERY_SANDBOX, ep->ifindex, 0);
+		return -BERTH_DROP_MALFORMED;
 	if (!c->explain)
 		traffic(BERTH_TRAFFIC_NET_IN, ep->net, c->p.len);
-	if (c->hook == BERTH_HOOK_HOST) {
-		stat_inc(BERTH_STAT_REDIRECT);
-		return bpf_redirect(ep->ifindex, 0);
-	}
-	/* From an ingress hook straight into the sandbox's namespace, skipping the host's backlog. */
-	stat_inc(BERTH_STAT_REDIRECT_PEER);
-	return bpf_redirect_peer(ep->ifindex, 0);
+	c->oif = ep->ifindex;
+	return BERTH_DELIVERY_SANDBOX;
 }
 
 /* Routes the (translated) packet by the host's FIB and sends it out of the right device. */
@@ -96,15 +90,14 @@ static __always_inline int to_fib(struct dp_ctx *c)
 	r = bpf_fib_lookup(c->skb, f, sizeof(*f), 0);
 	if (r == BPF_FIB_LKUP_RET_SUCCESS) {
 		if (set_macs(c->skb, f->smac, f->dmac))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
-		explain_out(c, BERTH_DELIVERY_FIB, f->ifindex, 0);
-		stat_inc(BERTH_STAT_REDIRECT);
-		return bpf_redirect(f->ifindex, 0);
+			return -BERTH_DROP_MALFORMED;
+		c->oif = f->ifindex;
+		return BERTH_DELIVERY_FIB;
 	}
 	if (r == BPF_FIB_LKUP_RET_NO_NEIGH) {
-		explain_out(c, BERTH_DELIVERY_FIB, f->ifindex, 0);
-		stat_inc(BERTH_STAT_REDIRECT_NEIGH);
-		return bpf_redirect_neigh(f->ifindex, 0, 0, 0);
+		c->oif = f->ifindex;
+		c->neigh = 1;
+		return BERTH_DELIVERY_FIB;
 	}
 	/* Local, or something the FIB helper does not handle (blackholes, multipath...): the stack decides. */
 	return to_stack(c, c->rule);
@@ -120,10 +113,8 @@ static __always_inline int deliver(struct dp_ctx *c, __u16 ctflags)
 
 		/* Back into lo: the answer of a connection the host opened through lo. */
 		if (set_macs(c->skb, zero, zero))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
-		explain_out(c, BERTH_DELIVERY_LO, LO_IFINDEX, 0);
-		stat_inc(BERTH_STAT_REDIRECT);
-		return bpf_redirect(LO_IFINDEX, BPF_F_INGRESS);
+			return -BERTH_DROP_MALFORMED;
+		return BERTH_DELIVERY_LO;
 	}
 	ep = bpf_map_lookup_elem(&berth_dp_ep_ip, c->p.key.daddr);
 	if (ep)

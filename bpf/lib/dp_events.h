@@ -3,7 +3,8 @@
  * Events for `berth monitor` (ring buffer berth_dp_events, enum
  * berth_event_kind): drops and new connections, while user space has the
  * matching switch on in berth_dp_cfg, at most event_rate a second per CPU;
- * what does not fit is counted, never waited for. Also the drop accounting.
+ * what does not fit is counted, never waited for. Drop events are sent by
+ * the exit (dp_verdict.h), new-connection events where the entry is made.
  */
 #ifndef BERTH_LIB_DP_EVENTS_H
 #define BERTH_LIB_DP_EVENTS_H
@@ -59,27 +60,5 @@ static __always_inline void emit_event(struct dp_ctx *c, __u8 kind, __u8 reason,
 	}
 	bpf_ringbuf_submit(ev, 0);
 }
-
-/* Counts the drop under its reason and says TC_ACT_SHOT. */
-static __always_inline int dp_drop(struct dp_ctx *c, __u32 reason)
-{
-	struct berth_counter *cnt;
-
-	if (c->explain) {
-		if (!c->rule)
-			c->rule = BERTH_RULE_POLICY;
-		explain_out(c, BERTH_DELIVERY_DROP, 0, reason);
-		return TC_ACT_SHOT;
-	}
-	cnt = bpf_map_lookup_elem(&berth_dp_drops, &reason);
-
-	if (cnt) {
-		cnt->packets++;
-		cnt->bytes += c->p.len;
-	}
-	emit_event(c, BERTH_EVENT_DROP, reason, 0);
-	return TC_ACT_SHOT;
-}
-
 
 #endif /* BERTH_LIB_DP_EVENTS_H */

@@ -259,13 +259,13 @@ static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *
 
 	c->rule = BERTH_RULE_PUBLISH;
 	if (!allow_ok(c, e))
-		return dp_drop(c, BERTH_DROP_ALLOWLIST);
+		return -BERTH_DROP_ALLOWLIST;
 	tep = bpf_map_lookup_elem(&berth_dp_ep_ip, e->target);
 	if (!tep)
 		return to_stack(c, BERTH_RULE_PUBLISH);
 	tnet = bpf_map_lookup_elem(&berth_dp_nets, &tep->net);
 	if (!tnet)
-		return dp_drop(c, BERTH_DROP_NO_CONFIG);
+		return -BERTH_DROP_NO_CONFIG;
 	addr_cpy(nt.daddr, e->target);
 	nt.dport = bpf_htons(e->cport + (port - e->start));
 	if (addr_eq(c->p.key.saddr, e->target) || addr_loopback(c->p.key.saddr)) {
@@ -273,16 +273,16 @@ static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *
 		flags |= BERTH_CT_SNAT;
 	}
 	if (!pick_sport(c, &nt))
-		return dp_drop(c, BERTH_DROP_NAT_EXHAUSTED);
+		return -BERTH_DROP_NAT_EXHAUSTED;
 	if (nt.sport != c->p.key.sport)
 		flags |= BERTH_CT_SNAT;
 	if (!c->explain && ct_create(&c->p.key, &nt, flags, c->hook == BERTH_HOOK_HOST ? BERTH_CT_TO_HOST : 0, (__u32)e->proto << 16 | e->start, c->now))
-		return dp_drop(c, BERTH_DROP_CT_FULL);
+		return -BERTH_DROP_CT_FULL;
 	if (!c->explain)
 		traffic(BERTH_TRAFFIC_PUB, (__u32)e->proto << 16 | e->start, c->p.len);
 	emit_event(c, BERTH_EVENT_FLOW, 0, &nt);
 	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))
-		return dp_drop(c, BERTH_DROP_MALFORMED);
+		return -BERTH_DROP_MALFORMED;
 	if (c->hook == BERTH_HOOK_HOST && tnet->mtu > 100)
 		clamp_mss(c->skb, &c->p, tnet->mtu - (c->p.family == 4 ? 40 : 60));
 	return to_endpoint(c, tep, 0);
@@ -301,7 +301,7 @@ static __always_inline int masquerade(struct dp_ctx *c)
 
 	c->rule = BERTH_RULE_MASQ;
 	if (c->p.frag)
-		return dp_drop(c, BERTH_DROP_FRAGMENT);
+		return -BERTH_DROP_FRAGMENT;
 	if ((c->p.key.proto == IPPROTO_ICMP || c->p.key.proto == IPPROTO_ICMPV6) && !c->p.icmp_echo)
 		return to_stack(c, BERTH_RULE_ROUTE);
 	f = fib_params(c);
@@ -317,22 +317,21 @@ static __always_inline int masquerade(struct dp_ctx *c)
 		return to_stack(c, BERTH_RULE_ROUTE);
 	addr_cpy(nt.saddr, a->a);
 	if (!pick_sport(c, &nt))
-		return dp_drop(c, BERTH_DROP_NAT_EXHAUSTED);
+		return -BERTH_DROP_NAT_EXHAUSTED;
 	if (!c->explain && ct_create(&c->p.key, &nt, BERTH_CT_SNAT | BERTH_CT_MASQ, 0, 0, c->now))
-		return dp_drop(c, BERTH_DROP_CT_FULL);
+		return -BERTH_DROP_CT_FULL;
 	emit_event(c, BERTH_EVENT_FLOW, 0, &nt);
 	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))
-		return dp_drop(c, BERTH_DROP_MALFORMED);
+		return -BERTH_DROP_MALFORMED;
 	/* The route was looked up for the untranslated packet; the next hop it found still holds. */
-	explain_out(c, BERTH_DELIVERY_FIB, oif, 0);
+	c->oif = oif;
 	if (r == BPF_FIB_LKUP_RET_SUCCESS) {
 		if (set_macs(c->skb, f->smac, f->dmac))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
-		stat_inc(BERTH_STAT_REDIRECT);
-		return bpf_redirect(f->ifindex, 0);
+			return -BERTH_DROP_MALFORMED;
+		return BERTH_DELIVERY_FIB;
 	}
-	stat_inc(BERTH_STAT_REDIRECT_NEIGH);
-	return bpf_redirect_neigh(oif, 0, 0, 0);
+	c->neigh = 1;
+	return BERTH_DELIVERY_FIB;
 }
 
 #endif /* BERTH_LIB_DP_NAT_H */
