@@ -9,7 +9,8 @@
  * published port on a host address (DNAT), the host itself, or the outside
  * (masqueraded). Sandbox-to-sandbox and published traffic is redirected
  * straight into the peer's namespace; the bridge sees only ARP, neighbour
- * discovery, broadcasts and traffic for the host.
+ * discovery, broadcasts and traffic for the host. Every path ends at the
+ * one exit, `out:` (lib/dp_verdict.h).
  */
 #include "lib/dp_ct.h"
 #include "lib/dp_icmp.h"

@@ -6,7 +6,8 @@
  * addresses) is DNAT-ed here and redirected into the sandbox, without a
  * proxy; loopback sources are masqueraded to the sandbox's gateway, so the
  * sandbox can answer, and the answers are put back into lo translated.
- * All other loopback traffic passes untouched.
+ * All other loopback traffic passes untouched. Every path ends at the one
+ * exit, `out:` (lib/dp_verdict.h).
  */
 #include "lib/dp_ct.h"
 #include "lib/dp_icmp.h"

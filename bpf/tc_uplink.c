@@ -7,7 +7,8 @@
  * published port is checked against its bind address and allow-list and
  * DNAT-ed, keeping the client's address. Packets for 127.0.0.0/8 or ::1 and
  * packets addressed straight to a sandbox are dropped. Everything else is
- * the host's business: passed on untouched.
+ * the host's business: passed on untouched. Every path ends at the one
+ * exit, `out:` (lib/dp_verdict.h).
  */
 #include "lib/dp_ct.h"
 #include "lib/dp_icmp.h"

@@ -258,13 +258,14 @@ enum berth_rule {
 	BERTH_RULE_POLICY = 13,		/* dropped by a policy (the reason says which) */
 };
 
+/* Where a packet goes: what the programs' helpers return (a drop: the negated reason), and explain's word. */
 enum berth_delivery {
-	BERTH_DELIVERY_NONE = 0,
+	BERTH_DELIVERY_NONE = 0,	/* no decision: the packet is not berth's, passed untouched */
 	BERTH_DELIVERY_SANDBOX = 1,	/* redirected into a sandbox (ifindex: its host-side veth) */
 	BERTH_DELIVERY_FIB = 2,		/* redirected out of a host interface by the FIB (ifindex) */
 	BERTH_DELIVERY_LO = 3,		/* put back into lo: the host's own connection */
 	BERTH_DELIVERY_STACK = 4,	/* passed to the host's stack / the bridge */
-	BERTH_DELIVERY_DROP = 5,
+	BERTH_DELIVERY_DROP = 5,	/* explain only: helpers return the negated drop reason */
 };
 
 /* Which datapath program saw a packet (berth_dp_event.hook). */

@@ -46,6 +46,7 @@ static __always_inline void dp_begin(struct dp_ctx *c)
 }
 
 
+/* Counts one in berth_dp_stats slot @slot (enum berth_dp_stat). */
 static __always_inline void stat_inc(__u32 slot)
 {
 	__u64 *v = bpf_map_lookup_elem(&berth_dp_stats, &slot);

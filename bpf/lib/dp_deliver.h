@@ -9,7 +9,7 @@
 #ifndef BERTH_LIB_DP_DELIVER_H
 #define BERTH_LIB_DP_DELIVER_H
 
-#include "dp_events.h"
+#include "dp_ctx.h"
 
 /* Sets the Ethernet addresses (NULL: leave that one). */
 static __always_inline int set_macs(struct __sk_buff *skb, const __u8 *src, const __u8 *dst)

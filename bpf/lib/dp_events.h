@@ -11,6 +11,7 @@
 
 #include "dp_ctx.h"
 
+/* Sends a @kind event about the packet (@nt: a new connection's translated tuple), if switched on and within the rate. */
 static __always_inline void emit_event(struct dp_ctx *c, __u8 kind, __u8 reason, const struct berth_ct_key *nt)
 {
 	__u32 zero = 0, one = 1;

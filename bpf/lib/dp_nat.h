@@ -15,6 +15,7 @@
 #include "dp_pkt.h"
 #include "dp_crc32c_table.h"
 #include "dp_ct.h"
+#include "dp_events.h"
 #include "dp_publish.h"
 
 #define DP_IP4_SRC (ETH_HLEN + 12)
@@ -287,7 +288,6 @@ static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *
 		clamp_mss(c->skb, &c->p, tnet->mtu - (c->p.family == 4 ? 40 : 60));
 	return to_endpoint(c, tep, 0);
 }
-
 
 /* Outbound to the outside world: masquerade to the address of the device the route leaves by. */
 static __always_inline int masquerade(struct dp_ctx *c)
