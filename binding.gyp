@@ -95,6 +95,7 @@
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<(libbpf_include)",
         "bpf/include",
+        "bpf/demo",
         # libbpf's UAPI copy is newer than the distribution's linux-libc-dev (tcx, netdev.h, etc.).
         "<(libbpf_uapi)",
       ],

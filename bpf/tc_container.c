@@ -9,10 +9,14 @@
  * published port on a host address (DNAT), the host itself, or the outside
  * (masqueraded). Sandbox-to-sandbox and published traffic is redirected
  * straight into the peer's namespace; the bridge sees only ARP, neighbour
- * discovery, broadcasts and traffic for the host.
+ * discovery, broadcasts and traffic for the host. Every path ends at the
+ * one exit, `out:` (lib/dp_verdict.h).
  */
-#include "lib/dp_core.h"
+#include "lib/dp_ct.h"
 #include "lib/dp_icmp.h"
+#include "lib/dp_nat.h"
+#include "lib/dp_publish.h"
+#include "lib/dp_verdict.h"
 
 struct arp_eth4 {
 	__be16 htype;
@@ -59,52 +63,6 @@ static __always_inline int is_nd(const struct dp_pkt *p)
 	return p->key.proto == IPPROTO_ICMPV6 && (p->icmp_type == DP_ICMP6_NS || p->icmp_type == DP_ICMP6_NA);
 }
 
-/* Outbound to the outside world: masquerade to the address of the device the route leaves by. */
-static __always_inline int masquerade(struct dp_ctx *c)
-{
-	struct berth_ct_key nt DP_ALIGNED = c->p.key;
-	struct bpf_fib_lookup *f;
-	const struct berth_dp_addr *a;
-	__u32 oif;
-	__u64 k;
-	int r;
-
-	c->rule = BERTH_RULE_MASQ;
-	if (c->p.frag)
-		return dp_drop(c, BERTH_DROP_FRAGMENT);
-	if ((c->p.key.proto == IPPROTO_ICMP || c->p.key.proto == IPPROTO_ICMPV6) && !c->p.icmp_echo)
-		return to_stack(c, BERTH_RULE_ROUTE);
-	f = fib_params(c);
-	if (!f)
-		return to_stack(c, BERTH_RULE_ROUTE);
-	r = bpf_fib_lookup(c->skb, f, sizeof(*f), 0);
-	if (r != BPF_FIB_LKUP_RET_SUCCESS && r != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return to_stack(c, BERTH_RULE_ROUTE);
-	oif = f->ifindex;
-	k = (__u64)oif << 1 | (c->p.family == 6);
-	a = bpf_map_lookup_elem(&berth_dp_ifaddr, &k);
-	if (!a)
-		return to_stack(c, BERTH_RULE_ROUTE);
-	addr_cpy(nt.saddr, a->a);
-	if (!pick_sport(c, &nt))
-		return dp_drop(c, BERTH_DROP_NAT_EXHAUSTED);
-	if (!c->explain && ct_create(&c->p.key, &nt, BERTH_CT_SNAT | BERTH_CT_MASQ, 0, 0, c->now))
-		return dp_drop(c, BERTH_DROP_CT_FULL);
-	emit_event(c, 2, 0, &nt);
-	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))
-		return dp_drop(c, BERTH_DROP_MALFORMED);
-	/* The route was looked up for the untranslated packet; the next hop it found still holds. */
-	explain_out(c, BERTH_DELIVERY_FIB, oif, 0);
-	if (r == BPF_FIB_LKUP_RET_SUCCESS) {
-		if (set_macs(c->skb, f->smac, f->dmac))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
-		stat_inc(BERTH_STAT_REDIRECT);
-		return bpf_redirect(f->ifindex, 0);
-	}
-	stat_inc(BERTH_STAT_REDIRECT_NEIGH);
-	return bpf_redirect_neigh(oif, 0, 0, 0);
-}
-
 /* Sandbox to sandbox on one network: icc, or on an icc=false network a link's port (tracked, so replies pass). */
 static __always_inline int same_network(struct dp_ctx *c, const struct berth_dp_net *net, const struct berth_dp_ep *dep)
 {
@@ -118,17 +76,17 @@ static __always_inline int same_network(struct dp_ctx *c, const struct berth_dp_
 		return to_endpoint(c, dep, 1);
 	c->rule = BERTH_RULE_POLICY;
 	if (c->p.frag || c->p.icmp_echo || c->p.key.proto == IPPROTO_ICMP || c->p.key.proto == IPPROTO_ICMPV6)
-		return dp_drop(c, BERTH_DROP_ICC);
+		return -BERTH_DROP_ICC;
 	addr_cpy(lk.client, c->p.key.saddr);
 	addr_cpy(lk.target, c->p.key.daddr);
 	lk.port = c->p.key.dport;
 	lk.proto = c->p.key.proto;
 	if (!bpf_map_lookup_elem(&berth_dp_links, &lk))
-		return dp_drop(c, BERTH_DROP_ICC);
+		return -BERTH_DROP_ICC;
 	c->rule = BERTH_RULE_LINK;
 	if (!c->explain && ct_create(&c->p.key, &c->p.key, BERTH_CT_LINK, 0, 0, c->now))
-		return dp_drop(c, BERTH_DROP_CT_FULL);
-	emit_event(c, 2, 0, 0);
+		return -BERTH_DROP_CT_FULL;
+	emit_event(c, BERTH_EVENT_FLOW, 0, 0);
 	return to_endpoint(c, dep, 1);
 }
 
@@ -172,20 +130,20 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 		/* Broadcasts and multicast stay on the bridge; icc=false lets only neighbour discovery through. */
 		if ((net->flags & BERTH_NET_ICC) || c->p.key.proto == IPPROTO_ICMPV6)
 			return to_stack(c, BERTH_RULE_ND);
-		return dp_drop(c, BERTH_DROP_ICC);
+		return -BERTH_DROP_ICC;
 	}
 	if (addr_loopback(dst))
-		return dp_drop(c, BERTH_DROP_LOOPBACK);
+		return -BERTH_DROP_LOOPBACK;
 	dep = bpf_map_lookup_elem(&berth_dp_ep_ip, dst);
 	if (dep) {
 		if (dep->net != ep->net)
-			return dp_drop(c, BERTH_DROP_ISOLATION);
+			return -BERTH_DROP_ISOLATION;
 		return same_network(c, net, dep);
 	}
 	if (c->p.family == 6 && addr_linklocal6(dst)) {
 		if ((net->flags & BERTH_NET_ICC) || is_nd(&c->p))
 			return to_stack(c, (net->flags & BERTH_NET_ICC) ? BERTH_RULE_ICC : BERTH_RULE_ND);
-		return dp_drop(c, BERTH_DROP_ICC);
+		return -BERTH_DROP_ICC;
 	}
 	if (!(net->flags & BERTH_NET_INTERNAL)) {
 		pub = pub_find(c);
@@ -200,13 +158,13 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 		/* An address of its own subnet that no sandbox holds: the bridge decides. */
 		if (*snet == ep->net)
 			return to_stack(c, BERTH_RULE_SUBNET);
-		return dp_drop(c, BERTH_DROP_ISOLATION);
+		return -BERTH_DROP_ISOLATION;
 	}
 	if (net->flags & BERTH_NET_INTERNAL)
-		return dp_drop(c, BERTH_DROP_INTERNAL);
+		return -BERTH_DROP_INTERNAL;
 	/* Beyond its networks (the host's other addresses included): an egress allow-list decides. */
 	if ((ep->flags & BERTH_EP_EGRESS) && !egress_ok(c, ep))
-		return dp_drop(c, BERTH_DROP_EGRESS);
+		return -BERTH_DROP_EGRESS;
 	if (dst_is_local(c))
 		return to_stack(c, BERTH_RULE_HOST);
 	if (net->flags & BERTH_NET_MASQ)
@@ -217,42 +175,57 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 SEC("tc")
 int berth_from_container(struct __sk_buff *skb)
 {
-	struct dp_ctx c = { .skb = skb, .local = -1, .hook = HOOK_CONTAINER };
+	struct dp_ctx c = { .skb = skb, .local = -1, .hook = BERTH_HOOK_CONTAINER };
 	const struct berth_dp_ep *ep;
 	const struct berth_dp_net *net;
 	__u32 ifindex = skb->ifindex;
-	int r;
+	int r, ret;
 
 	ep = bpf_map_lookup_elem(&berth_dp_ep_if, &ifindex);
-	if (!ep)
-		return TC_ACT_OK;
+	if (!ep) {
+		ret = BERTH_DELIVERY_NONE;
+		goto out;
+	}
 	dp_begin(&c);
 	r = parse_pkt(skb, &c.p);
-	if (r < 0)
-		return dp_drop(&c, -r);
+	if (r < 0) {
+		ret = r;
+		goto out;
+	}
 	net = bpf_map_lookup_elem(&berth_dp_nets, &ep->net);
-	if (!net)
-		return dp_drop(&c, BERTH_DROP_NO_CONFIG);
+	if (!net) {
+		ret = -BERTH_DROP_NO_CONFIG;
+		goto out;
+	}
 	c.in_ifindex = net->bridge;
-	if (!mac_eq(c.p.smac, ep->mac))
-		return dp_drop(&c, BERTH_DROP_SPOOF_MAC);
+	if (!mac_eq(c.p.smac, ep->mac)) {
+		ret = -BERTH_DROP_SPOOF_MAC;
+		goto out;
+	}
 	if (r == 1) {
 		if (c.p.eth_proto != ETH_P_ARP)
-			return dp_drop(&c, BERTH_DROP_L2);
-		if (!arp_ok(skb, ep))
-			return dp_drop(&c, BERTH_DROP_SPOOF_ARP);
-		return to_stack(&c, BERTH_RULE_ND);
+			ret = -BERTH_DROP_L2;
+		else if (!arp_ok(skb, ep))
+			ret = -BERTH_DROP_SPOOF_ARP;
+		else
+			ret = to_stack(&c, BERTH_RULE_ND);
+		goto out;
 	}
-	if (!(net->flags & (c.p.family == 4 ? BERTH_NET_V4 : BERTH_NET_V6)))
-		return dp_drop(&c, BERTH_DROP_FAMILY);
-	if (!src_ok(&c.p, ep))
-		return dp_drop(&c, BERTH_DROP_SPOOF_IP);
+	if (!(net->flags & (c.p.family == 4 ? BERTH_NET_V4 : BERTH_NET_V6))) {
+		ret = -BERTH_DROP_FAMILY;
+		goto out;
+	}
+	if (!src_ok(&c.p, ep)) {
+		ret = -BERTH_DROP_SPOOF_IP;
+		goto out;
+	}
 	if (!c.explain)
 		traffic(BERTH_TRAFFIC_NET_OUT, ep->net, c.p.len);
-	r = known_flow(&c);
-	if (r >= 0)
-		return r;
-	return new_flow(&c, ep, net);
+	ret = known_flow(&c);
+	if (ret == BERTH_DELIVERY_NONE)
+		ret = new_flow(&c, ep, net);
+out:
+	return dp_exit(&c, ret);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

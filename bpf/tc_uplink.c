@@ -7,36 +7,50 @@
  * published port is checked against its bind address and allow-list and
  * DNAT-ed, keeping the client's address. Packets for 127.0.0.0/8 or ::1 and
  * packets addressed straight to a sandbox are dropped. Everything else is
- * the host's business: passed on untouched.
+ * the host's business: passed on untouched. Every path ends at the one
+ * exit, `out:` (lib/dp_verdict.h).
  */
-#include "lib/dp_core.h"
+#include "lib/dp_ct.h"
 #include "lib/dp_icmp.h"
+#include "lib/dp_nat.h"
+#include "lib/dp_publish.h"
+#include "lib/dp_verdict.h"
 
 SEC("tc")
 int berth_from_uplink(struct __sk_buff *skb)
 {
-	struct dp_ctx c = { .skb = skb, .local = -1, .hook = HOOK_UPLINK };
+	struct dp_ctx c = { .skb = skb, .local = -1, .hook = BERTH_HOOK_UPLINK };
 	struct berth_dp_lpm_id sk DP_ALIGNED = { .prefixlen = 32 + 128 };
 	const struct berth_dp_pub *pub;
-	int r;
+	int ret;
 
-	r = parse_pkt(skb, &c.p);
-	if (r != 0)
-		return TC_ACT_OK;
+	/* Not IP, or not even Ethernet: the host's business, as it came. */
+	if (parse_pkt(skb, &c.p) != 0) {
+		ret = BERTH_DELIVERY_NONE;
+		goto out;
+	}
 	dp_begin(&c);
 	c.in_ifindex = skb->ifindex;
-	r = known_flow(&c);
-	if (r >= 0)
-		return r;
-	if (addr_loopback(c.p.key.daddr))
-		return dp_drop(&c, BERTH_DROP_LOOPBACK);
+	ret = known_flow(&c);
+	if (ret != BERTH_DELIVERY_NONE)
+		goto out;
+	if (addr_loopback(c.p.key.daddr)) {
+		ret = -BERTH_DROP_LOOPBACK;
+		goto out;
+	}
 	pub = pub_find(&c);
-	if (pub)
-		return publish(&c, pub);
+	if (pub) {
+		ret = publish(&c, pub);
+		goto out;
+	}
 	addr_cpy(sk.a, c.p.key.daddr);
-	if (bpf_map_lookup_elem(&berth_dp_subnets, &sk))
-		return dp_drop(&c, BERTH_DROP_DIRECT);
-	return to_stack(&c, BERTH_RULE_NOT_OURS);
+	if (bpf_map_lookup_elem(&berth_dp_subnets, &sk)) {
+		ret = -BERTH_DROP_DIRECT;
+		goto out;
+	}
+	ret = to_stack(&c, BERTH_RULE_NOT_OURS);
+out:
+	return dp_exit(&c, ret);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

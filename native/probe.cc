@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "berth_abi.h"
+#include "count_abi.h"
 #include "netns.h"
 #include "wraps.h"
 
@@ -145,8 +146,9 @@ static Napi::Value XdpQuery(const Napi::CallbackInfo& info) {
       });
 }
 
-// abiSizes(): sizeof every struct in bpf/include/berth_abi.h, as this
-// compiler sees it, for the test that keeps the TS codecs honest.
+// abiSizes(): sizeof every struct in bpf/include/berth_abi.h and the demo's
+// bpf/demo/count_abi.h, as this compiler sees it, for the test that keeps the
+// TS codecs honest.
 static Napi::Value AbiSizes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);

@@ -12,13 +12,6 @@
 
 #include <linux/types.h>
 
-/* Where a program runs; part of counter keys and events. */
-enum berth_hook {
-	BERTH_HOOK_TC_INGRESS = 0,
-	BERTH_HOOK_TC_EGRESS = 1,
-	BERTH_HOOK_XDP = 2,
-};
-
 /*
  * Why a packet was dropped. Programs return these negated from helpers; the
  * entry program counts the reason and decides the verdict at one exit label.
@@ -26,7 +19,7 @@ enum berth_hook {
 enum berth_drop_reason {
 	BERTH_DROP_NONE = 0,
 	BERTH_DROP_MALFORMED = 1,	/* headers shorter than they claim */
-	BERTH_DROP_PROTO_FILTER = 2,	/* cfg_drop_l4proto matched */
+	BERTH_DROP_PROTO_FILTER = 2,	/* the demo's (bpf/demo/count.c): cfg_drop_l4proto matched */
 	/* The datapath's (bpf/tc_*.c); src/bpf/abi.ts names each. */
 	BERTH_DROP_SPOOF_MAC = 3,	/* a sandbox sent with a MAC not its own */
 	BERTH_DROP_SPOOF_IP = 4,	/* ... or an IP address not its own */
@@ -48,31 +41,10 @@ enum berth_drop_reason {
 	BERTH_DROP__MAX = 32,		/* size of the reason counter array */
 };
 
-/* Packet counter key: one slot per interface and hook. */
-struct berth_ifcount_key {
-	__u32 ifindex;
-	__u8 hook;		/* enum berth_hook */
-	__u8 pad[3];
-};
-
 /* Packet and byte counter; per-CPU in maps, summed by user space. */
 struct berth_counter {
 	__u64 packets;
 	__u64 bytes;
-};
-
-/* A sampled packet, sent through the event ring buffer. */
-struct berth_pkt_event {
-	__u64 ts_ns;		/* bpf_ktime_get_ns() */
-	__u32 ifindex;
-	__u32 len;		/* skb->len or XDP frame length */
-	__u16 eth_proto;	/* host byte order */
-	__u8 hook;		/* enum berth_hook */
-	__u8 l4proto;		/* IPPROTO_*, 0 when not IP */
-	__u8 drop_reason;	/* enum berth_drop_reason */
-	__u8 pad[3];
-	__u32 saddr4;		/* network byte order, IPv4 only */
-	__u32 daddr4;
 };
 
 /* ------------------------------------------------------------------------
@@ -286,13 +258,27 @@ enum berth_rule {
 	BERTH_RULE_POLICY = 13,		/* dropped by a policy (the reason says which) */
 };
 
+/* Where a packet goes: what the programs' helpers return (a drop: the negated reason), and explain's word. */
 enum berth_delivery {
-	BERTH_DELIVERY_NONE = 0,
+	BERTH_DELIVERY_NONE = 0,	/* no decision: the packet is not berth's, passed untouched */
 	BERTH_DELIVERY_SANDBOX = 1,	/* redirected into a sandbox (ifindex: its host-side veth) */
 	BERTH_DELIVERY_FIB = 2,		/* redirected out of a host interface by the FIB (ifindex) */
 	BERTH_DELIVERY_LO = 3,		/* put back into lo: the host's own connection */
 	BERTH_DELIVERY_STACK = 4,	/* passed to the host's stack / the bridge */
-	BERTH_DELIVERY_DROP = 5,
+	BERTH_DELIVERY_DROP = 5,	/* explain only: helpers return the negated drop reason */
+};
+
+/* Which datapath program saw a packet (berth_dp_event.hook). */
+enum berth_hook {
+	BERTH_HOOK_CONTAINER = 0,	/* tc ingress of a sandbox's host-side veth (tc_container.c) */
+	BERTH_HOOK_UPLINK = 1,		/* tc ingress of the uplink (tc_uplink.c) */
+	BERTH_HOOK_HOST = 2,		/* tc egress of lo: the host's own connections (tc_host.c) */
+};
+
+/* What a datapath event reports (berth_dp_event.kind). */
+enum berth_event_kind {
+	BERTH_EVENT_DROP = 1,
+	BERTH_EVENT_FLOW = 2,		/* a new connection, with its translated tuple */
 };
 
 /* A datapath event (ring buffer berth_dp_events): a drop or a new connection. */
@@ -303,9 +289,9 @@ struct berth_dp_event {
 	__u16 sport;		/* network byte order */
 	__u16 dport;
 	__u8 proto;
-	__u8 kind;		/* 1: drop, 2: new connection */
+	__u8 kind;		/* enum berth_event_kind */
 	__u8 reason;		/* enum berth_drop_reason */
-	__u8 hook;		/* 0: container, 1: uplink, 2: host */
+	__u8 hook;		/* enum berth_hook */
 	__u32 ifindex;
 	__u8 nsaddr[16];	/* new connections: the translated tuple */
 	__u8 ndaddr[16];

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Includes and small helpers every berth BPF program uses. */
+/* The includes every berth BPF program starts from. */
 #ifndef BERTH_LIB_COMMON_H
 #define BERTH_LIB_COMMON_H
 
@@ -17,13 +17,5 @@
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
 #endif
-
-/* Verdict-neutral result of a parse: what the counters and events need. */
-struct berth_pkt_info {
-	__u16 eth_proto;	/* host byte order */
-	__u8 l4proto;
-	__u32 saddr4;
-	__u32 daddr4;
-};
 
 #endif /* BERTH_LIB_COMMON_H */

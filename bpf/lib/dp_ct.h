@@ -6,46 +6,24 @@
  * SCTP 2 min; ICMP 30 s): a lookup treats an expired entry as absent, user
  * space's garbage collector removes it, and the LRU map evicts the least
  * recently used under pressure.
+ *
+ * Owns the table (lookup, create, touch, the reply tuple's freedom) and the
+ * packets of flows it knows (known_flow: translate as the entry says and
+ * deliver, or an ICMP error about one, dp_icmp.h). New flows are created by
+ * the translations (dp_nat.h) and by links (tc_container.c).
  */
 #ifndef BERTH_LIB_DP_CT_H
 #define BERTH_LIB_DP_CT_H
 
-#include "dp_maps.h"
-#include "dp_pkt.h"
+#include "dp_ctx.h"
+#include "dp_deliver.h"
 
-#define SEC_NS 1000000000ULL
 #define CT_TCP_NS (6ULL * 3600 * SEC_NS)
 #define CT_CLOSING_NS (10ULL * SEC_NS)
 #define CT_UDP_NS (120ULL * SEC_NS)
 #define CT_ICMP_NS (30ULL * SEC_NS)
 /* last_seen is refreshed at most this often: fewer writes to a shared cache line */
 #define CT_REFRESH_NS (SEC_NS)
-
-static __always_inline void stat_inc(__u32 slot)
-{
-	__u64 *v = bpf_map_lookup_elem(&berth_dp_stats, &slot);
-
-	if (v)
-		(*v)++;
-}
-
-/* Counts a packet under @kind/@id in berth_dp_traffic. */
-static __always_inline void traffic(__u32 kind, __u32 id, __u32 len)
-{
-	__u64 k = (__u64)kind << 32 | id;
-	struct berth_counter *c = bpf_map_lookup_elem(&berth_dp_traffic, &k);
-
-	if (!c) {
-		struct berth_counter init = {};
-
-		bpf_map_update_elem(&berth_dp_traffic, &k, &init, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&berth_dp_traffic, &k);
-		if (!c)
-			return;
-	}
-	c->packets++;
-	c->bytes += len;
-}
 
 static __always_inline __u64 ct_timeout(__u8 proto, __u16 flags)
 {
@@ -163,6 +141,53 @@ static __always_inline int ct_reply_free(const struct berth_ct_key *nt, __u64 no
 
 	ct_reverse(&rk, nt->saddr, nt->daddr, nt->sport, nt->dport, nt->proto);
 	return ct_lookup(&rk, now) == 0;
+}
+
+/* ---- packets of known flows ---- */
+
+/* Defined by dp_nat.h and dp_icmp.h, which need the table above; programs include both. */
+static __always_inline int dp_rewrite(struct __sk_buff *skb, struct dp_pkt *p, const __u8 *saddr, const __u8 *daddr,
+				      __u16 sport, __u16 dport);
+static __always_inline int icmp_error(struct dp_ctx *c);
+
+/* A packet of a known flow: translate as its entry says and deliver. */
+static __always_inline int ct_forward(struct dp_ctx *c, struct berth_ct_val *v)
+{
+	const struct berth_dp_ep *ep;
+	__u16 flags = v->flags;
+
+	c->rule = BERTH_RULE_FLOW;
+	if (!c->explain) {
+		ct_touch(v, &c->p, c->now);
+		if (v->pub_id)
+			traffic(BERTH_TRAFFIC_PUB, v->pub_id, c->p.len);
+	}
+	if (flags & (BERTH_CT_SNAT | BERTH_CT_DNAT)) {
+		if (dp_rewrite(c->skb, &c->p, v->saddr, v->daddr, v->sport, v->dport))
+			return -BERTH_DROP_MALFORMED;
+		return deliver(c, flags);
+	}
+	/* Untranslated (a link's flow): straight to the peer on the same network. */
+	ep = bpf_map_lookup_elem(&berth_dp_ep_ip, c->p.key.daddr);
+	if (ep)
+		return to_endpoint(c, ep, 1);
+	return to_stack(c, BERTH_RULE_FLOW);
+}
+
+/*
+ * A packet of a flow the datapath knows (translated and delivered), or an
+ * ICMP error about one; BERTH_DELIVERY_NONE when neither: the caller decides
+ * as for a new flow.
+ */
+static __always_inline int known_flow(struct dp_ctx *c)
+{
+	struct berth_ct_val *v = ct_lookup_pkt(&c->p, c->now);
+
+	if (v)
+		return ct_forward(c, v);
+	if (c->p.icmp_err)
+		return icmp_error(c);
+	return BERTH_DELIVERY_NONE;
 }
 
 #endif /* BERTH_LIB_DP_CT_H */

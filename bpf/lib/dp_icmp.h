@@ -12,7 +12,8 @@
 #ifndef BERTH_LIB_DP_ICMP_H
 #define BERTH_LIB_DP_ICMP_H
 
-#include "dp_core.h"
+#include "dp_ct.h"
+#include "dp_nat.h"
 
 /* Replaces @size (2 or 4) bytes at @off, folding the change into the ICMP checksum at @csum. */
 static __always_inline int icmp_store(struct __sk_buff *skb, __u32 csum, __u32 off, const void *to, __u32 size)
@@ -41,8 +42,8 @@ static __always_inline int icmp_store16(struct __sk_buff *skb, __u32 csum, __u32
 }
 
 /*
- * Returns -1 when the packet is not an error about a flow berth translates
- * (the caller goes on as for any packet), else a TC verdict.
+ * BERTH_DELIVERY_NONE when the packet is not an error about a flow berth
+ * tracks (the caller goes on as for any packet), else the decision.
  */
 static __always_inline int icmp_error(struct dp_ctx *c)
 {
@@ -58,7 +59,7 @@ static __always_inline int icmp_error(struct dp_ctx *c)
 		struct iphdr ih;
 
 		if (bpf_skb_load_bytes(skb, inner, &ih, sizeof(ih)) || ih.ihl < 5)
-			return -1;
+			return BERTH_DELIVERY_NONE;
 		iproto = ih.protocol;
 		il4 = inner + ih.ihl * 4;
 		addr_set4(k.saddr, ih.daddr);
@@ -69,7 +70,7 @@ static __always_inline int icmp_error(struct dp_ctx *c)
 		struct ipv6hdr ih;
 
 		if (bpf_skb_load_bytes(skb, inner, &ih, sizeof(ih)))
-			return -1;
+			return BERTH_DELIVERY_NONE;
 		iproto = ih.nexthdr;
 		il4 = inner + sizeof(ih);
 		__builtin_memcpy(k.saddr, &ih.daddr, 16);
@@ -80,32 +81,32 @@ static __always_inline int icmp_error(struct dp_ctx *c)
 	k.proto = iproto;
 	if (iproto == IPPROTO_TCP || iproto == IPPROTO_UDP || iproto == DP_IPPROTO_SCTP) {
 		if (bpf_skb_load_bytes(skb, il4, ports, 4))
-			return -1;
+			return BERTH_DELIVERY_NONE;
 		k.sport = ports[1];
 		k.dport = ports[0];
 	} else if (iproto == IPPROTO_ICMP || iproto == IPPROTO_ICMPV6) {
 		/* An error about an echo request: the reply direction's key carries the id as dport. */
 		if (bpf_skb_load_bytes(skb, il4, b, 1) || bpf_skb_load_bytes(skb, il4 + 4, &id, 2))
-			return -1;
+			return BERTH_DELIVERY_NONE;
 		if (b[0] != (iproto == IPPROTO_ICMP ? ICMP_ECHO : DP_ICMP6_ECHO_REQUEST))
-			return -1;
+			return BERTH_DELIVERY_NONE;
 		k.dport = id;
 		echo = 1;
 	} else {
-		return -1;
+		return BERTH_DELIVERY_NONE;
 	}
 	v = ct_lookup(&k, c->now);
 	if (!v)
-		return -1;
+		return BERTH_DELIVERY_NONE;
 	if (!(v->flags & (BERTH_CT_SNAT | BERTH_CT_DNAT))) {
 		const struct berth_dp_ep *ep;
 
 		/* About a flow a link admitted: nothing to put back, only to deliver (as RELATED). */
 		if (!(v->flags & BERTH_CT_LINK))
-			return -1;
+			return BERTH_DELIVERY_NONE;
 		ep = bpf_map_lookup_elem(&berth_dp_ep_ip, c->p.key.daddr);
 		if (!ep)
-			return -1;
+			return BERTH_DELIVERY_NONE;
 		c->rule = BERTH_RULE_ICMP_ERROR;
 		return to_endpoint(c, ep, 1);
 	}
@@ -119,24 +120,24 @@ static __always_inline int icmp_error(struct dp_ctx *c)
 		__u32 oc = 0, nc = 0;
 
 		if (bpf_skb_load_bytes(skb, inner + 10, &oc, 2))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
+			return -BERTH_DROP_MALFORMED;
 		if (bpf_l3_csum_replace(skb, inner + 10, *(__u32 *)(k.daddr + 12), *(__u32 *)(v->daddr + 12), 4) ||
 		    bpf_l3_csum_replace(skb, inner + 10, *(__u32 *)(k.saddr + 12), *(__u32 *)(v->saddr + 12), 4) ||
 		    bpf_skb_load_bytes(skb, inner + 10, &nc, 2))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
+			return -BERTH_DROP_MALFORMED;
 		if (oc != nc && bpf_l4_csum_replace(skb, csum, oc, nc, 2))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
+			return -BERTH_DROP_MALFORMED;
 		if (icmp_store(skb, csum, iaddr, v->daddr + 12, 4) || icmp_store(skb, csum, iaddr + 4, v->saddr + 12, 4))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
+			return -BERTH_DROP_MALFORMED;
 	} else {
 		if (icmp_store16(skb, csum, iaddr, v->daddr) || icmp_store16(skb, csum, iaddr + 16, v->saddr))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
+			return -BERTH_DROP_MALFORMED;
 	}
 	if (echo) {
 		if (icmp_store(skb, csum, il4 + 4, &v->dport, 2))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
+			return -BERTH_DROP_MALFORMED;
 	} else if (icmp_store(skb, csum, il4, &v->dport, 2) || icmp_store(skb, csum, il4 + 2, &v->sport, 2)) {
-		return dp_drop(c, BERTH_DROP_MALFORMED);
+		return -BERTH_DROP_MALFORMED;
 	}
 	(void)iaddr_len;
 
@@ -147,30 +148,11 @@ static __always_inline int icmp_error(struct dp_ctx *c)
 		addr_cpy(nsrc, addr_eq(c->p.key.saddr, k.saddr) ? v->saddr : c->p.key.saddr);
 		addr_cpy(ndst, addr_eq(c->p.key.daddr, k.daddr) ? v->daddr : c->p.key.daddr);
 		if (rewrite_addr(skb, &c->p, 0, nsrc) || rewrite_addr(skb, &c->p, 1, ndst))
-			return dp_drop(c, BERTH_DROP_MALFORMED);
+			return -BERTH_DROP_MALFORMED;
 		addr_cpy(c->p.key.saddr, nsrc);
 		addr_cpy(c->p.key.daddr, ndst);
 	}
 	return deliver(c, flags);
-}
-
-/*
- * A packet of a flow the datapath knows (translated and delivered), or an
- * ICMP error about one; -1 when neither: the caller decides as for a new flow.
- */
-static __always_inline int known_flow(struct dp_ctx *c)
-{
-	struct berth_ct_val *v = ct_lookup_pkt(&c->p, c->now);
-	int r;
-
-	if (v)
-		return ct_forward(c, v);
-	if (c->p.icmp_err) {
-		r = icmp_error(c);
-		if (r >= 0)
-			return r;
-	}
-	return -1;
 }
 
 #endif /* BERTH_LIB_DP_ICMP_H */

@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Rewriting a packet's addresses and ports with correct checksums: the IPv4
- * header checksum, the L4 checksum with its pseudo-header (TCP, UDP,
- * ICMPv6), ICMP echo ids, and SCTP's CRC32c over the whole packet. The
- * csum helpers keep CHECKSUM_PARTIAL (GSO) packets right: they adjust the
- * pseudo-header seed the hardware or the stack completes later.
+ * NAT, all of it: the translations of new flows (DNAT to a published port,
+ * masquerade outbound, the source port choice both need) and rewriting a
+ * packet's addresses and ports with correct checksums: the IPv4 header
+ * checksum, the L4 checksum with its pseudo-header (TCP, UDP, ICMPv6), ICMP
+ * echo ids, and SCTP's CRC32c over the whole packet. The csum helpers keep
+ * CHECKSUM_PARTIAL (GSO) packets right: they adjust the pseudo-header seed
+ * the hardware or the stack completes later. Packets of known flows are
+ * rewritten from their connection entry (dp_ct.h); ICMP errors in dp_icmp.h.
  */
 #ifndef BERTH_LIB_DP_NAT_H
 #define BERTH_LIB_DP_NAT_H
 
 #include "dp_pkt.h"
 #include "dp_crc32c_table.h"
+#include "dp_ct.h"
+#include "dp_events.h"
+#include "dp_publish.h"
 
 #define DP_IP4_SRC (ETH_HLEN + 12)
 #define DP_IP4_DST (ETH_HLEN + 16)
@@ -169,16 +175,6 @@ static __always_inline int dp_rewrite(struct __sk_buff *skb, struct dp_pkt *p, c
 	return 0;
 }
 
-/* Sets the Ethernet addresses (NULL: leave that one). */
-static __always_inline int set_macs(struct __sk_buff *skb, const __u8 *src, const __u8 *dst)
-{
-	if (dst && bpf_skb_store_bytes(skb, 0, dst, 6, 0))
-		return -1;
-	if (src && bpf_skb_store_bytes(skb, 6, src, 6, 0))
-		return -1;
-	return 0;
-}
-
 /*
  * Lowers the MSS option of the TCP SYN whose header is at @l4off to @mss. A
  * connection from the host's loopback (MTU 64 KiB) into a sandbox (its
@@ -229,6 +225,113 @@ static __always_inline void clamp_mss(struct __sk_buff *skb, const struct dp_pkt
 	if (p->key.proto != IPPROTO_TCP || !(p->tcp_flags & 0x02) || p->frag)
 		return;
 	berth_clamp_mss(skb, p->l4off, mss);
+}
+
+/* ---- the translations of new flows: port choice, DNAT, masquerade ---- */
+
+/* A source port (or ICMP id) for a translated flow whose reply tuple is free; 0 when none was found. */
+static __always_inline int pick_sport(struct dp_ctx *c, struct berth_ct_key *nt)
+{
+	int i;
+
+	if (ct_reply_free(nt, c->now))
+		return 1;
+	for (i = 0; i < 8; i++) {
+		stat_inc(BERTH_STAT_NAT_RETRY);
+		nt->sport = bpf_htons(32768 + bpf_get_prandom_u32() % 28232);
+		if (ct_reply_free(nt, c->now))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A new connection to a published port: allow-list, then DNAT to the
+ * sandbox. The client's address is kept, except where the sandbox could not
+ * answer it: a sandbox reaching its own published port, and the host's
+ * loopback; those are masqueraded to the sandbox's gateway.
+ */
+static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *e)
+{
+	struct berth_ct_key nt DP_ALIGNED = c->p.key;
+	const struct berth_dp_ep *tep;
+	const struct berth_dp_net *tnet;
+	__u16 flags = BERTH_CT_DNAT | BERTH_CT_PUBLISH, port = bpf_ntohs(c->p.key.dport);
+
+	c->rule = BERTH_RULE_PUBLISH;
+	if (!allow_ok(c, e))
+		return -BERTH_DROP_ALLOWLIST;
+	tep = bpf_map_lookup_elem(&berth_dp_ep_ip, e->target);
+	if (!tep)
+		return to_stack(c, BERTH_RULE_PUBLISH);
+	tnet = bpf_map_lookup_elem(&berth_dp_nets, &tep->net);
+	if (!tnet)
+		return -BERTH_DROP_NO_CONFIG;
+	addr_cpy(nt.daddr, e->target);
+	nt.dport = bpf_htons(e->cport + (port - e->start));
+	if (addr_eq(c->p.key.saddr, e->target) || addr_loopback(c->p.key.saddr)) {
+		addr_cpy(nt.saddr, c->p.family == 4 ? tnet->gw4 : tnet->gw6);
+		flags |= BERTH_CT_SNAT;
+	}
+	if (!pick_sport(c, &nt))
+		return -BERTH_DROP_NAT_EXHAUSTED;
+	if (nt.sport != c->p.key.sport)
+		flags |= BERTH_CT_SNAT;
+	if (!c->explain && ct_create(&c->p.key, &nt, flags, c->hook == BERTH_HOOK_HOST ? BERTH_CT_TO_HOST : 0, (__u32)e->proto << 16 | e->start, c->now))
+		return -BERTH_DROP_CT_FULL;
+	if (!c->explain)
+		traffic(BERTH_TRAFFIC_PUB, (__u32)e->proto << 16 | e->start, c->p.len);
+	emit_event(c, BERTH_EVENT_FLOW, 0, &nt);
+	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))
+		return -BERTH_DROP_MALFORMED;
+	if (c->hook == BERTH_HOOK_HOST && tnet->mtu > 100)
+		clamp_mss(c->skb, &c->p, tnet->mtu - (c->p.family == 4 ? 40 : 60));
+	return to_endpoint(c, tep, 0);
+}
+
+/* Outbound to the outside world: masquerade to the address of the device the route leaves by. */
+static __always_inline int masquerade(struct dp_ctx *c)
+{
+	struct berth_ct_key nt DP_ALIGNED = c->p.key;
+	struct bpf_fib_lookup *f;
+	const struct berth_dp_addr *a;
+	__u32 oif;
+	__u64 k;
+	int r;
+
+	c->rule = BERTH_RULE_MASQ;
+	if (c->p.frag)
+		return -BERTH_DROP_FRAGMENT;
+	if ((c->p.key.proto == IPPROTO_ICMP || c->p.key.proto == IPPROTO_ICMPV6) && !c->p.icmp_echo)
+		return to_stack(c, BERTH_RULE_ROUTE);
+	f = fib_params(c);
+	if (!f)
+		return to_stack(c, BERTH_RULE_ROUTE);
+	r = bpf_fib_lookup(c->skb, f, sizeof(*f), 0);
+	if (r != BPF_FIB_LKUP_RET_SUCCESS && r != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return to_stack(c, BERTH_RULE_ROUTE);
+	oif = f->ifindex;
+	k = (__u64)oif << 1 | (c->p.family == 6);
+	a = bpf_map_lookup_elem(&berth_dp_ifaddr, &k);
+	if (!a)
+		return to_stack(c, BERTH_RULE_ROUTE);
+	addr_cpy(nt.saddr, a->a);
+	if (!pick_sport(c, &nt))
+		return -BERTH_DROP_NAT_EXHAUSTED;
+	if (!c->explain && ct_create(&c->p.key, &nt, BERTH_CT_SNAT | BERTH_CT_MASQ, 0, 0, c->now))
+		return -BERTH_DROP_CT_FULL;
+	emit_event(c, BERTH_EVENT_FLOW, 0, &nt);
+	if (dp_rewrite(c->skb, &c->p, nt.saddr, nt.daddr, nt.sport, nt.dport))
+		return -BERTH_DROP_MALFORMED;
+	/* The route was looked up for the untranslated packet; the next hop it found still holds. */
+	c->oif = oif;
+	if (r == BPF_FIB_LKUP_RET_SUCCESS) {
+		if (set_macs(c->skb, f->smac, f->dmac))
+			return -BERTH_DROP_MALFORMED;
+		return BERTH_DELIVERY_FIB;
+	}
+	c->neigh = 1;
+	return BERTH_DELIVERY_FIB;
 }
 
 #endif /* BERTH_LIB_DP_NAT_H */

@@ -1,13 +1,11 @@
 /**
- * Mirrors bpf/include/berth_abi.h field by field. test/unit/abi.test.ts checks
- * these sizes against the addon (compiled from the header) and against the
- * BTF of the loaded maps.
+ * Mirrors bpf/include/berth_abi.h (and the demo's bpf/demo/count_abi.h) field
+ * by field. test/unit/abi.test.ts checks these sizes against the addon
+ * (compiled from the headers) and against the BTF of the loaded maps.
  */
 import { structCodec, type Codec } from './codec.js';
 
-export const Hook = { TcIngress: 0, TcEgress: 1, Xdp: 2 } as const;
-export type HookValue = (typeof Hook)[keyof typeof Hook];
-export const hookName: Record<number, string> = { 0: 'tc-ingress', 1: 'tc-egress', 2: 'xdp' };
+// ---- shared by the demo and the datapath (bpf/include/berth_abi.h) ----
 
 export const DropReason = {
   None: 0, Malformed: 1, ProtoFilter: 2, SpoofMac: 3, SpoofIp: 4, SpoofArp: 5, Family: 6, L2: 7, Isolation: 8, Icc: 9,
@@ -38,6 +36,22 @@ export const dropReasons: Record<number, { name: string; what: string }> = {
 };
 export const dropReasonName: Record<number, string> = Object.fromEntries(Object.entries(dropReasons).map(([k, v]) => [k, v.name]));
 
+export interface Counter {
+  packets: bigint;
+  bytes: bigint;
+}
+export const counter: Codec<Counter> = structCodec<Counter>('berth_counter', [
+  ['packets', 'u64'],
+  ['bytes', 'u64'],
+]);
+
+// ---- the demo's counting program (bpf/demo/count_abi.h) ----
+
+/** enum berth_count_hook: where the demo's program runs. */
+export const Hook = { TcIngress: 0, TcEgress: 1, Xdp: 2 } as const;
+export type HookValue = (typeof Hook)[keyof typeof Hook];
+export const hookName: Record<number, string> = { 0: 'tc-ingress', 1: 'tc-egress', 2: 'xdp' };
+
 export interface IfCountKey {
   ifindex: number;
   hook: number;
@@ -46,15 +60,6 @@ export const ifCountKey: Codec<IfCountKey> = structCodec<IfCountKey & { pad: nev
   ['ifindex', 'u32'],
   ['hook', 'u8'],
   ['pad', { pad: 3 }],
-]);
-
-export interface Counter {
-  packets: bigint;
-  bytes: bigint;
-}
-export const counter: Codec<Counter> = structCodec<Counter>('berth_counter', [
-  ['packets', 'u64'],
-  ['bytes', 'u64'],
 ]);
 
 export interface PktEvent {
@@ -146,6 +151,12 @@ export const DpStat = {
   CtCreated: 0, CtExpiredHit: 1, CtInsertFail: 2, NatRetry: 3, Redirect: 4, RedirectPeer: 5, RedirectNeigh: 6, ToStack: 7, EventsLost: 8,
 } as const;
 export const DP_STAT_SLOTS = 16;
+
+/** enum berth_hook: which datapath program saw a packet. */
+export const DpHook = { Container: 0, Uplink: 1, Host: 2 } as const;
+export const dpHookName: Record<number, string> = { 0: 'container', 1: 'uplink', 2: 'host' };
+/** enum berth_event_kind */
+export const EventKind = { Drop: 1, Flow: 2 } as const;
 
 export interface DpEvent {
   tsNs: bigint; saddr: Buffer; daddr: Buffer; sport: number; dport: number; proto: number; kind: number; reason: number; hook: number;

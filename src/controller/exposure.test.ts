@@ -1,20 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { exposure } from './exposure.js';
-import type { DesiredDatapath, DpNetwork } from '../datapath/datapath.js';
+import type { DpNetwork } from '../datapath/datapath.js';
+import { resolveDatapath } from '../datapath/desired.js';
 
 const net = (id: string, o: Partial<DpNetwork> = {}): DpNetwork => ({ id, name: `net-${id}`, bridge: `bb-${id}`, internal: false, icc: true, masquerade: true, ...o });
 const ep = (sandbox: string, network: string) => ({ sandbox, network, mac: '', v4: '10.0.0.1' });
 
-const d: DesiredDatapath = {
+const d = resolveDatapath({
   networks: [net('a'), net('b', { icc: false }), net('i', { internal: true })],
   endpoints: [ep('web', 'a'), ep('api', 'a'), ep('api', 'b'), ep('db', 'b'), ep('cache', 'b'), ep('job', 'i')],
   publishes: [
-    { sandbox: 'web', network: 'a', hostIp: '', hostPort: 8080, count: 1, containerPort: 80, proto: 'tcp', allow: ['203.0.113.0/24'] },
-    { sandbox: 'web', network: 'a', hostIp: '127.0.0.1', hostPort: 9000, count: 3, containerPort: 9000, proto: 'udp', allow: [] },
-    { sandbox: 'job', network: 'i', hostIp: '', hostPort: 7000, count: 1, containerPort: 7000, proto: 'tcp', allow: [] },
+    { sandbox: 'web', network: 'a', hostIp: '', hostPort: 8080, count: 1, containerV4: '10.0.0.1', containerPort: 80, proto: 'tcp', allow: ['203.0.113.0/24'] },
+    { sandbox: 'web', network: 'a', hostIp: '127.0.0.1', hostPort: 9000, count: 3, containerV4: '10.0.0.1', containerPort: 9000, proto: 'udp', allow: [] },
+    { sandbox: 'job', network: 'i', hostIp: '', hostPort: 7000, count: 1, containerV4: '10.0.0.1', containerPort: 7000, proto: 'tcp', allow: [] },
   ],
   links: [{ network: 'b', client: 'api', target: 'db', port: 5432, proto: 'tcp' }],
-};
+});
 
 describe('exposure', () => {
   it('lists published ports with bind address, protocol and allow-list, not those of internal networks', () => {

@@ -1,5 +1,5 @@
 /**
- * The effective exposure of a host, from the desired datapath: every published
+ * The effective exposure of a host, from the resolved datapath intent: every published
  * port with its bind address, protocol, allow-list and the sandbox behind it,
  * and which sandboxes can open connections to which others on which ports.
  * Stable ordering, so a security team can diff two days' reports.
@@ -33,20 +33,25 @@ const range = (lo: number, count: number) => (count > 1 ? `${lo}-${lo + count - 
 
 export function exposure(d: DesiredDatapath): Exposure {
   const netName = new Map(d.networks.map((n) => [n.id, n.name]));
-  const published = d.publishes
-    .filter((p) => {
-      const n = d.networks.find((x) => x.id === p.network);
-      return !!n?.bridge && !n.internal; // internal networks install no port mapping
-    })
-    .map((p) => ({
+  // The intent holds only publishes that install a mapping, one per family: one line per publish, its families' allow-lists together.
+  const byPublish = new Map<string, PublishedExposure & { restricted: boolean }>();
+  for (const p of d.publishes) {
+    const k = JSON.stringify([p.sandbox, p.network, p.proto, p.hostIp, p.hostPort, p.count, p.containerPort]);
+    const e = byPublish.get(k) ?? {
       sandbox: p.sandbox,
       network: netName.get(p.network) ?? p.network,
       bind: p.hostIp || '*',
       hostPorts: range(p.hostPort, p.count),
       containerPorts: range(p.containerPort, p.count),
       proto: p.proto,
-      allow: p.allow.length ? [...p.allow].sort() : ['any'],
-    }))
+      allow: [],
+      restricted: p.restricted,
+    };
+    e.allow.push(...p.allow.filter((a) => !e.allow.includes(a)));
+    byPublish.set(k, e);
+  }
+  const published = [...byPublish.values()]
+    .map(({ restricted, allow, ...e }) => ({ ...e, allow: restricted ? allow.sort() : ['any'] }))
     .sort((a, b) => a.proto.localeCompare(b.proto) || a.bind.localeCompare(b.bind) || Number(a.hostPorts.split('-')[0]) - Number(b.hostPorts.split('-')[0]));
   const reachability: Reach[] = [];
   for (const n of d.networks) {

@@ -21,7 +21,8 @@ import { DEFAULT_SOCKET } from '../api/client.js';
 import { doctor, type DatapathChoice } from '../doctor/doctor.js';
 import { parsePrefix, parseIp } from '../ipam/addr.js';
 import { createDatapath } from '../datapath/select.js';
-import { PortHolder } from '../controller/ports.js';
+import { PortHolder } from '../drivers/ports.js';
+import { GlobalNetworks } from '../cluster/global.js';
 import { startDockerPlugin } from '../docker/protocol.js';
 import { joinCluster, type Joined } from '../cluster/join.js';
 import { withClusterEndpoints } from '../cluster/names.js';
@@ -110,8 +111,9 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
       onApply: (s, ok) => metrics?.observeApply(s, ok),
       ports: new PortHolder(subsystemLogger('ports')),
       ...(o.uplink ? { uplink: o.uplink } : {}),
-      ...(joined ? { cluster: joined.cluster, overlay: joined.overlay, underlayMtu: joined.underlayMtu } : {}),
+      ...(joined ? { overlay: joined.overlay } : {}),
     });
+    if (joined) GlobalNetworks.attach(controller, { cluster: joined.cluster, overlay: joined.overlay, underlayMtu: joined.underlayMtu, log: controller.log });
     const m = (metrics = new Metrics(controller, subsystemLogger('metrics')));
     const rec = await controller.reconcile().catch((e: unknown) => {
       m.reconciled('start', 'failed');

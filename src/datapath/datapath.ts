@@ -1,11 +1,16 @@
 /**
  * The datapath interface: the one place the control plane hands packet
- * decisions to a backend (bpf or iptables). The controller derives the whole
- * desired datapath from its state (desired.ts) and calls apply() after every
- * change and on start; a backend makes the kernel match it exactly, touching
- * only what it owns. Nothing else in berth knows which backend runs.
+ * decisions to a backend (bpf or iptables). desired.ts resolves the
+ * controller's state into one DesiredDatapath (every decision made: which
+ * publishes install a mapping, per family, loopback or not, the sysctls
+ * forwarding needs); the controller calls apply() with it after every change
+ * and on start, and a backend only translates it, making the kernel match it
+ * exactly and touching only what it owns. Nothing else in berth knows which
+ * backend runs. The types of what backends answer (status, events, explain)
+ * live here too.
  */
 import type { Proto } from '../store/model.js';
+import type { Sysctl } from './sysctl.js';
 
 export interface DpNetwork {
   id: string;
@@ -48,19 +53,30 @@ export interface DpEndpoint {
   egress?: DpEgressRule[];
 }
 
+/**
+ * One published port range of one address family, resolved: its network
+ * installs port mappings (bridged, not internal) and its sandbox has an
+ * address of @family. A publish on every address of a dual-stack sandbox is
+ * two of these.
+ */
 export interface DpPublish {
   sandbox: string;
   network: string;
-  /** '' = every host address; '127.0.0.1' / '::1' = localhost only */
+  family: 4 | 6;
+  /** '' = every host address of @family; else one address of @family */
   hostIp: string;
+  /** bound to a loopback address (127/8, ::1): reached from the host itself only */
+  loopback: boolean;
   hostPort: number;
   /** consecutive ports, mapped 1:1 */
   count: number;
-  containerV4?: string;
-  containerV6?: string;
+  /** the sandbox's address of @family */
+  target: string;
   containerPort: number;
   proto: Proto;
-  /** source prefixes allowed; empty = all */
+  /** the publish has a source allow-list: sources of @family outside @allow are refused (all of them when @allow is empty) */
+  restricted: boolean;
+  /** the allow-list's prefixes (or addresses) of @family */
   allow: string[];
 }
 
@@ -77,20 +93,73 @@ export interface DpLink {
   proto: Proto;
 }
 
+/** The resolved intent (desired.ts): what every backend is told, and only translates. */
 export interface DesiredDatapath {
   /** interface towards the outside world, when known (masquerade goes out of any non-berth interface otherwise) */
   uplink?: string;
   networks: DpNetwork[];
   endpoints: DpEndpoint[];
+  /** publishes that install a mapping, one per range and family, in the state's order */
   publishes: DpPublish[];
   links: DpLink[];
+  /** kernel settings the intent needs whichever backend carries it (forwarding); a backend adds those of its own mechanism */
+  sysctls: Sysctl[];
 }
 
-export interface DatapathStatus {
-  kind: 'bpf' | 'iptables' | 'none';
-  /** human-readable summary: rule or map entry counts, last apply */
-  detail: Record<string, unknown>;
+/** Packets and bytes by a name (a drop reason, a published port). */
+export type Counts = Record<string, { packets: number; bytes: number }>;
+
+/** Traffic the eBPF datapath counted: per network (sent by its sandboxes, delivered into it) and per published port ("tcp/8080"). */
+export interface DpTraffic {
+  networks: Record<string, { outPackets: number; outBytes: number; inPackets: number; inBytes: number }>;
+  publishes: Counts;
 }
+
+/** A backend's last apply, as status() shows it (apply-record.ts). */
+export interface LastApplyStatus {
+  /** ISO 8601; null: nothing applied yet by this berthd */
+  lastApply: string | null;
+  lastApplyMs?: number;
+  /** bpf: ms per phase (netlink, compile, maps, sysctls, attach) */
+  lastApplyPhases?: Record<string, number>;
+  warnings?: string[];
+}
+
+export interface BpfStatusDetail extends Partial<LastApplyStatus> {
+  /** the bpffs directory holding berth's pins */
+  root: string;
+  /** false: this berthd has not loaded its programs yet (only the pinned drop counters are read) */
+  loaded?: false;
+  /** hook -> program id */
+  programs?: Record<string, number>;
+  attachments?: number;
+  maps?: Record<string, { entries: number; max: number }>;
+  /** connection table entries over its size, 0 to 1 */
+  ctFill?: number;
+  drops?: Counts;
+  /** the kernel's own drops on berth's interfaces; null: not watched here */
+  kernelDrops?: Counts | null;
+  traffic?: DpTraffic;
+  /** event counters, by DpStat name */
+  stats?: Record<string, number>;
+}
+
+export interface IptablesStatusDetail extends Partial<LastApplyStatus> {
+  /** iptables is not installed: nothing else is known */
+  error?: string;
+  backend?: 'nf_tables' | 'legacy';
+  version?: string;
+  /** family -> "table/chain" -> rules */
+  rules?: Record<string, Record<string, number>>;
+  drops?: Counts;
+  sysctls?: Record<string, string>;
+}
+
+/** What a backend reports of itself, by kind: readers narrow on kind, nothing casts. */
+export type DatapathStatus =
+  | { kind: 'bpf'; detail: BpfStatusDetail }
+  | { kind: 'iptables'; detail: IptablesStatusDetail }
+  | { kind: 'none'; detail: Record<string, never> };
 
 /** One datapath event as `berth monitor` shows it. */
 export interface DpEventView {

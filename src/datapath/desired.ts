@@ -1,9 +1,128 @@
-/** The whole desired datapath, derived from the controller's state: a pure function. */
+/**
+ * The datapath intent, resolved once from the controller's state (a pure
+ * function): what every backend is told and only translates. Decided here,
+ * and nowhere else:
+ *  - which publishes install a mapping: those of bridged networks that are
+ *    not internal (Docker ignores ports published on internal networks: they
+ *    have no way in);
+ *  - each publish per address family: its bind address's, or both for "every
+ *    address", where the sandbox has an address of that family; its
+ *    allow-list split the same way; loopback binds flagged;
+ *  - the forwarding sysctls;
+ *  - which publish front ends changed between two intents (changedFronts):
+ *    the flows a backend flushes from its connection table.
+ */
 import type { State } from '../store/model.js';
 import { poolFor } from '../ipam/ipam.js';
-import type { DesiredDatapath, DpLink, DpNetwork } from './datapath.js';
+import { familyOf } from '../ipam/addr.js';
+import type { DesiredDatapath, DpEndpoint, DpLink, DpNetwork, DpPublish } from './datapath.js';
+import { forwardingSysctls } from './sysctl.js';
+
+/** A publish as the state asks for it: a sandbox's port range, on its first endpoint; resolved into DpPublish. */
+export interface DpPublishSpec {
+  sandbox: string;
+  network: string;
+  /** '' = every host address; '127.0.0.1' / '::1' = localhost only */
+  hostIp: string;
+  hostPort: number;
+  count: number;
+  containerV4?: string;
+  containerV6?: string;
+  containerPort: number;
+  proto: DpPublish['proto'];
+  /** source prefixes allowed; empty = all */
+  allow: string[];
+}
+
+/** The datapath as the state asks for it, before resolution. */
+export interface DatapathSpec {
+  uplink?: string;
+  networks: DpNetwork[];
+  endpoints: DpEndpoint[];
+  publishes: DpPublishSpec[];
+  links: DpLink[];
+}
 
 export function desiredDatapath(state: State, uplink?: string): DesiredDatapath {
+  return resolveDatapath(datapathSpec(state, uplink));
+}
+
+/** Every decision of the intent made (see the top of this file). */
+export function resolveDatapath(s: DatapathSpec): DesiredDatapath {
+  const mapping = new Set(s.networks.filter((n) => n.bridge && !n.internal).map((n) => n.id));
+  return {
+    ...(s.uplink ? { uplink: s.uplink } : {}),
+    networks: s.networks,
+    endpoints: s.endpoints,
+    publishes: s.publishes.filter((p) => mapping.has(p.network)).flatMap(resolvePublish),
+    links: s.links,
+    sysctls: forwardingSysctls(s.networks.some((n) => n.bridge && n.subnet6)),
+  };
+}
+
+export function isLoopback(ip: string): boolean {
+  return ip === '::1' || /^127\./.test(ip);
+}
+
+const familyOfPrefix = (cidr: string) => familyOf(cidr.split('/')[0]!);
+
+function resolvePublish(p: DpPublishSpec): DpPublish[] {
+  const families: (4 | 6)[] = p.hostIp ? [familyOf(p.hostIp)].filter((f): f is 4 | 6 => f === 4 || f === 6) : [4, 6];
+  const out: DpPublish[] = [];
+  for (const family of families) {
+    const target = family === 4 ? p.containerV4 : p.containerV6;
+    if (!target) continue;
+    out.push({
+      sandbox: p.sandbox, network: p.network, family, hostIp: p.hostIp, loopback: isLoopback(p.hostIp),
+      hostPort: p.hostPort, count: p.count, target, containerPort: p.containerPort, proto: p.proto,
+      restricted: p.allow.length > 0, allow: p.allow.filter((a) => familyOfPrefix(a) === family),
+    });
+  }
+  return out;
+}
+
+/** What identifies a publish's front end: the connection-table entries it owns. */
+export interface FrontEnd {
+  proto: DpPublish['proto'];
+  /** '' = every host address */
+  hostIp: string;
+  hostPort: number;
+  count: number;
+}
+
+export const frontKey = (p: FrontEnd) => `${p.proto}|${p.hostIp}|${p.hostPort}|${p.count}`;
+
+/** front end -> what it translates to (every family's target, ports and allow-list). */
+function publishTargets(d: DesiredDatapath): Map<string, { front: FrontEnd; target: string }> {
+  const out = new Map<string, { front: FrontEnd; target: string }>();
+  for (const p of d.publishes) {
+    const front: FrontEnd = { proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, count: p.count };
+    const target = JSON.stringify({
+      network: p.network, sandbox: p.sandbox, family: p.family, target: p.target, port: p.containerPort,
+      restricted: p.restricted, allow: [...p.allow].sort(),
+    });
+    const k = frontKey(front);
+    const prev = out.get(k);
+    out.set(k, { front, target: prev ? `${prev.target};${target}` : target });
+  }
+  return out;
+}
+
+/** Front ends added, removed or changed from @before to @after (undefined before: everything in @after; after: everything before). */
+export function changedFronts(before: DesiredDatapath | undefined, after: DesiredDatapath | undefined): FrontEnd[] {
+  const a = before ? publishTargets(before) : new Map<string, { front: FrontEnd; target: string }>();
+  const b = after ? publishTargets(after) : new Map<string, { front: FrontEnd; target: string }>();
+  const out: FrontEnd[] = [];
+  for (const k of new Set([...a.keys(), ...b.keys()])) {
+    const x = a.get(k);
+    const y = b.get(k);
+    if (x?.target !== y?.target) out.push((y ?? x)!.front);
+  }
+  return out;
+}
+
+/** The state's networks, endpoints, publishes and links as the datapath sees them, not yet resolved. */
+function datapathSpec(state: State, uplink?: string): DatapathSpec {
   const networks: DpNetwork[] = Object.values(state.networks).map((n) => {
     const p4 = poolFor(n.pools, 4);
     const p6 = poolFor(n.pools, 6);

@@ -11,8 +11,11 @@
  * Messages are decoded and encoded with dns-packet. Forwarded replies are
  * relayed as the upstream sent them (EDNS, DNSSEC records, types dns-packet
  * does not know all survive); only the header's ID and RA bit are rewritten.
+ *
+ * This file is the server (transports, local answers, forwarding policy);
+ * message.ts holds the wire format, sockets.ts the listening sockets and
+ * upstream.ts one exchange with an upstream.
  */
-import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import net, { type AddressInfo } from 'node:net';
 import * as dnsPacket from 'dns-packet';
@@ -27,6 +30,9 @@ import {
   reverseNameToIp,
   type Upstream,
 } from './names.js';
+import { BADVERS, encodeReply, FORMERR, frame, isTruncated, NOERROR, NOTIMP, NXDOMAIN, parseQuery, REFUSED, SERVFAIL, takeFrames, type Query, type Transport } from './message.js';
+import { closeServer, closeUdp, listen } from './sockets.js';
+import { exchange } from './upstream.js';
 
 export type AddressType = 'A' | 'AAAA';
 
@@ -85,41 +91,11 @@ const DEFAULT_TCP_IDLE_MS = 10_000;
 const MAX_TCP_CONNECTIONS = 256;
 // Queries read ahead on one TCP connection before reading pauses.
 const MAX_TCP_PIPELINE = 32;
-// RFC 1035 without EDNS; what a client gets unless it advertises more.
-const MIN_UDP_PAYLOAD = 512;
-// Advertised in our OPT record: the DNS flag day 2020 value.
-const OUR_EDNS_PAYLOAD = 1232;
-const MAX_MESSAGE = 0xffff;
-
-const NOERROR = 0;
-const FORMERR = 1;
-const SERVFAIL = 2;
-const NXDOMAIN = 3;
-const NOTIMP = 4;
-const REFUSED = 5;
-const BADVERS = 16;
-
-type Transport = 'udp' | 'tcp';
-
-/** A decoded query and what its reply must respect. */
-interface Query {
-  raw: Buffer;
-  packet: dnsPacket.DecodedPacket;
-  /** The only question; undefined when the query had none or several. */
-  question: dnsPacket.Question | undefined;
-  /** dns-packet re-encodes the question byte for byte, so our replies can echo it. */
-  echoable: boolean;
-  opt: dnsPacket.OptAnswer | undefined;
-  client: string;
-  transport: Transport;
-  /** Largest reply the client accepts on this transport. */
-  maxSize: number;
-}
-
 type Outcome = { reply: Buffer } | { drop: 'malformed' | 'unanswerable' };
 
 export class EmbeddedDns {
-  private readonly cancels = new Set<() => void>();
+  /** cancels of the exchanges waiting for upstreams: close() ends them */
+  private readonly waits = new Set<() => void>();
   private readonly conns = new Set<net.Socket>();
   private inFlight = 0;
   private closing: Promise<void> | undefined;
@@ -180,7 +156,7 @@ export class EmbeddedDns {
   /** Stops listening, drops TCP clients and abandons queries waiting for upstreams. */
   close(): Promise<void> {
     if (!this.closing) {
-      for (const cancel of [...this.cancels]) cancel();
+      for (const cancel of [...this.waits]) cancel();
       for (const sock of this.conns) sock.destroy();
       this.closing = Promise.all([closeUdp(this.udp), closeServer(this.tcp)]).then(() => undefined);
     }
@@ -414,10 +390,10 @@ export class EmbeddedDns {
         if (this.closing) break;
         const upstream = formatHostPort(up.host, up.port);
         try {
-          let reply = await this.exchange(up, q, q.transport);
+          let reply = await exchange(up, q, q.transport, this.waits, this.upstreamTimeoutMs);
           if (q.transport === 'udp' && isTruncated(reply)) {
             try {
-              const full = await this.exchange(up, q, 'tcp');
+              const full = await exchange(up, q, 'tcp', this.waits, this.upstreamTimeoutMs);
               // Still too big for the client: it gets TC and comes back over TCP.
               if (full.length <= q.maxSize) reply = full;
             } catch (err) {
@@ -460,62 +436,6 @@ export class EmbeddedDns {
     return out;
   }
 
-  /**
-   * One query to one upstream. The upstream sees a fresh random ID (and over
-   * UDP a fresh source port), so replies cannot be matched by guessing the
-   * client's ID; resolves with the upstream's reply, still under that ID.
-   */
-  private exchange(up: Upstream, q: Query, transport: Transport): Promise<Buffer> {
-    const id = randomInt(0x10000);
-    const query = Buffer.from(q.raw);
-    query.writeUInt16BE(id, 0);
-    const question = q.question as dnsPacket.Question;
-    return new Promise<Buffer>((resolve, reject) => {
-      let stop: () => void = () => undefined;
-      const settle = (err: Error | null, reply?: Buffer) => {
-        // Timer, socket events and close() race: the first to settle wins.
-        if (!this.cancels.delete(cancel)) return;
-        clearTimeout(timer);
-        stop();
-        if (err) reject(err);
-        else resolve(reply as Buffer);
-      };
-      const cancel = () => settle(new Error('resolver closed'));
-      this.cancels.add(cancel);
-      const ms = this.upstreamTimeoutMs;
-      const timer = setTimeout(() => settle(new Error(`no answer over ${transport} within ${ms} ms`)), ms);
-
-      if (transport === 'udp') {
-        const sock = dgram.createSocket(up.family === 6 ? 'udp6' : 'udp4');
-        stop = () => closeUdp(sock);
-        sock.on('error', (err) => settle(err));
-        sock.on('message', (msg) => {
-          const check = checkReply(msg, id, question);
-          // A stray datagram (late reply to an earlier query, spoof) does not end the wait.
-          if (check !== 'foreign') settle(check === 'ok' ? null : check, msg);
-        });
-        // Connected: only datagrams from the upstream's address and port arrive. The callback
-        // also runs when connecting fails (no route to the upstream): send() would then throw.
-        sock.connect(up.port, up.host, ((err?: Error) => (err ? settle(err) : sock.send(query, (e) => e && settle(e)))) as () => void);
-      } else {
-        const sock = net.connect({ host: up.host, port: up.port });
-        stop = () => sock.destroy();
-        let buffered: Buffer = Buffer.alloc(0);
-        sock.setNoDelay(true);
-        sock.on('connect', () => sock.write(frame(query)));
-        sock.on('error', (err) => settle(err));
-        sock.on('close', () => settle(new Error('upstream closed the TCP connection without an answer')));
-        sock.on('data', (chunk) => {
-          buffered = Buffer.concat([buffered, chunk]);
-          const [frames] = takeFrames(buffered);
-          const msg = frames[0];
-          if (!msg) return;
-          const check = checkReply(msg, id, question);
-          settle(check === 'ok' ? null : check === 'foreign' ? new Error('TCP reply does not match the query') : check, msg);
-        });
-      }
-    });
-  }
 }
 
 // --- helpers -----------------------------------------------------------------
@@ -529,188 +449,6 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 function sameAddress(a: string, b: string): boolean {
   if (net.isIPv6(a) && net.isIPv6(b)) return canonicalIPv6(a) === canonicalIPv6(b);
   return a === b;
-}
-
-/** Binds UDP and TCP on one address and port; port 0 picks one free for both. */
-async function listen(address: string, family: 4 | 6, port: number): Promise<{ udp: dgram.Socket; tcp: net.Server; info: AddressInfo }> {
-  for (let attempt = 1; ; attempt++) {
-    const udp = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject);
-        udp.bind({ address, port, exclusive: true }, () => {
-          udp.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      await closeUdp(udp);
-      throw listenError(err, address, port, 'udp');
-    }
-    const info = udp.address();
-    const tcp = net.createServer({ allowHalfOpen: true });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        tcp.once('error', reject);
-        tcp.listen({ host: address, port: info.port, ipv6Only: family === 6, exclusive: true }, () => {
-          tcp.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      await closeUdp(udp);
-      // The kernel's free UDP port may be taken for TCP: pick another pair.
-      if (port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 10) continue;
-      throw listenError(err, address, info.port, 'tcp');
-    }
-    return { udp, tcp, info: { address, family: info.family, port: info.port } };
-  }
-}
-
-function listenError(err: unknown, address: string, port: number, proto: Transport): Error {
-  const e = err as NodeJS.ErrnoException;
-  const out: NodeJS.ErrnoException = new Error(`cannot listen on ${formatHostPort(address, port)}/${proto}: ${e.message}`, { cause: err });
-  if (e.code) out.code = e.code;
-  return out;
-}
-
-function closeUdp(sock: dgram.Socket): Promise<void> {
-  return new Promise((resolve) => {
-    try {
-      sock.close(() => resolve());
-    } catch {
-      resolve(); // already closed
-    }
-  });
-}
-
-function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
-function parseQuery(raw: Buffer, client: string, transport: Transport): Query | undefined {
-  let packet: dnsPacket.DecodedPacket;
-  try {
-    packet = dnsPacket.decode(raw);
-  } catch {
-    return undefined;
-  }
-  const questions = packet.questions ?? [];
-  const question = questions.length === 1 ? questions[0] : undefined;
-  let echoable = false;
-  if (question) {
-    try {
-      // Unknown classes, labels with dots or bytes that are not UTF-8 do not survive decoding.
-      const echo = dnsPacket.encode({ questions: [question] }).subarray(12);
-      echoable = raw.subarray(12, 12 + echo.length).equals(echo);
-    } catch {
-      echoable = false;
-    }
-  }
-  const opt = (packet.additionals ?? []).find((a): a is dnsPacket.OptAnswer => a.type === 'OPT');
-  const maxSize = transport === 'tcp' ? MAX_MESSAGE : Math.max(MIN_UDP_PAYLOAD, opt?.udpPayloadSize ?? 0);
-  return { raw, packet, question, echoable, opt, client, transport, maxSize };
-}
-
-/**
- * Our own reply: the query's ID, opcode, RD and (if it could be echoed) its
- * question; RA always, AA for answers of ours. Answers that do not fit the
- * client's limit are cut from the end and TC is set; the client may use those
- * that came (musl does not retry over TCP) or ask again over TCP.
- */
-function encodeReply(q: Query, rcode: number, answers: dnsPacket.Answer[] = [], opts: { aa?: boolean; tc?: boolean } = {}): Buffer {
-  const opcodeBits = (q.packet.flags ?? 0) & (0xf << 11);
-  let flags = opcodeBits | dnsPacket.RECURSION_AVAILABLE | (rcode & 0xf);
-  if (q.packet.flag_rd) flags |= dnsPacket.RECURSION_DESIRED;
-  if (opts.aa ?? true) flags |= dnsPacket.AUTHORITATIVE_ANSWER;
-  if (opts.tc) flags |= dnsPacket.TRUNCATED_RESPONSE;
-  // RFC 6891: a query with OPT gets OPT back; extended RCODEs (BADVERS) live there.
-  const additionals: dnsPacket.Answer[] = q.opt
-    ? [
-        {
-          type: 'OPT',
-          name: '.',
-          udpPayloadSize: OUR_EDNS_PAYLOAD,
-          extendedRcode: rcode >> 4,
-          ednsVersion: 0,
-          flags: 0,
-          flag_do: false,
-          options: [],
-        },
-      ]
-    : [];
-  const packet = (n: number, tc: boolean): dnsPacket.Packet => ({
-    type: 'response',
-    id: q.packet.id ?? 0,
-    flags: tc ? flags | dnsPacket.TRUNCATED_RESPONSE : flags,
-    questions: q.echoable && q.question ? [q.question] : [],
-    answers: answers.slice(0, n),
-    additionals,
-  });
-  if (dnsPacket.encodingLength(packet(answers.length, false)) <= q.maxSize) return dnsPacket.encode(packet(answers.length, false));
-  // Most answers that fit, by bisection: lengths grow with the answer count.
-  let lo = 0;
-  let hi = answers.length - 1;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (dnsPacket.encodingLength(packet(mid, true)) <= q.maxSize) lo = mid;
-    else hi = mid - 1;
-  }
-  return dnsPacket.encode(packet(lo, true));
-}
-
-/**
- * Whether a datagram is the reply to our query: 'foreign' for anything else
- * (wrong ID, not a response, other question), an Error for a reply that
- * answers nothing usable.
- */
-function checkReply(msg: Buffer, id: number, question: dnsPacket.Question): 'ok' | 'foreign' | Error {
-  if (msg.length < 12 || msg.readUInt16BE(0) !== id) return 'foreign';
-  // Only the header and question matter here: a copy with empty record
-  // counts decodes those alone, so records dns-packet would choke on are
-  // relayed untouched.
-  const head = Buffer.from(msg);
-  head.fill(0, 6, 12);
-  let packet: dnsPacket.DecodedPacket;
-  try {
-    packet = dnsPacket.decode(head);
-  } catch {
-    return new Error('upstream reply is malformed');
-  }
-  if (!packet.flag_qr) return 'foreign';
-  const questions = packet.questions ?? [];
-  if (questions.length === 0) return new Error(`upstream replied rcode ${(packet.flags ?? 0) & 0xf} without the question`);
-  const got = questions[0] as dnsPacket.Question;
-  const same =
-    questions.length === 1 &&
-    got.type === question.type &&
-    (got.class ?? 'IN') === (question.class ?? 'IN') &&
-    normalizeName(got.name) === normalizeName(question.name);
-  return same ? 'ok' : 'foreign';
-}
-
-function isTruncated(reply: Buffer): boolean {
-  return (reply.readUInt16BE(2) & dnsPacket.TRUNCATED_RESPONSE) !== 0;
-}
-
-/** A DNS message with its TCP length prefix (RFC 1035 §4.2.2). */
-function frame(msg: Buffer): Buffer {
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(msg.length);
-  return Buffer.concat([len, msg]);
-}
-
-/** Complete length-prefixed messages at the front of a TCP stream, and the rest. */
-function takeFrames(buf: Buffer): [Buffer[], Buffer] {
-  const frames: Buffer[] = [];
-  let off = 0;
-  while (buf.length - off >= 2) {
-    const len = buf.readUInt16BE(off);
-    if (buf.length - off - 2 < len) break;
-    frames.push(buf.subarray(off + 2, off + 2 + len));
-    off += 2 + len;
-  }
-  return [frames, buf.subarray(off)];
 }
 
 /** Fisher–Yates: each multi-address answer comes in a fresh order (round-robin DNS). */

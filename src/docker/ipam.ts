@@ -5,29 +5,19 @@
  * RequestAddressType com.docker.network.gateway.
  */
 import type { Logger } from 'pino';
-import type { Controller } from '../controller/controller.js';
+import type { DockerEngine } from './engine.js';
 import { badRequest } from '../errors.js';
-import type { PluginHandler } from './protocol.js';
+import { str, type PluginHandler } from './wire.js';
 
 export const ADDRESS_SPACE = { local: 'berth-local', global: 'berth-global' };
 const GATEWAY_TYPE = 'com.docker.network.gateway';
-
-export function str(body: Record<string, unknown>, key: string, required = false): string {
-  const v = body[key];
-  if (v === undefined || v === null || v === '') {
-    if (required) throw badRequest(`${key} missing`);
-    return '';
-  }
-  if (typeof v !== 'string') throw badRequest(`${key} must be a string`);
-  return v;
-}
 
 function obj(body: Record<string, unknown>, key: string): Record<string, unknown> {
   const v = body[key];
   return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
-export function ipamDriverRoutes(c: Controller, _log: Logger): Record<string, PluginHandler> {
+export function ipamDriverRoutes(c: DockerEngine, _log: Logger): Record<string, PluginHandler> {
   return {
     '/IpamDriver.GetCapabilities': () => ({ RequiresMACAddress: false, RequiresRequestReplay: false }),
     '/IpamDriver.GetDefaultAddressSpaces': () => ({ LocalDefaultAddressSpace: ADDRESS_SPACE.local, GlobalDefaultAddressSpace: ADDRESS_SPACE.global }),

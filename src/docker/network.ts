@@ -6,13 +6,12 @@
  * Docker moves into the container and names eth<N> (DstPrefix "eth").
  */
 import type { Logger } from 'pino';
-import type { Controller } from '../controller/controller.js';
+import type { DockerEngine } from './engine.js';
 import { badRequest } from '../errors.js';
 import type { PortSpec } from '../controller/portspec.js';
 import type { PortProto, Proto } from '../store/model.js';
 import { poolFor } from '../ipam/ipam.js';
-import type { PluginHandler } from './protocol.js';
-import { str } from './ipam.js';
+import { str, type PluginHandler } from './wire.js';
 
 /** Docker's option labels (libnetwork/netlabel). */
 export const LABEL = {
@@ -77,7 +76,7 @@ interface IpamData {
 
 const noPrefix = (a: string | undefined) => (a ? a.split('/')[0]! : undefined);
 
-export function networkDriverRoutes(c: Controller, log: Logger): Record<string, PluginHandler> {
+export function networkDriverRoutes(c: DockerEngine, log: Logger): Record<string, PluginHandler> {
   const epOf = (b: Record<string, unknown>) => str(b, 'EndpointID', true);
   return {
     '/NetworkDriver.GetCapabilities': () => ({ Scope: 'local', ConnectivityScope: 'local' }),

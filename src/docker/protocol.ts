@@ -10,20 +10,21 @@ import { listenUnix, readJsonBody } from '../api/http.js';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Controller } from '../controller/controller.js';
+import { DockerEngine } from './engine.js';
 import { BerthError } from '../errors.js';
 import { networkDriverRoutes } from './network.js';
 import { ipamDriverRoutes } from './ipam.js';
 
 export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
-/** One protocol call: the decoded request body in, the response object out. */
-export type PluginHandler = (body: Record<string, unknown>) => Promise<object> | object;
+import type { PluginHandler } from './wire.js';
 
 export function pluginRoutes(c: Controller, log: Logger): Record<string, PluginHandler> {
+  const engine = new DockerEngine(c);
   return {
     '/Plugin.Activate': () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }),
-    ...networkDriverRoutes(c, log),
-    ...ipamDriverRoutes(c, log),
+    ...networkDriverRoutes(engine, log),
+    ...ipamDriverRoutes(engine, log),
   };
 }
 

@@ -6,7 +6,7 @@ import { addon, type ProbeResult } from '../native/addon.js';
 import { BPFFS_ROOT } from '../bpf/bpffs.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readDrops } from '../datapath/bpf/index.js';
+import { readDrops } from '../datapath/bpf/counters.js';
 import { tryRun } from '../exec.js';
 
 export interface ToolInfo {

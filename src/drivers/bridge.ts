@@ -2,10 +2,12 @@
  * The bridge driver: a Linux bridge per network holding the gateway address,
  * and a veth per endpoint whose peer is created straight inside the sandbox's
  * namespace. Set-up is a queue of small named steps, each idempotent.
+ * Another engine's endpoints (Docker's) get a veth whose peer stays in the
+ * host namespace for that engine to move into its own sandbox.
  */
 import { nl } from '../netlink/index.js';
 import { parsePrefix } from '../ipam/addr.js';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/model.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../store/model.js';
 import { ignoring, type JoinContext, type NetworkDriver } from './driver.js';
 import { configureSandboxSide, sandboxHasLink } from './sandbox-side.js';
 
@@ -25,6 +27,14 @@ async function runSteps(what: string, steps: Step[]): Promise<void> {
 export function mtuOf(n: NetworkRecord): number {
   return Number(n.options.mtu ?? 1500);
 }
+
+/** The host-side veth name of endpoint @epId (the bpf datapath attaches there). */
+export function hostIfName(epId: string): string {
+  return `bv${epId.slice(0, 12)}`;
+}
+
+const OWN_BRIDGE = /^bb-[0-9a-f]{12}$/;
+const OWN_VETH = /^bv[0-9a-f]{12}$/;
 
 /**
  * A fixed MAC for the bridge. Without one, Linux gives a bridge the lowest MAC
@@ -76,5 +86,49 @@ export class BridgeDriver implements NetworkDriver {
     const host = await nl.linkList({});
     if (!host.some((l) => l.name === ep.hostIf)) return false;
     return sandboxHasLink(sb, ep.ifname);
+  }
+
+  async setGateway(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
+    await configureSandboxSide(n, sb, ep, { ...ctx, gateway: true });
+  }
+
+  /** Bridges bb-* and veths bv* that no network or endpoint of @state has (overlay networks' included). */
+  async sweep(state: State): Promise<string[]> {
+    const bridges = new Set(Object.values(state.networks).map((n) => n.bridge));
+    const hostIfs = new Set(Object.values(state.sandboxes).flatMap((s) => s.endpoints.map((e) => e.hostIf)));
+    const removed: string[] = [];
+    for (const l of await nl.linkList({})) {
+      if ((OWN_BRIDGE.test(l.name) && !bridges.has(l.name)) || (OWN_VETH.test(l.name) && !hostIfs.has(l.name))) {
+        await nl.linkDel({ name: l.name });
+        removed.push(`link ${l.name}`);
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * The veth of another engine's endpoint, its @peer left in the host
+   * namespace for the engine to move. A half-made pair, or one whose peer went
+   * into an earlier sandbox, is made anew; true when it was (re)made.
+   */
+  async joinExternal(n: NetworkRecord, ep: EndpointRecord, peer: string): Promise<boolean> {
+    const links = await nl.linkList({});
+    if (links.some((l) => l.name === ep.hostIf) && links.some((l) => l.name === peer)) return false;
+    await nl.linkDel({ name: ep.hostIf! }).catch(() => undefined);
+    await nl.linkDel({ name: peer }).catch(() => undefined);
+    try {
+      await nl.linkAddVeth({ name: ep.hostIf!, peerName: peer, mtu: mtuOf(n), peerMac: ep.mac });
+      await nl.linkSet({ name: ep.hostIf!, master: n.bridge!, up: true });
+    } catch (e) {
+      await nl.linkDel({ name: ep.hostIf! }).catch(() => undefined);
+      throw e;
+    }
+    return true;
+  }
+
+  /** Removes an external endpoint's veth, wherever its peer went. */
+  async leaveExternal(ep: EndpointRecord, peer: string): Promise<void> {
+    if (ep.hostIf) await nl.linkDel({ name: ep.hostIf }).catch(() => undefined);
+    await nl.linkDel({ name: peer }).catch(() => undefined);
   }
 }

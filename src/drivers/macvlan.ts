@@ -35,4 +35,13 @@ export class MacvlanDriver implements NetworkDriver {
   async endpointPresent(_n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<boolean> {
     return sandboxHasLink(sb, ep.ifname);
   }
+
+  async setGateway(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
+    await configureSandboxSide(n, sb, ep, { ...ctx, gateway: true });
+  }
+
+  /** A macvlan child lives and dies with its sandbox's namespace: nothing of its own outlives a sandbox. */
+  async sweep(): Promise<string[]> {
+    return [];
+  }
 }

@@ -7,21 +7,19 @@
  * remote endpoints are tunnelled, and the network's VNI is bound to the
  * bridge for frames arriving from the tunnel.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/model.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../store/model.js';
 import { BridgeDriver } from './bridge.js';
 import type { JoinContext, NetworkDriver } from './driver.js';
-import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
+import type { OverlayPorts } from '../datapath/overlay/dataplane.js';
 import { unavailable } from '../errors.js';
 
 export class OverlayDriver implements NetworkDriver {
   readonly name = 'overlay';
   private readonly bridge = new BridgeDriver();
 
-  constructor(private readonly dataplane: () => OverlayDataplane | undefined) {}
+  constructor(private readonly dataplane: () => OverlayPorts | undefined) {}
 
-  private dp(n: NetworkRecord): OverlayDataplane {
+  private dp(n: NetworkRecord): OverlayPorts {
     const dp = this.dataplane();
     if (!dp) throw unavailable(`overlay network '${n.name}' needs the overlay dataplane: start berthd with --store etcd://HOST:PORT`);
     return dp;
@@ -52,11 +50,21 @@ export class OverlayDriver implements NetworkDriver {
 
   async endpointPresent(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<boolean> {
     const dp = this.dataplane();
-    if (!dp || !existsSync(join(dp.pinDir, 'links', ep.hostIf!))) return false;
+    if (!dp || !dp.portAttached(ep.hostIf!)) return false;
     if (!(await this.bridge.endpointPresent(n, sb, ep))) return false;
     // The interfaces are there: rewrite the port's map entries (idempotent), so maps an
     // older berthd did not have are filled without remaking the endpoint.
     await dp.addPort(ep.hostIf!, n.vxlan!.vni, n.vxlan!.port, ep.mac);
     return true;
+  }
+
+  async setGateway(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
+    await this.bridge.setGateway(n, sb, ep, ctx);
+  }
+
+  /** The dataplane's pinned ports and tunnel state of endpoints gone; the bridges and veths are the bridge driver's sweep. */
+  async sweep(_state: State): Promise<string[]> {
+    await this.dataplane()?.sweep();
+    return [];
   }
 }

@@ -20,18 +20,6 @@ export type ReconcileKind = 'start' | 'drift';
 /** start: ok or failed; drift (the periodic check): clean, repaired or failed */
 export type ReconcileOutcome = 'ok' | 'clean' | 'repaired' | 'failed';
 
-interface BpfDetail {
-  traffic?: {
-    networks: Record<string, { outPackets: number; outBytes: number; inPackets: number; inBytes: number }>;
-    publishes: Record<string, { packets: number; bytes: number }>;
-  };
-  kernelDrops?: Record<string, { packets: number; bytes: number }> | null;
-  drops?: Record<string, { packets: number; bytes: number }>;
-  maps?: Record<string, { entries: number; max: number }>;
-  ctFill?: number;
-  stats?: Record<string, number>;
-}
-
 /** A counter whose value the datapath keeps: set to the datapath's total at each scrape. */
 function mirror(c: Counter<string>, labels: Record<string, string>, value: number): void {
   c.inc(labels, Math.max(0, value));
@@ -110,33 +98,35 @@ export class Metrics {
     }
     this.datapath.reset();
     this.datapath.set({ datapath: st.kind }, 1);
-    const d = st.detail as BpfDetail;
+    // Drops by reason on either backend; tables, events and traffic only the eBPF datapath counts.
+    const drops = st.kind === 'none' ? undefined : st.detail.drops;
+    const bpf = st.kind === 'bpf' ? st.detail : undefined;
     for (const c of [this.drops, this.dropBytes, this.stats]) c.reset();
     this.mapEntries.reset();
     this.mapMax.reset();
-    for (const [reason, v] of Object.entries(d.drops ?? {})) {
+    for (const [reason, v] of Object.entries(drops ?? {})) {
       mirror(this.drops, { reason }, v.packets);
       mirror(this.dropBytes, { reason }, v.bytes);
     }
-    for (const [map, v] of Object.entries(d.maps ?? {})) {
+    for (const [map, v] of Object.entries(bpf?.maps ?? {})) {
       this.mapEntries.set({ map }, v.entries);
       this.mapMax.set({ map }, v.max);
     }
-    if (typeof d.ctFill === 'number') this.ctFill.set(d.ctFill);
-    for (const [name, v] of Object.entries(d.stats ?? {})) mirror(this.stats, { event: snake(name) }, v);
+    if (typeof bpf?.ctFill === 'number') this.ctFill.set(bpf.ctFill);
+    for (const [name, v] of Object.entries(bpf?.stats ?? {})) mirror(this.stats, { event: snake(name) }, v);
     for (const c of [this.netPackets, this.netBytes, this.pubPackets, this.pubBytes, this.kernelDrops]) c.reset();
-    for (const [network, v] of Object.entries(d.traffic?.networks ?? {})) {
+    for (const [network, v] of Object.entries(bpf?.traffic?.networks ?? {})) {
       mirror(this.netPackets, { network, direction: 'out' }, v.outPackets);
       mirror(this.netPackets, { network, direction: 'in' }, v.inPackets);
       mirror(this.netBytes, { network, direction: 'out' }, v.outBytes);
       mirror(this.netBytes, { network, direction: 'in' }, v.inBytes);
     }
-    for (const [key, v] of Object.entries(d.traffic?.publishes ?? {})) {
+    for (const [key, v] of Object.entries(bpf?.traffic?.publishes ?? {})) {
       const [proto, port] = key.split('/') as [string, string];
       mirror(this.pubPackets, { proto, port }, v.packets);
       mirror(this.pubBytes, { proto, port }, v.bytes);
     }
-    for (const [reason, v] of Object.entries(d.kernelDrops ?? {})) mirror(this.kernelDrops, { reason }, v.packets);
+    for (const [reason, v] of Object.entries(bpf?.kernelDrops ?? {})) mirror(this.kernelDrops, { reason }, v.packets);
   }
 }
 

@@ -35,16 +35,23 @@ export class EmbeddedStore {
     return state;
   }
 
-  async save(state: State): Promise<void> {
+  /**
+   * Replaces the stored state. @durable false skips the fsyncs: the rename is
+   * still atomic, so a killed berthd leaves the old or the new state, but a
+   * power loss may keep the old one. For facts that a reboot voids anyway
+   * (a sandbox process's pid and exit code).
+   */
+  async save(state: State, durable = true): Promise<void> {
     const tmp = `${this.file}.tmp`;
     const fh = await open(tmp, 'w', 0o600);
     try {
       await fh.writeFile(JSON.stringify(state));
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
     await rename(tmp, this.file);
+    if (!durable) return;
     const dh = await open(this.dir, 'r');
     try {
       await dh.sync();

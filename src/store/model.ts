@@ -3,7 +3,8 @@
  * kernel state (links, namespaces, addresses, routes) is derived from it and
  * rebuilt from it on start.
  */
-import type { Family } from '../ipam/addr.js';
+/** An address family (the same as ipam's Family; the store depends on no other layer). */
+type Family = 4 | 6;
 
 export const STATE_VERSION = 1;
 

@@ -1,5 +1,5 @@
 /**
- * Packet tests of bpf/count.c through BPF_PROG_TEST_RUN. Each scenario is
+ * Packet tests of bpf/demo/count.c through BPF_PROG_TEST_RUN. Each scenario is
  * data: an input packet, the knobs, the expected verdict, the expected output
  * bytes and the drop reason the program must count.
  */
@@ -65,7 +65,7 @@ afterAll(async () => {
   for (const o of loaded.values()) (await o).close();
 });
 
-describe('bpf/count.c under BPF_PROG_TEST_RUN', () => {
+describe('bpf/demo/count.c under BPF_PROG_TEST_RUN', () => {
   it.each(fixtures)('$name', async (f) => {
     const obj = await objectFor(f.consts);
     const reason = DropReason[f.drop];

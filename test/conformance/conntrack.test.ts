@@ -24,8 +24,9 @@ import { run } from '../../src/exec.js';
 import type { SandboxView } from '../../src/api/views.js';
 import { UPLINK } from '../../harness/berthd.js';
 import { Agent, World } from '../helpers/conformance.js';
-import { changedFronts, deleteLines, filteredLines, parseEntries } from '../../src/datapath/iptables/conntrack.js';
-import type { DesiredDatapath, DpPublish } from '../../src/datapath/datapath.js';
+import { deleteLines, filteredLines, parseEntries } from '../../src/datapath/iptables/conntrack.js';
+import { changedFronts, resolveDatapath, type DpPublishSpec } from '../../src/datapath/desired.js';
+import type { DesiredDatapath } from '../../src/datapath/datapath.js';
 
 const PORT = 5353;
 const CLIENT_PORT = 40999;
@@ -201,8 +202,8 @@ describe('conntrack entries of a published port follow the publish (iptables)', 
 
 describe('which conntrack entries a change flushes', () => {
   const net = { id: 'n', name: 'n', bridge: 'bb-n', subnet4: '10.0.0.0/24', internal: false, icc: true, masquerade: true };
-  const pub = (o: Partial<DpPublish> = {}): DpPublish => ({ sandbox: 's', network: 'n', hostIp: '', hostPort: 5353, count: 1, containerV4: '10.0.0.2', containerPort: 53, proto: 'udp', allow: [], ...o });
-  const dp = (...publishes: DpPublish[]): DesiredDatapath => ({ networks: [net], endpoints: [], publishes, links: [] });
+  const pub = (o: Partial<DpPublishSpec> = {}): DpPublishSpec => ({ sandbox: 's', network: 'n', hostIp: '', hostPort: 5353, count: 1, containerV4: '10.0.0.2', containerPort: 53, proto: 'udp', allow: [], ...o });
+  const dp = (...publishes: DpPublishSpec[]): DesiredDatapath => resolveDatapath({ networks: [net], endpoints: [], publishes, links: [] });
 
   it('added, removed and changed publishes; unchanged ones are left alone', () => {
     const a = pub();

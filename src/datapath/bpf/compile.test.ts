@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NlAddr, NlLink } from '../../native/addon.js';
-import type { DesiredDatapath, DpEndpoint, DpNetwork, DpPublish } from '../datapath.js';
+import type { DesiredDatapath, DpEndpoint, DpNetwork } from '../datapath.js';
+import { resolveDatapath, type DatapathSpec, type DpPublishSpec } from '../desired.js';
 import { dpEgress, dpEp, dpLpmId, dpNet, EpFlag, NetFlag, PubFlag } from '../../bpf/abi.js';
 import { addr16, compile, lpmKey, pubWalks } from './compile.js';
 
@@ -19,12 +20,13 @@ const ADDRS: NlAddr[] = [
 ];
 const net = (id: string, bridge: string, over: Partial<DpNetwork> = {}): DpNetwork => ({ id, name: id, bridge, subnet4: '10.1.0.0/24', gateway4: '10.1.0.1', internal: false, icc: true, masquerade: true, ...over });
 const ep = (sandbox: string, network: string, hostIf: string, v4: string, over: Partial<DpEndpoint> = {}): DpEndpoint => ({ sandbox, network, hostIf, mac: '02:00:00:00:01:01', v4, ...over });
-const pub = (over: Partial<DpPublish>): DpPublish => ({ sandbox: 'a1', network: 'a', hostIp: '', hostPort: 8080, count: 1, containerV4: '10.1.0.2', containerPort: 80, proto: 'tcp', allow: [], ...over });
-const desired = (over: Partial<DesiredDatapath> = {}): DesiredDatapath => ({
+const pub = (over: Partial<DpPublishSpec>): DpPublishSpec => ({ sandbox: 'a1', network: 'a', hostIp: '', hostPort: 8080, count: 1, containerV4: '10.1.0.2', containerPort: 80, proto: 'tcp', allow: [], ...over });
+const spec = (over: Partial<DatapathSpec> = {}): DatapathSpec => ({
   networks: [net('a', 'br-a'), net('b', 'br-b', { subnet4: '10.2.0.0/24', gateway4: '10.2.0.1', icc: false, subnet6: 'fd00:2::/64', gateway6: 'fd00:2::1' })],
   endpoints: [ep('a1', 'a', 'bv-a1', '10.1.0.2'), ep('a2', 'a', 'bv-a2', '10.1.0.3'), ep('b1', 'b', 'bv-b1', '10.2.0.2', { v6: 'fd00:2::2' })],
   publishes: [], links: [], ...over,
 });
+const desired = (over: Partial<DatapathSpec> = {}): DesiredDatapath => resolveDatapath(spec(over));
 const hex = (b: Buffer) => b.toString('hex');
 
 describe('addresses and prefixes as the datapath keys them', () => {
@@ -84,9 +86,9 @@ describe('compile', () => {
   });
 
   it('ignores publishes of internal networks and of sandboxes the datapath does not carry', () => {
-    const d = desired({ publishes: [pub({ network: 'b', sandbox: 'b1', containerV4: '10.2.0.2' }), pub({ sandbox: 'ghost' })] });
-    d.networks[1]!.internal = true;
-    expect(compile(d, LINKS, ADDRS).pubs).toEqual([]);
+    const s = spec({ publishes: [pub({ network: 'b', sandbox: 'b1', containerV4: '10.2.0.2' }), pub({ sandbox: 'ghost' })] });
+    s.networks[1]!.internal = true;
+    expect(compile(resolveDatapath(s), LINKS, ADDRS).pubs).toEqual([]);
   });
 
   it('links in both families where both ends have them', () => {

@@ -1,12 +1,12 @@
 /**
- * The desired datapath as the contents of the eBPF datapath's maps: a pure
- * function of the desired state and the host's interfaces, so that every
- * decision is testable without a kernel. Keys and values are the exact bytes
+ * The resolved intent as the contents of the eBPF datapath's maps: a pure
+ * translation of the intent and the host's interfaces, testable without a
+ * kernel. Keys and values are the exact bytes
  * bpf/include/berth_abi.h lays out (src/bpf/abi.ts), keyed here by their hex
  * so the backend can diff them against what the kernel holds.
  */
 import type { NlAddr, NlLink } from '../../native/addon.js';
-import type { DesiredDatapath, DpPublish } from '../datapath.js';
+import type { DesiredDatapath } from '../datapath.js';
 import { bigToIp, familyOf, ipToBig, parsePrefix } from '../../ipam/addr.js';
 import type { Proto } from '../../store/model.js';
 import { dpCfg, dpEgress, dpEp, dpLinkKey, dpLpmId, dpNet, EGRESS_RULES, EpFlag, NetFlag, PubFlag, PUB_MAX, PUB_WALK, type DpPub } from '../../bpf/abi.js';
@@ -72,13 +72,6 @@ export interface CompiledMaps {
 }
 
 const u32 = (n: number) => u32Codec.encode(n);
-
-/** One publish's bind flags and address. */
-function pubBind(p: DpPublish): { flags: number; hostIp: Buffer }[] {
-  if (!p.hostIp) return [{ flags: PubFlag.Any4 | PubFlag.Any6, hostIp: ZERO16 }];
-  const lo = p.hostIp === '::1' || /^127\./.test(p.hostIp);
-  return [{ flags: lo ? PubFlag.Loopback : 0, hostIp: addr16(p.hostIp) }];
-}
 
 /**
  * For each entry of a publish table sorted by (proto, start, end): how many
@@ -176,27 +169,18 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
       put(out.links, dpLinkKey.encode({ client: addr16(c), target: addr16(t), port: l.port, proto: PROTO[l.proto] }), u32(1));
     }
   }
-  // Published ports: Docker ignores them on internal networks (they have no way in).
+  // Published ports: the intent holds those that install a mapping, one per family; a sandbox whose veth is missing carries none.
   const rows: { pub: DpPub; allow: string[] }[] = [];
   for (const p of d.publishes) {
-    const net = d.networks.find((n) => n.id === p.network);
-    if (!net || net.internal || !epNet.has(`${p.sandbox}/${p.network}`)) continue;
-    for (const bind of pubBind(p)) {
-      const fams = bind.flags & (PubFlag.Any4 | PubFlag.Any6) ? [4, 6] : [familyOf(p.hostIp)];
-      for (const f of fams) {
-        const target = f === 4 ? p.containerV4 : p.containerV6;
-        if (!target) continue;
-        const flags = bind.flags & PubFlag.Loopback ? PubFlag.Loopback : bind.flags & (PubFlag.Any4 | PubFlag.Any6) ? (f === 4 ? PubFlag.Any4 : PubFlag.Any6) : 0;
-        const allow = p.allow.filter((a) => familyOf(a.split('/')[0]!) === f);
-        rows.push({
-          pub: {
-            hostIp: bind.hostIp, target: addr16(target), start: p.hostPort, end: p.hostPort + p.count - 1, cport: p.containerPort,
-            proto: PROTO[p.proto], flags: flags | (p.allow.length ? PubFlag.Allow : 0), id: 0, walk: 0,
-          },
-          allow,
-        });
-      }
-    }
+    if (!epNet.has(`${p.sandbox}/${p.network}`)) continue;
+    const flags = p.loopback ? PubFlag.Loopback : !p.hostIp ? (p.family === 4 ? PubFlag.Any4 : PubFlag.Any6) : 0;
+    rows.push({
+      pub: {
+        hostIp: p.hostIp ? addr16(p.hostIp) : ZERO16, target: addr16(p.target), start: p.hostPort, end: p.hostPort + p.count - 1, cport: p.containerPort,
+        proto: PROTO[p.proto], flags: flags | (p.restricted ? PubFlag.Allow : 0), id: 0, walk: 0,
+      },
+      allow: p.allow,
+    });
   }
   rows.sort((a, b) => a.pub.proto - b.pub.proto || a.pub.start - b.pub.start || a.pub.end - b.pub.end || Buffer.compare(a.pub.hostIp, b.pub.hostIp));
   if (rows.length > PUB_MAX) throw new RangeError(`${rows.length} published port entries exceed the datapath's ${PUB_MAX}`);

@@ -9,14 +9,13 @@
 import type { Logger } from 'pino';
 import type { RawMap } from '../../native/addon.js';
 import { RingBuffer } from '../../bpf/ringbuf.js';
-import { CfgFlag, dpCfg, dpEvent, dropReasons, type DpEvent } from '../../bpf/abi.js';
+import { CfgFlag, dpCfg, dpEvent, dpHookName, dropReasons, EventKind, type DpEvent } from '../../bpf/abi.js';
 import { u32 } from '../../bpf/codec.js';
 import { bigToIp } from '../../ipam/addr.js';
 import type { DpEventBatch, DpEventView } from '../datapath.js';
 
 const KEEP = 4096;
 const IDLE_MS = 15_000;
-const HOOKS = ['container', 'uplink', 'host'];
 const PROTOS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp' };
 
 /** A 16-byte datapath address as text (IPv4-mapped ones as IPv4). */
@@ -73,13 +72,13 @@ export class EventWatch {
   }
 
   private keep(e: DpEvent): void {
-    const flow = e.kind === 2;
+    const flow = e.kind === EventKind.Flow;
     this.kept.push({
       seq: ++this.seq,
       time: new Date(this.offsetMs + Number(e.tsNs / 1_000_000n)).toISOString(),
       kind: flow ? 'flow' : 'drop',
       ...(flow ? {} : { reason: dropReasons[e.reason]?.name ?? String(e.reason) }),
-      hook: HOOKS[e.hook] ?? String(e.hook),
+      hook: dpHookName[e.hook] ?? String(e.hook),
       ifindex: e.ifindex,
       proto: PROTOS[e.proto] ?? String(e.proto),
       src: addrText(e.saddr),

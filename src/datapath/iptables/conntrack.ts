@@ -1,6 +1,7 @@
 /**
  * Flushing conntrack entries keyed on a published port's front end (host
- * address:host port) when that publish is added, removed or changed.
+ * address:host port) when that publish is added, removed or changed (which
+ * front ends changed, the intent says: changedFronts in ../desired.ts).
  *
  * NAT is decided once per connection, on its first packet: an entry made
  * before a publish existed keeps its flow on the host (no DNAT), and one made
@@ -24,58 +25,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { familyOf } from '../../ipam/addr.js';
 import { CommandError, run } from '../../exec.js';
-import type { DesiredDatapath, DpPublish } from '../datapath.js';
-
-/** What identifies a publish's front end: the entries it owns in conntrack. */
-export interface FrontEnd {
-  proto: DpPublish['proto'];
-  /** '' = every host address */
-  hostIp: string;
-  hostPort: number;
-  count: number;
-}
-
-const frontKey = (p: FrontEnd) => `${p.proto}|${p.hostIp}|${p.hostPort}|${p.count}`;
-
-/**
- * front end -> what it translates to (backend, ports, allow-list, whether it is
- * rendered at all). Mirrors render()'s filter: publishes of networks without a
- * bridge, or internal ones, install no DNAT.
- */
-export function publishTargets(d: DesiredDatapath): Map<string, { front: FrontEnd; target: string }> {
-  const nets = new Map(d.networks.filter((n) => n.bridge).map((n) => [n.id, n]));
-  const out = new Map<string, { front: FrontEnd; target: string }>();
-  for (const p of d.publishes) {
-    const n = nets.get(p.network);
-    const front: FrontEnd = { proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, count: p.count };
-    const target = JSON.stringify({
-      rendered: !!n && !n.internal,
-      bridge: n?.bridge,
-      sandbox: p.sandbox,
-      v4: p.containerV4,
-      v6: p.containerV6,
-      port: p.containerPort,
-      allow: [...p.allow].sort(),
-    });
-    const k = frontKey(front);
-    const prev = out.get(k);
-    out.set(k, { front, target: prev ? `${prev.target};${target}` : target });
-  }
-  return out;
-}
-
-/** Front ends added, removed or changed from @before to @after (undefined before: everything in @after). */
-export function changedFronts(before: DesiredDatapath | undefined, after: DesiredDatapath | undefined): FrontEnd[] {
-  const a = before ? publishTargets(before) : new Map<string, { front: FrontEnd; target: string }>();
-  const b = after ? publishTargets(after) : new Map<string, { front: FrontEnd; target: string }>();
-  const out: FrontEnd[] = [];
-  for (const k of new Set([...a.keys(), ...b.keys()])) {
-    const x = a.get(k);
-    const y = b.get(k);
-    if (x?.target !== y?.target) out.push((y ?? x)!.front);
-  }
-  return out;
-}
+import { frontKey, type FrontEnd } from '../desired.js';
 
 /** Up to this many ports in all, flushes use conntrack's filtered deletes, one line per port. */
 export const FILTERED_MAX_PORTS = 64;

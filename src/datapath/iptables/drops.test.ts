@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { addDrops, dropReason } from './drops.js';
 import { render } from './render.js';
-import type { DesiredDatapath } from '../datapath.js';
+import { resolveDatapath } from '../desired.js';
 
 describe('iptables drops by reason', () => {
   it('every DROP rule render() writes has a reason, named as the eBPF datapath names it', () => {
-    const d: DesiredDatapath = {
+    const d = resolveDatapath({
       networks: [
         { id: 'a', name: 'a', bridge: 'br-a', subnet4: '10.1.0.0/24', gateway4: '10.1.0.1', internal: false, icc: false, masquerade: true },
         { id: 'i', name: 'i', bridge: 'br-i', subnet4: '10.2.0.0/24', gateway4: '10.2.0.1', subnet6: 'fd00:2::/64', gateway6: 'fd00:2::1', internal: true, icc: true, masquerade: false },
@@ -13,7 +13,7 @@ describe('iptables drops by reason', () => {
       endpoints: [{ sandbox: 's', network: 'a', hostIf: 'bv-s', mac: '02:00:00:00:00:01', v4: '10.1.0.2', egress: [] }],
       publishes: [{ sandbox: 's', network: 'a', hostIp: '', hostPort: 80, count: 1, containerV4: '10.1.0.2', containerPort: 80, proto: 'tcp', allow: ['192.0.2.0/24'] }],
       links: [],
-    };
+    });
     const r = render(d);
     const seen = new Set<string>();
     for (const f of ['ip4', 'ip6', 'eb'] as const) {

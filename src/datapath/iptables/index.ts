@@ -1,12 +1,13 @@
 /**
  * The iptables datapath: berth's behaviour as rules in its own chains
- * (render.ts decides them), applied with one iptables-restore --noflush per
- * family (restore.ts writes the script, backend.ts runs it), plus the sysctls
- * of sysctl.ts. What it last applied is remembered as iptables-save showed it
- * afterwards, which is what drifted() compares against. Once the rules are
- * in, conntrack entries of publishes that were added, removed or changed are
- * flushed (conntrack.ts), so existing flows follow the new rules. status()
- * counts drops by reason from the DROP rules' counters (drops.ts).
+ * (render.ts translates the resolved intent into them), applied with one
+ * iptables-restore --noflush per family (restore.ts writes the script,
+ * backend.ts runs it), plus the intent's sysctls and those of sysctl.ts. What
+ * it last applied is remembered as iptables-save showed it afterwards, which
+ * is what drifted() compares against. Once the rules are in, conntrack
+ * entries of the publish front ends the intent says changed are flushed
+ * (conntrack.ts), so existing flows follow the new rules. status() counts
+ * drops by reason from the DROP rules' counters (drops.ts).
  */
 import type { Logger } from 'pino';
 import type { Datapath, DatapathStatus, DesiredDatapath, DpExplainQuery, DpExplainResult } from '../datapath.js';
@@ -17,18 +18,14 @@ import { render, type TableRules } from './render.js';
 import { applyScript, ownedView, ruleCounts, teardownScript } from './restore.js';
 import { detectBinaries, Tables, type Binaries } from './backend.js';
 import { ensureHairpin } from './hairpin.js';
-import { ensureSysctls, sysctlsDrifted, wantedSysctls, type Sysctl } from './sysctl.js';
-import { changedFronts, ConntrackFlusher } from './conntrack.js';
+import { iptablesSysctls } from './sysctl.js';
+import { SysctlKeeper } from '../sysctl.js';
+import { SerialQueue } from '../../serial.js';
+import { ApplyTimer, lastApplyStatus, type LastApply } from '../apply-record.js';
+import { changedFronts } from '../desired.js';
+import { ConntrackFlusher } from './conntrack.js';
 import { addDrops, type Drops } from './drops.js';
 import { removeLeftovers, specResolver, traceExplain } from './explain.js';
-
-interface LastApply {
-  at: string;
-  ms: number;
-  warnings: string[];
-  /** optional sysctls this kernel lacks (br_netfilter) */
-  missing: string[];
-}
 
 export class IptablesDatapath implements Datapath {
   readonly kind = 'iptables' as const;
@@ -36,13 +33,14 @@ export class IptablesDatapath implements Datapath {
   private applied: Partial<Record<Family, string>> | undefined;
   /** family -> the rendered rules of the last apply */
   private rendered: Partial<Record<Family, string>> = {};
-  private sysctls: Sysctl[] = [];
+  /** every apply reads and sets them: the policy goes in first, forwarding after */
+  private readonly sysctls = new SysctlKeeper({ skipUnchanged: false });
   private last: LastApply | undefined;
   /** the desired state of the last apply whose rules all went in: what conntrack flushes compare against */
   private published: DesiredDatapath | undefined;
   private readonly conntrack: ConntrackFlusher;
   /** applies, teardowns and explains, one at a time: an explain's trace is read against the rules it met */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private constructor(
     private readonly log: Logger,
@@ -66,18 +64,12 @@ export class IptablesDatapath implements Datapath {
     return new Tables(this.bin);
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const r = this.queue.then(fn, fn);
-    this.queue = r.catch(() => undefined);
-    return r;
-  }
-
   apply(desired: DesiredDatapath): Promise<void> {
-    return this.exclusive(() => this.applyNow(desired));
+    return this.queue.run(() => this.applyNow(desired));
   }
 
   private async applyNow(desired: DesiredDatapath): Promise<void> {
-    const t0 = performance.now();
+    const timer = new ApplyTimer();
     // The first apply of this berthd: what an explain of a berthd that stopped in the middle left.
     if (!this.last && this.bin?.backend === 'nf_tables') await removeLeftovers();
     const tables = this.tables();
@@ -121,12 +113,11 @@ export class IptablesDatapath implements Datapath {
     this.published = desired;
     await ensureHairpin(r.ports);
     // Forwarding only once the policy is in place.
-    this.sysctls = wantedSysctls(r.bridges, r.ipv6);
-    const { changed, missing } = await ensureSysctls(this.sysctls);
+    const { changed, missing } = await this.sysctls.ensure([...desired.sysctls, ...iptablesSysctls(r.bridges)]);
     for (const k of missing) warnings.push(`${k} does not exist (br_netfilter not loaded): traffic between sandboxes of one bridge bypasses icc=false, links and anti-spoofing`);
     this.applied = applied;
-    const ms = Math.round((performance.now() - t0) * 10) / 10;
-    this.last = { at: new Date().toISOString(), ms, warnings, missing };
+    this.last = timer.done({ warnings, missing });
+    const ms = this.last.ms;
     const level = warnings.length ? 'warn' : changed.length ? 'info' : 'debug';
     this.log[level]({ ms, networks: desired.networks.length, publishes: desired.publishes.length, ...(changed.length ? { sysctls: changed } : {}), ...(warnings.length ? { warnings } : {}) }, 'iptables datapath applied');
   }
@@ -145,11 +136,11 @@ export class IptablesDatapath implements Datapath {
         return true;
       }
     }
-    return sysctlsDrifted(this.sysctls, this.log);
+    return this.sysctls.drifted(this.log);
   }
 
   teardown(): Promise<void> {
-    return this.exclusive(() => this.teardownNow());
+    return this.queue.run(() => this.teardownNow());
   }
 
   private async teardownNow(): Promise<void> {
@@ -194,7 +185,7 @@ export class IptablesDatapath implements Datapath {
       const tables = this.tables();
       return traceExplain(q, gatewayMac, this.published, specResolver((f) => tables.save(f)), this.log);
     };
-    return this.exclusive(go);
+    return this.queue.run(go);
   }
 
   async status(): Promise<DatapathStatus> {
@@ -214,8 +205,8 @@ export class IptablesDatapath implements Datapath {
         version: this.bin.version,
         rules,
         drops,
-        sysctls: Object.fromEntries(this.sysctls.map((s) => [s.key, s.value])),
-        ...(this.last ? { lastApply: this.last.at, lastApplyMs: this.last.ms, warnings: this.last.warnings } : { lastApply: null }),
+        sysctls: this.sysctls.values(),
+        ...lastApplyStatus(this.last),
       },
     };
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { DesiredDatapath, DpEndpoint, DpNetwork, DpPublish } from '../datapath.js';
+import type { DesiredDatapath, DpEndpoint, DpNetwork } from '../datapath.js';
+import { resolveDatapath, type DatapathSpec, type DpPublishSpec } from '../desired.js';
 import { CHAIN, jumpsFor } from './chains.js';
 import { render } from './render.js';
 
@@ -9,7 +10,7 @@ const net = (id: string, over: Partial<DpNetwork> = {}): DpNetwork => ({
 const ep = (sandbox: string, network: string, v4?: string, v6?: string): DpEndpoint => ({
   sandbox, network, hostIf: `bv-${sandbox}-${network}`, mac: '02:00:00:00:00:01', ...(v4 ? { v4 } : {}), ...(v6 ? { v6 } : {}),
 });
-const pub = (over: Partial<DpPublish>): DpPublish => ({
+const pub = (over: Partial<DpPublishSpec>): DpPublishSpec => ({
   sandbox: 'a', network: 'n1', hostIp: '', hostPort: 8080, count: 1, containerV4: '10.1.0.2', containerPort: 80, proto: 'tcp', allow: [], ...over,
 });
 
@@ -19,9 +20,11 @@ const n3 = net('n3', { subnet4: '10.3.0.0/24', gateway4: '10.3.0.1', internal: t
 const n6 = net('n6', { subnet4: '10.6.0.0/24', gateway4: '10.6.0.1', subnet6: 'fd00:6::/64', gateway6: 'fd00:6::1' });
 const nm = net('nm', { subnet4: '10.9.0.0/24', masquerade: false });
 
-function desired(over: Partial<DesiredDatapath> = {}): DesiredDatapath {
-  return { networks: [n1, n2, n3, n6, nm], endpoints: [], publishes: [], links: [], ...over };
+function desired(over: Partial<DatapathSpec> = {}): DesiredDatapath {
+  return resolveDatapath({ networks: [n1, n2, n3, n6, nm], endpoints: [], publishes: [], links: [], ...over });
 }
+/** IPv6 forwarding is part of the intent (desired.ts), not of the rules */
+const ipv6Forwarding = (d: DesiredDatapath) => d.sysctls.some((s) => s.key === 'net.ipv6.conf.all.forwarding');
 /** BERTH-DNAT without the internal networks' RETURN guards */
 const dnat = (d: DesiredDatapath, f: 'ip4' | 'ip6') => chain(d, f, 'nat', CHAIN.dnat).filter((r) => !r.endsWith('-j RETURN'));
 const chain = (d: DesiredDatapath, family: 'ip4' | 'ip6' | 'eb', table: string, name: string) => render(d).rules[family][table]![name]!;
@@ -209,18 +212,19 @@ describe('anti-spoofing and guards (raw, ebtables)', () => {
     const r = render(d);
     expect(r.ports).toEqual(['bv-a-n1', 'bv-b-n6']);
     expect(r.bridges).toContain('br-n1');
-    expect(r.ipv6).toBe(true);
+    expect(ipv6Forwarding(d)).toBe(true);
   });
 });
 
 describe('an empty desired state', () => {
   it('declares every chain, each empty', () => {
-    const r = render({ networks: [], endpoints: [], publishes: [], links: [] });
+    const d = resolveDatapath({ networks: [], endpoints: [], publishes: [], links: [] });
+    const r = render(d);
     for (const f of ['ip4', 'ip6', 'eb'] as const) {
       for (const chains of Object.values(r.rules[f])) for (const rules of Object.values(chains)) expect(rules).toEqual([]);
     }
     expect(Object.keys(r.rules.ip4.filter!)).toContain(CHAIN.forward);
-    expect(r.ipv6).toBe(false);
+    expect(ipv6Forwarding(d)).toBe(false);
   });
 });
 

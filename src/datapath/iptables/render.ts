@@ -24,7 +24,7 @@
  *    anti-spoofing makes a sound key.
  */
 import { familyOf } from '../../ipam/addr.js';
-import type { DesiredDatapath, DpEgressRule, DpEndpoint, DpLink, DpNetwork, DpPublish } from '../datapath.js';
+import type { DesiredDatapath, DpEgressRule, DpEndpoint, DpLink, DpNetwork } from '../datapath.js';
 import type { Proto } from '../../store/model.js';
 import { CHAIN, type Family } from './chains.js';
 
@@ -33,12 +33,10 @@ export type TableRules = Record<string, Record<string, string[]>>;
 
 export interface Rendered {
   rules: Record<Family, TableRules>;
-  /** berth's bridges: each gets route_localnet=1 (host -> 127.0.0.1:published port) */
+  /** berth's bridges: each gets route_localnet=1 (host -> 127.0.0.1:published port, iptables/sysctl.ts) */
   bridges: string[];
   /** the sandboxes' bridge ports: each in hairpin mode (a sandbox reaching its own published port) */
   ports: string[];
-  /** some network is dual-stack: IPv6 forwarding is needed */
-  ipv6: boolean;
   /** things asked for that this datapath cannot do, said instead of silently skipped */
   warnings: string[];
 }
@@ -73,17 +71,6 @@ const addrOf = (e: { v4?: string; v6?: string }, f: IpFamily) => (f === 'ip4' ? 
 const ports = (first: number, count: number) => (count > 1 ? `${first}:${first + count - 1}` : `${first}`);
 const l4 = (proto: Proto, dport: string) => `-p ${proto} -m ${proto} --dport ${dport}`;
 
-export function isLoopback(ip: string): boolean {
-  return ip === '::1' || /^127\./.test(ip);
-}
-
-/** Which families a publish applies to: its host address's, or both for "every address". */
-function publishFamilies(p: DpPublish): IpFamily[] {
-  if (!p.hostIp) return ['ip4', 'ip6'];
-  const f = fam(p.hostIp);
-  return f ? [f] : [];
-}
-
 export function render(d: DesiredDatapath): Rendered {
   const rules: Record<Family, TableRules> = { ip4: emptyRules('ip4'), ip6: emptyRules('ip6'), eb: emptyRules('eb') };
   const warnings: string[] = [];
@@ -91,13 +78,13 @@ export function render(d: DesiredDatapath): Rendered {
   const nets = d.networks.filter((n) => n.bridge);
   const netById = new Map(nets.map((n) => [n.id, n]));
   const endpoints = d.endpoints.filter((e) => e.hostIf && netById.has(e.network));
-  // Docker ignores ports published on internal networks: they have no way in.
-  const publishes = d.publishes.filter((p) => netById.get(p.network) && !netById.get(p.network)!.internal);
+  // The intent holds only publishes that install a mapping (bridged, not internal), one per family.
+  const publishes = d.publishes;
   for (const e of d.endpoints.filter((x) => x.egress && !(x.hostIf && netById.has(x.network)))) {
     warnings.push(`egress allow-list of '${e.sandbox}' not enforced on network '${e.network}': the iptables datapath filters bridged networks only`);
   }
   for (const p of publishes) {
-    if (p.hostIp === '::1') warnings.push(`publish [::1]:${p.hostPort}/${p.proto} of '${p.sandbox}': IPv6 loopback cannot be forwarded without a proxy; use 127.0.0.1 or the host's address`);
+    if (p.loopback && p.family === 6) warnings.push(`publish [::1]:${p.hostPort}/${p.proto} of '${p.sandbox}': IPv6 loopback cannot be forwarded without a proxy; use 127.0.0.1 or the host's address`);
   }
 
   for (const f of ['ip4', 'ip6'] as const) {
@@ -128,19 +115,17 @@ export function render(d: DesiredDatapath): Rendered {
     // Internal networks reach no host address but their gateway: their packets are never translated.
     for (const n of nets.filter((x) => x.internal)) dnat.push(`-i ${n.bridge} -j RETURN`);
     for (const p of publishes) {
-      if (!publishFamilies(p).includes(f)) continue;
-      const cip = addrOf({ v4: p.containerV4, v6: p.containerV6 }, f);
-      if (!cip || (f === 'ip6' && p.hostIp === '::1')) continue;
+      if (p.family !== (f === 'ip4' ? 4 : 6) || (f === 'ip6' && p.loopback)) continue;
+      const cip = p.target;
       const br = netById.get(p.network)!.bridge!;
       const dst = p.hostIp ? `-d ${host(p.hostIp, f)} ` : '';
       const to = `${f === 'ip6' ? `[${cip}]` : cip}:${p.count > 1 ? `${p.containerPort}-${p.containerPort + p.count - 1}/${p.hostPort}` : p.containerPort}`;
       const hostPorts = ports(p.hostPort, p.count);
-      const allow = p.allow.filter((a) => fam(a) === f);
       // Allow-lists match the original destination, before translation: a source not listed is never DNAT-ed.
-      const sources = p.allow.length ? allow.map((a) => `-s ${a} `) : [''];
+      const sources = p.restricted ? p.allow.map((a) => `-s ${a} `) : [''];
       for (const s of sources) dnat.push(`${s}${dst}${l4(p.proto, hostPorts)} -j DNAT --to-destination ${to}`);
       // ... and does not reach the host port either (berth or anyone may listen there).
-      if (p.allow.length && !isLoopback(p.hostIp)) input.push(`${dst}! -i lo ${l4(p.proto, hostPorts)} -j DROP`);
+      if (p.restricted && !p.loopback) input.push(`${dst}! -i lo ${l4(p.proto, hostPorts)} -j DROP`);
       // Only connections berth translated for this publish enter the bridge.
       const orig = `${p.hostIp ? ` --ctorigdst ${p.hostIp}` : ''} --ctorigdstport ${hostPorts}`;
       pub.push(`-d ${host(cip, f)} -o ${br} ${l4(p.proto, ports(p.containerPort, p.count))} -m conntrack --ctstate DNAT${orig} -j ACCEPT`);
@@ -211,7 +196,7 @@ export function render(d: DesiredDatapath): Rendered {
     eb.push(e.v4 ? `-p ARP -i ${e.hostIf} --arp-ip-src ! ${e.v4} -j DROP` : `-p ARP -i ${e.hostIf} -j DROP`);
   }
 
-  return { rules, bridges: nets.map((n) => n.bridge!), ports: endpoints.map((e) => e.hostIf!), ipv6: nets.some((n) => n.subnet6), warnings };
+  return { rules, bridges: nets.map((n) => n.bridge!), ports: endpoints.map((e) => e.hostIf!), warnings };
 }
 
 /** raw rules: @e may only send with its own address (link-local and DAD too for IPv6). */

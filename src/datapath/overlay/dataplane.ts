@@ -6,6 +6,7 @@
  * berthd takes the same maps and attachments over instead of re-attaching.
  * User space only writes map entries; every packet decision is in the program.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, rm, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -29,7 +30,23 @@ export function vxlanDeviceName(port: number): string {
   return `berth_vx${port}`;
 }
 
-export class OverlayDataplane {
+/**
+ * What the overlay driver asks of the dataplane: the tunnel device, networks
+ * bound to their bridges, and sandbox ports. The only way in from drivers/.
+ */
+export interface OverlayPorts {
+  ensureVxlan(port: number): Promise<number>;
+  addNetwork(vni: number, bridge: string): Promise<void>;
+  removeNetwork(vni: number): Promise<void>;
+  addPort(hostIf: string, vni: number, udpPort: number, mac: string): Promise<void>;
+  removePort(hostIf: string, vni: number, mac: string): Promise<void>;
+  /** true when @hostIf carries the dataplane's (pinned) attachment */
+  portAttached(hostIf: string): boolean;
+  /** Removes attachments and entries of ports whose interface is gone. */
+  sweep(): Promise<void>;
+}
+
+export class OverlayDataplane implements OverlayPorts {
   private constructor(
     private readonly obj: BpfObject,
     readonly pinDir: string,
@@ -124,6 +141,10 @@ export class OverlayDataplane {
     await this.ports.update(link.ifindex, { vni, vxlanIfindex: vx });
     await this.locals.update({ vni, mac }, { ifindex: link.ifindex });
     await this.attach(hostIf, this.fromSandbox);
+  }
+
+  portAttached(hostIf: string): boolean {
+    return existsSync(join(this.pinDir, 'links', hostIf));
   }
 
   async removePort(hostIf: string, vni: number, mac: string): Promise<void> {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Maps of the packet-counting program; every map declared once, here. */
-#ifndef BERTH_LIB_MAPS_COUNT_H
-#define BERTH_LIB_MAPS_COUNT_H
+/* The demo counting program's maps; every map declared once, here. */
+#ifndef BERTH_DEMO_MAPS_H
+#define BERTH_DEMO_MAPS_H
 
-#include "common.h"
+#include "lib/common.h"
+#include "count_abi.h"
 
 /* Number of (interface, hook) slots counted; entries beyond are not counted. */
 #ifndef BERTH_COUNT_MAX_SLOTS
@@ -47,4 +48,4 @@ struct {
 	__type(value, __u64);
 } berth_events_lost SEC(".maps");
 
-#endif /* BERTH_LIB_MAPS_COUNT_H */
+#endif /* BERTH_DEMO_MAPS_H */

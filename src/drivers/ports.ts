@@ -18,6 +18,8 @@ export class PortHolder {
   private readonly held = new Map<string, number>();
   /** ports whose hold failed and was said once (sync runs every few seconds) */
   private readonly warned = new Set<string>();
+  /** the published ranges of the last sync */
+  private synced: string | undefined;
 
   constructor(private readonly log: Logger) {
     const limit = addon().raiseNofile();
@@ -42,6 +44,11 @@ export class PortHolder {
 
   /** Holds exactly the ports of @publishes; a port that cannot be held is logged, never fatal (the datapath works without). */
   sync(publishes: PublishRecord[]): void {
+    // Runs after every operation: when the published ranges are as last time and every port is held, there is nothing to do
+    // (the walk below is per port, so a 10,000-port range would cost it on every change).
+    const sig = publishes.map((p) => `${p.proto}/${p.hostIp}/${p.hostPort}+${p.count}`).join(',');
+    if (sig === this.synced && this.warned.size === 0) return;
+    this.synced = sig;
     const want = new Set<string>();
     for (const p of publishes) {
       if (p.proto === 'sctp') continue;
@@ -73,5 +80,6 @@ export class PortHolder {
   close(): void {
     for (const fd of this.held.values()) addon().portRelease(fd);
     this.held.clear();
+    this.synced = undefined;
   }
 }

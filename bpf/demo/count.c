@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * berth's observation program: counts packets and bytes per interface and hook,
- * samples packets into a ring buffer, and can drop one L4 protocol (a knob used
- * to prove verdicts and rodata settings end to end). Attached at tc ingress,
- * tc egress or XDP; the same logic serves all three.
+ * The demo (`berth demo`, test/bpf/count.test.ts), no part of the datapath:
+ * counts packets and bytes per interface and hook, samples packets into a
+ * ring buffer, and can drop one L4 protocol (a knob used to prove verdicts
+ * and rodata settings end to end). Attached at tc ingress, tc egress or XDP;
+ * the same logic serves all three.
  */
 #include "lib/common.h"
-#include "lib/parse.h"
-#include "lib/maps_count.h"
+#include "count_abi.h"
+#include "parse.h"
+#include "maps.h"
 
 /* Knobs, set by user space between open and load. */
 const volatile __u8 cfg_drop_l4proto = 0;	/* IPPROTO_* to drop; 0: none */
@@ -95,7 +97,7 @@ SEC("tc")
 int berth_count_tc_ingress(struct __sk_buff *skb)
 {
 	if (observe((void *)(long)skb->data, (void *)(long)skb->data_end,
-		    skb->ifindex, BERTH_HOOK_TC_INGRESS, skb->len))
+		    skb->ifindex, BERTH_COUNT_TC_INGRESS, skb->len))
 		return TC_ACT_SHOT;
 	/* TC_ACT_UNSPEC lets the next program of a tcx chain (or the stack) decide. */
 	return TC_ACT_UNSPEC;
@@ -105,7 +107,7 @@ SEC("tc")
 int berth_count_tc_egress(struct __sk_buff *skb)
 {
 	if (observe((void *)(long)skb->data, (void *)(long)skb->data_end,
-		    skb->ifindex, BERTH_HOOK_TC_EGRESS, skb->len))
+		    skb->ifindex, BERTH_COUNT_TC_EGRESS, skb->len))
 		return TC_ACT_SHOT;
 	return TC_ACT_UNSPEC;
 }
@@ -116,7 +118,7 @@ int berth_count_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 
-	if (observe(data, data_end, ctx->ingress_ifindex, BERTH_HOOK_XDP,
+	if (observe(data, data_end, ctx->ingress_ifindex, BERTH_COUNT_XDP,
 		    (__u32)(data_end - data)))
 		return XDP_DROP;
 	return XDP_PASS;

@@ -1,9 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Header parsing over [data, data_end), shared by TC and XDP entry points. */
-#ifndef BERTH_LIB_PARSE_H
-#define BERTH_LIB_PARSE_H
+/*
+ * The demo's header parsing over [data, data_end), for its TC and XDP entry
+ * points alike. It reads only what the counters and events need; the
+ * datapath's own parser is bpf/lib/dp_pkt.h.
+ */
+#ifndef BERTH_DEMO_PARSE_H
+#define BERTH_DEMO_PARSE_H
 
-#include "common.h"
+#include "lib/common.h"
+#include "count_abi.h"
+
+/* Verdict-neutral result of a parse: what the counters and events need. */
+struct berth_pkt_info {
+	__u16 eth_proto;	/* host byte order */
+	__u8 l4proto;
+	__u32 saddr4;
+	__u32 daddr4;
+};
 
 /*
  * Fills @info from the Ethernet, IPv4 or IPv6 headers. Returns 0, or
@@ -38,4 +51,4 @@ static __always_inline int parse_l2l3(void *data, void *data_end,
 	return 0;
 }
 
-#endif /* BERTH_LIB_PARSE_H */
+#endif /* BERTH_DEMO_PARSE_H */

@@ -1,0 +1,132 @@
+/**
+ * The controller's registry: the state, the drivers and the daemon's options,
+ * with the few primitives every concern shares (lookups, paths, committing a
+ * draft of the state). One Core exists per Controller; the behaviour of each
+ * CNM object lives in its own file and is handed the Core. Code that holds a
+ * Core runs inside the controller's serial queue (see Controller.exclusive).
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { notFound } from '../errors.js';
+import { byRef, shortId } from './names.js';
+import type { EmbeddedStore } from '../store/embedded.js';
+import type { DaemonConfig, NetworkRecord, SandboxRecord, State } from '../store/model.js';
+import type { NetworkDriver } from '../drivers/driver.js';
+import { BridgeDriver } from '../drivers/bridge.js';
+import { MacvlanDriver } from '../drivers/macvlan.js';
+import { OverlayDriver } from '../drivers/overlay.js';
+import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
+import type { Datapath } from '../datapath/datapath.js';
+import type { PortHolder } from '../drivers/ports.js';
+import { sandboxNetnsPath } from '../drivers/netns.js';
+import type { CreateNetworkRequest } from './requests.js';
+
+export interface ControllerEvents {
+  /** a user-defined network came up or went away: the DNS server follows it */
+  networkUp?(n: NetworkRecord): Promise<void>;
+  networkDown?(n: NetworkRecord): Promise<void>;
+}
+
+export interface ControllerOptions {
+  store: EmbeddedStore;
+  stateDir: string;
+  /** the host resolv.conf sandboxes inherit (read when their files are written) */
+  resolvConf?: string;
+  config: DaemonConfig;
+  log: Logger;
+  events?: ControllerEvents;
+  /** the packet datapath; told the whole desired state after every change */
+  datapath?: Datapath;
+  uplink?: string;
+  /** the overlay dataplane (berthd --store etcd://...), which the overlay driver drives */
+  overlay?: OverlayDataplane;
+  /** hold every published host port with a bound socket (berthd does; see drivers/ports.ts) */
+  ports?: PortHolder;
+  /** told how long each datapath apply took (the metrics' histogram) */
+  onApply?(seconds: number, ok: boolean): void;
+}
+
+/**
+ * The contract for networks of scope 'global': networks that live in a
+ * cluster store and are mirrored on every host. The controller asks it to
+ * create and delete such networks and to allocate their addresses; the
+ * cluster module (src/cluster/global.ts) implements it on a cluster store.
+ */
+export interface GlobalScope {
+  /** Creates global network @name in the cluster and on this host. */
+  createNetwork(core: Core, req: CreateNetworkRequest, name: string): Promise<NetworkRecord>;
+  /** Removes @n from the cluster (refused while any host has endpoints on it). */
+  deleteNetwork(n: NetworkRecord): Promise<void>;
+  /** An IPv4 address of @n for @owner, taken in the cluster store (the local pool then only records it). */
+  allocate(n: NetworkRecord, owner: string, requested?: string): Promise<string | undefined>;
+  /** The cluster's hosts and whether its store is reachable (`berth network inspect`). */
+  view(): ClusterView;
+}
+
+export interface ClusterView {
+  hosts: { id: string; name: string; underlay: string }[];
+  connected: boolean;
+}
+
+export class Core {
+  readonly drivers: Record<NetworkRecord['driver'], NetworkDriver>;
+  readonly bridge = new BridgeDriver();
+  /** networks of scope 'global' (a cluster store): absent on a single host */
+  global?: GlobalScope;
+  /** set when the datapath must be re-applied though the desired state did not change (a new veth) */
+  reapply = false;
+  /** Queues @fn behind the running operation (for callbacks such as a process exit; never awaited from inside the queue). */
+  enqueue: <T>(fn: (core: Core) => Promise<T>) => Promise<T> = () => Promise.reject(new Error('controller not open'));
+
+  constructor(
+    public state: State,
+    readonly opts: ControllerOptions,
+  ) {
+    this.drivers = { bridge: this.bridge, macvlan: new MacvlanDriver(), overlay: new OverlayDriver(() => opts.overlay) };
+  }
+
+  get log(): Logger {
+    return this.opts.log;
+  }
+
+  driverOf(n: NetworkRecord): NetworkDriver {
+    return this.drivers[n.driver];
+  }
+
+  /**
+   * Runs @fn on a copy of the state; commits it (to memory and the store)
+   * only if @fn succeeds. @durable false: a fact a reboot voids anyway (see
+   * EmbeddedStore.save), written without waiting for the disk.
+   */
+  async commit<T>(fn: (draft: State) => T, durable = true): Promise<T> {
+    const draft = structuredClone(this.state);
+    const out = fn(draft);
+    this.state = draft;
+    await this.opts.store.save(this.state, durable);
+    return out;
+  }
+
+  network(ref: string): NetworkRecord {
+    const n = byRef(Object.values(this.state.networks), ref);
+    if (!n) throw notFound(`network '${ref}' not found`);
+    return n;
+  }
+
+  sandbox(ref: string): SandboxRecord {
+    const s = byRef(Object.values(this.state.sandboxes), ref);
+    if (!s) throw notFound(`sandbox '${ref}' not found`);
+    return s;
+  }
+
+  membersOf(n: NetworkRecord): SandboxRecord[] {
+    return Object.values(this.state.sandboxes).filter((s) => s.endpoints.some((e) => e.network === n.id));
+  }
+
+  sandboxDir(id: string): string {
+    return join(this.opts.stateDir, 'sandboxes', id);
+  }
+
+  netnsPathFor(id: string): string {
+    return sandboxNetnsPath(this.state.instance, shortId(id));
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The eBPF datapath's connection table (berth_dp_ct) as user space tends it:
+ * its size and a resize across restarts (the flows move to the new table),
+ * the periodic cleanup of expired pairs, and flushing the flows of publishes
+ * that went or now lead elsewhere.
+ */
+import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { addon, type RawMap } from '../../native/addon.js';
+import { ctKey, ctVal, CtFlag, type DpPub } from '../../bpf/abi.js';
+import type { FrontEnd } from '../desired.js';
+import { PROTO } from './compile.js';
+
+/** connection table entries by default: two a flow, so 131,072 flows */
+export const CT_MAX_DEFAULT = 262144;
+
+const CT_TIMEOUT_NS = { tcp: 6n * 3600n * 1_000_000_000n, closing: 10n * 1_000_000_000n, udp: 120n * 1_000_000_000n, icmp: 30n * 1_000_000_000n };
+
+export class ConnTable {
+  /** the connection table an earlier berthd pinned with another size: its entries move to the new one */
+  private migrating: RawMap | undefined;
+
+  constructor(
+    private readonly root: string,
+    readonly ctMax: number,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * A pinned connection table of another size cannot be reused: its pin is
+   * moved aside (the running programs keep using it), the new programs get a
+   * table of the new size, and migrate() copies the flows over. A crash in
+   * between leaves the old table pinned as berth_dp_ct_resizing, and the
+   * next start migrates from it. Runs before the programs load.
+   */
+  async setAsideResized(): Promise<void> {
+    const pin = join(this.root, 'berth_dp_ct');
+    if (existsSync(`${pin}_resizing`)) {
+      // An earlier berthd stopped half-way through a migration: finish it.
+      this.migrating = await addon().openPinnedMap(`${pin}_resizing`);
+      if (existsSync(pin) && (await addon().openPinnedMap(pin)).info().maxEntries !== this.ctMax) await rm(pin);
+      return;
+    }
+    if (!existsSync(pin)) return;
+    const old = await addon().openPinnedMap(pin);
+    if (old.info().maxEntries === this.ctMax) {
+      old.close();
+      return;
+    }
+    // bpffs cannot rename a pin: the old table is pinned again under another name, then unpinned from this one.
+    await rm(`${pin}_resizing`, { force: true });
+    await old.pin(`${pin}_resizing`);
+    await rm(pin);
+    this.migrating = old;
+    this.log.info({ from: old.info().maxEntries, to: this.ctMax }, 'connection table size changed: migrating its entries');
+  }
+
+  /** Copies the set-aside table's live entries into @ct (the most recently used first, when it is smaller). */
+  async migrate(ct: RawMap, final: boolean): Promise<number> {
+    const old = this.migrating;
+    if (!old) return 0;
+    const { keys, values, count } = await old.entries();
+    const have = new Set<string>();
+    const cur = await ct.entries();
+    for (let i = 0; i < cur.count; i++) have.add(cur.keys.subarray(i * ctKey.size, (i + 1) * ctKey.size).toString('hex'));
+    const rows: { k: Buffer; v: Buffer; seen: bigint }[] = [];
+    for (let i = 0; i < count; i++) {
+      const k = keys.subarray(i * ctKey.size, (i + 1) * ctKey.size);
+      if (have.has(k.toString('hex'))) continue;
+      const v = values.subarray(i * ctVal.size, (i + 1) * ctVal.size);
+      rows.push({ k, v, seen: ctVal.decode(v).lastSeen });
+    }
+    rows.sort((a, b) => (b.seen > a.seen ? 1 : b.seen < a.seen ? -1 : 0));
+    const room = Math.max(0, this.ctMax - cur.count);
+    const take = rows.slice(0, room);
+    if (take.length) await ct.updateBatch(Buffer.concat(take.map((r) => r.k)), Buffer.concat(take.map((r) => r.v)));
+    if (final) {
+      old.close();
+      this.migrating = undefined;
+      await rm(join(this.root, 'berth_dp_ct_resizing'), { force: true });
+      this.log.info({ moved: take.length, dropped: rows.length - take.length }, 'connection table migrated');
+    }
+    return take.length;
+  }
+
+  /**
+   * Removes the connection-table entries of published flows whose publish
+   * is gone or now leads elsewhere, so that they follow the new table
+   * (Docker's UDP "black hole" after a container restart is this, not done).
+   * @fronts: the front ends the intent says changed (undefined: any, the
+   * first apply of this process); a flow whose translation @pubs still make
+   * stays.
+   */
+  async flushPublished(ct: RawMap, pubs: DpPub[], fronts: FrontEnd[] | undefined): Promise<number> {
+    const { keys, values, count } = await ct.entries();
+    const dead: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const kb = keys.subarray(i * ctKey.size, (i + 1) * ctKey.size);
+      const v = ctVal.decode(values, i * ctVal.size);
+      if (!(v.flags & CtFlag.Publish) || v.flags & CtFlag.Reply) continue;
+      const k = ctKey.decode(kb);
+      if (fronts && !fronts.some((f) => PROTO[f.proto] === k.proto && f.hostPort <= k.dport && k.dport < f.hostPort + Math.max(1, f.count))) continue;
+      const ok = pubs.some((p) => p.proto === k.proto && p.start <= k.dport && k.dport <= p.end && p.target.equals(v.daddr) && p.cport + (k.dport - p.start) === v.dport);
+      if (ok) continue;
+      dead.push(Buffer.from(kb));
+      dead.push(ctKey.encode({ saddr: v.daddr, daddr: v.saddr, sport: v.dport, dport: v.sport, proto: k.proto }));
+    }
+    for (const k of dead) await ct.delete(k);
+    if (dead.length) this.log.info({ entries: dead.length }, 'flows of removed or changed publishes flushed');
+    return dead.length;
+  }
+
+  /** Deletes connection-table pairs both of whose entries expired. */
+  async collect(ct: RawMap): Promise<number> {
+    const now = process.hrtime.bigint();
+    const { keys, values, count } = await ct.entries();
+    const live = new Set<string>();
+    const expired: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const kb = keys.subarray(i * ctKey.size, (i + 1) * ctKey.size);
+      const proto = kb[36]!;
+      const v = ctVal.decode(values, i * ctVal.size);
+      const t = proto === 6 ? (v.flags & CtFlag.Closing ? CT_TIMEOUT_NS.closing : CT_TIMEOUT_NS.tcp) : proto === 1 || proto === 58 ? CT_TIMEOUT_NS.icmp : CT_TIMEOUT_NS.udp;
+      if (now - v.lastSeen > t) expired.push(Buffer.from(kb));
+      else live.add(ctKey.encode({ saddr: v.daddr, daddr: v.saddr, sport: v.dport, dport: v.sport, proto }).toString('hex'));
+    }
+    // An expired entry whose partner still lives stays: the partner's packets refresh the pair.
+    const gone = expired.filter((k) => !live.has(k.toString('hex')));
+    for (const k of gone) await ct.delete(k);
+    return gone.length;
+  }
+}
