@@ -5,7 +5,7 @@
  */
 import { readdir, statfs } from 'node:fs/promises';
 import { nl } from '../netlink/index.js';
-import { NETNS_DIR } from '../netns/topology.js';
+import { NETNS_DIR } from '../paths.js';
 
 const NSFS_MAGIC = 0x6e736673;
 
