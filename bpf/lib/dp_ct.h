@@ -2,7 +2,7 @@
 /*
  * Connection tracking: two entries a flow, one per direction, each keyed on
  * the tuple its packets carry on arrival and holding the tuple they leave
- * with. Entries expire by protocol (TCP 6 h, 10 s once closing; UDP and
+ * with. Entries expire by protocol (TCP 6 h, 65 s once closing; UDP and
  * SCTP 2 min; ICMP 30 s): a lookup treats an expired entry as absent, user
  * space's garbage collector removes it, and the LRU map evicts the least
  * recently used under pressure.
@@ -19,7 +19,16 @@
 #include "dp_deliver.h"
 
 #define CT_TCP_NS (6ULL * 3600 * SEC_NS)
-#define CT_CLOSING_NS (10ULL * SEC_NS)
+/*
+ * A closed TCP flow keeps its tuples while an end may still hold them in
+ * TIME_WAIT (Linux: 60 s, plus the refresh granularity below). Freed sooner,
+ * a new flow from another front end (the same client port to another
+ * published port of the same sandbox port) is handed the sandbox-side tuple
+ * of one the sandbox still holds: its SYN carries another ISN and timestamp
+ * offset (both per 4-tuple), PAWS refuses it, and the client gets the old
+ * connection's ACK, resets it and retransmits its SYN.
+ */
+#define CT_CLOSING_NS (65ULL * SEC_NS)
 #define CT_UDP_NS (120ULL * SEC_NS)
 #define CT_ICMP_NS (30ULL * SEC_NS)
 /* last_seen is refreshed at most this often: fewer writes to a shared cache line */
@@ -70,12 +79,37 @@ static __always_inline void ct_reverse(struct berth_ct_key *r, const __u8 *s, co
 	r->proto = proto;
 }
 
-/* Accounts a packet on a live entry; TCP FIN or RST moves it to the closing timeout. */
+/*
+ * A new connection (a bare SYN) on a closed flow's tuple: the same client
+ * tuple reconnecting, which keeps its translation (the sandbox's TIME_WAIT
+ * accepts it, the same 4-tuple's timestamps being monotonic). Both entries
+ * leave the closing timeout: the new connection lives as long as any.
+ */
+static __always_inline void ct_reopen(struct berth_ct_val *v, const struct dp_pkt *p, __u64 now)
+{
+	struct berth_ct_key rk DP_ALIGNED;
+	struct berth_ct_val *r;
+
+	ct_reverse(&rk, v->saddr, v->daddr, v->sport, v->dport, p->key.proto);
+	r = bpf_map_lookup_elem(&berth_dp_ct, &rk);
+	/* The partner must be this flow's (its translation leads back to this entry's key). */
+	if (r && addr_eq(r->saddr, p->key.daddr) && addr_eq(r->daddr, p->key.saddr) && r->sport == p->key.dport &&
+	    r->dport == p->key.sport) {
+		r->flags &= ~BERTH_CT_CLOSING;
+		r->last_seen = now;
+	}
+	v->flags &= ~BERTH_CT_CLOSING;
+	v->last_seen = now;
+}
+
+/* Accounts a packet on a live entry; TCP FIN or RST moves it to the closing timeout, a new SYN out of it. */
 static __always_inline void ct_touch(struct berth_ct_val *v, const struct dp_pkt *p, __u64 now)
 {
 	v->packets++;
 	v->bytes += p->len;
-	if (p->key.proto == IPPROTO_TCP && (p->tcp_flags & 0x05) && !(v->flags & BERTH_CT_CLOSING))
+	if (p->key.proto == IPPROTO_TCP && (v->flags & BERTH_CT_CLOSING) && (p->tcp_flags & 0x17) == 0x02)
+		ct_reopen(v, p, now);
+	else if (p->key.proto == IPPROTO_TCP && (p->tcp_flags & 0x05) && !(v->flags & BERTH_CT_CLOSING))
 		v->flags |= BERTH_CT_CLOSING;
 	if (now - v->last_seen > CT_REFRESH_NS)
 		v->last_seen = now;
