@@ -80,39 +80,46 @@ static __always_inline void ct_reverse(struct berth_ct_key *r, const __u8 *s, co
 }
 
 /*
- * A new connection (a bare SYN) on a closed flow's tuple: the same client
- * tuple reconnecting, which keeps its translation (the sandbox's TIME_WAIT
- * accepts it, the same 4-tuple's timestamps being monotonic). Both entries
- * leave the closing timeout: the new connection lives as long as any.
+ * A new connection (a bare SYN) on a closed flow's entry: the same client
+ * tuple reconnecting keeps its translation (the sandbox's TIME_WAIT accepts
+ * it, the same 4-tuple's timestamps being monotonic), and both entries
+ * leave the closing timeout. Returns -1 when the partner no longer leads
+ * back here (its tuple went to another flow): then the entry is stale.
  */
-static __always_inline void ct_reopen(struct berth_ct_val *v, const struct dp_pkt *p, __u64 now)
+static __always_inline int ct_reopen(struct berth_ct_val *v, const struct dp_pkt *p, __u64 now)
 {
 	struct berth_ct_key rk DP_ALIGNED;
 	struct berth_ct_val *r;
 
 	ct_reverse(&rk, v->saddr, v->daddr, v->sport, v->dport, p->key.proto);
 	r = bpf_map_lookup_elem(&berth_dp_ct, &rk);
-	/* The partner must be this flow's (its translation leads back to this entry's key). */
-	if (r && addr_eq(r->saddr, p->key.daddr) && addr_eq(r->daddr, p->key.saddr) && r->sport == p->key.dport &&
-	    r->dport == p->key.sport) {
-		r->flags &= ~BERTH_CT_CLOSING;
-		r->last_seen = now;
-	}
+	if (!r || !addr_eq(r->saddr, p->key.daddr) || !addr_eq(r->daddr, p->key.saddr) || r->sport != p->key.dport ||
+	    r->dport != p->key.sport)
+		return -1;
+	r->flags &= ~BERTH_CT_CLOSING;
+	r->last_seen = now;
 	v->flags &= ~BERTH_CT_CLOSING;
 	v->last_seen = now;
+	return 0;
 }
 
-/* Accounts a packet on a live entry; TCP FIN or RST moves it to the closing timeout, a new SYN out of it. */
-static __always_inline void ct_touch(struct berth_ct_val *v, const struct dp_pkt *p, __u64 now)
+/*
+ * Accounts a packet on a live entry; TCP FIN or RST moves it to the closing
+ * timeout, a new SYN out of it. Returns -1 for a SYN on a stale entry (the
+ * packet is then a new flow's), else 0.
+ */
+static __always_inline int ct_touch(struct berth_ct_val *v, const struct dp_pkt *p, __u64 now)
 {
+	if (p->key.proto == IPPROTO_TCP && (v->flags & BERTH_CT_CLOSING) && (p->tcp_flags & 0x17) == 0x02 &&
+	    ct_reopen(v, p, now))
+		return -1;
 	v->packets++;
 	v->bytes += p->len;
-	if (p->key.proto == IPPROTO_TCP && (v->flags & BERTH_CT_CLOSING) && (p->tcp_flags & 0x17) == 0x02)
-		ct_reopen(v, p, now);
-	else if (p->key.proto == IPPROTO_TCP && (p->tcp_flags & 0x05) && !(v->flags & BERTH_CT_CLOSING))
+	if (p->key.proto == IPPROTO_TCP && (p->tcp_flags & 0x05) && !(v->flags & BERTH_CT_CLOSING))
 		v->flags |= BERTH_CT_CLOSING;
 	if (now - v->last_seen > CT_REFRESH_NS)
 		v->last_seen = now;
+	return 0;
 }
 
 /*
@@ -168,13 +175,35 @@ static __always_inline int ct_create(const struct berth_ct_key *fk, const struct
 	return 0;
 }
 
-/* Is the reply tuple of a flow leaving as @nt free (no live entry)? */
-static __always_inline int ct_reply_free(const struct berth_ct_key *nt, __u64 now)
+/* The live entry holding the reply tuple of a flow leaving as @nt (NULL: the tuple is free). */
+static __always_inline struct berth_ct_val *ct_reply_holder(const struct berth_ct_key *nt, __u64 now)
 {
 	struct berth_ct_key rk DP_ALIGNED;
 
 	ct_reverse(&rk, nt->saddr, nt->daddr, nt->sport, nt->dport, nt->proto);
-	return ct_lookup(&rk, now) == 0;
+	return ct_lookup(&rk, now);
+}
+
+/*
+ * Frees the reply tuple of a flow leaving as @nt, held by a closed flow: its
+ * reply entry and the forward entry it leads back to (whose client tuple
+ * would otherwise reconnect onto the new flow's sandbox-side tuple).
+ */
+static __always_inline void ct_reclaim(const struct berth_ct_key *nt)
+{
+	struct berth_ct_key rk DP_ALIGNED;
+	struct berth_ct_key fk DP_ALIGNED;
+	struct berth_ct_val *r, *f;
+
+	ct_reverse(&rk, nt->saddr, nt->daddr, nt->sport, nt->dport, nt->proto);
+	r = bpf_map_lookup_elem(&berth_dp_ct, &rk);
+	if (!r)
+		return;
+	ct_reverse(&fk, r->saddr, r->daddr, r->sport, r->dport, nt->proto);
+	f = bpf_map_lookup_elem(&berth_dp_ct, &fk);
+	if (f && addr_eq(f->saddr, rk.daddr) && addr_eq(f->daddr, rk.saddr) && f->sport == rk.dport && f->dport == rk.sport)
+		bpf_map_delete_elem(&berth_dp_ct, &fk);
+	bpf_map_delete_elem(&berth_dp_ct, &rk);
 }
 
 /* ---- packets of known flows ---- */
@@ -192,7 +221,8 @@ static __always_inline int ct_forward(struct dp_ctx *c, struct berth_ct_val *v)
 
 	c->rule = BERTH_RULE_FLOW;
 	if (!c->explain) {
-		ct_touch(v, &c->p, c->now);
+		if (ct_touch(v, &c->p, c->now))
+			return BERTH_DELIVERY_NONE; /* a stale entry: the packet starts a new flow */
 		if (v->pub_id)
 			traffic(BERTH_TRAFFIC_PUB, v->pub_id, c->p.len);
 	}
