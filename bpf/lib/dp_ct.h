@@ -2,7 +2,7 @@
 /*
  * Connection tracking: two entries a flow, one per direction, each keyed on
  * the tuple its packets carry on arrival and holding the tuple they leave
- * with. Entries expire by protocol (TCP 6 h, 10 s once closing; UDP and
+ * with. Entries expire by protocol (TCP 6 h, 65 s once closing; UDP and
  * SCTP 2 min; ICMP 30 s): a lookup treats an expired entry as absent, user
  * space's garbage collector removes it, and the LRU map evicts the least
  * recently used under pressure.
@@ -19,7 +19,16 @@
 #include "dp_deliver.h"
 
 #define CT_TCP_NS (6ULL * 3600 * SEC_NS)
-#define CT_CLOSING_NS (10ULL * SEC_NS)
+/*
+ * A closed TCP flow keeps its tuples while an end may still hold them in
+ * TIME_WAIT (Linux: 60 s, plus the refresh granularity below). Freed sooner,
+ * a new flow from another front end (the same client port to another
+ * published port of the same sandbox port) is handed the sandbox-side tuple
+ * of one the sandbox still holds: its SYN carries another ISN and timestamp
+ * offset (both per 4-tuple), PAWS refuses it, and the client gets the old
+ * connection's ACK, resets it and retransmits its SYN.
+ */
+#define CT_CLOSING_NS (65ULL * SEC_NS)
 #define CT_UDP_NS (120ULL * SEC_NS)
 #define CT_ICMP_NS (30ULL * SEC_NS)
 /* last_seen is refreshed at most this often: fewer writes to a shared cache line */
@@ -70,15 +79,47 @@ static __always_inline void ct_reverse(struct berth_ct_key *r, const __u8 *s, co
 	r->proto = proto;
 }
 
-/* Accounts a packet on a live entry; TCP FIN or RST moves it to the closing timeout. */
-static __always_inline void ct_touch(struct berth_ct_val *v, const struct dp_pkt *p, __u64 now)
+/*
+ * A new connection (a bare SYN) on a closed flow's entry: the same client
+ * tuple reconnecting keeps its translation (the sandbox's TIME_WAIT accepts
+ * it, the same 4-tuple's timestamps being monotonic), and both entries
+ * leave the closing timeout. Returns -1 when the partner no longer leads
+ * back here (its tuple went to another flow): then the entry is stale.
+ */
+static __always_inline int ct_reopen(struct berth_ct_val *v, const struct dp_pkt *p, __u64 now)
 {
+	struct berth_ct_key rk DP_ALIGNED;
+	struct berth_ct_val *r;
+
+	ct_reverse(&rk, v->saddr, v->daddr, v->sport, v->dport, p->key.proto);
+	r = bpf_map_lookup_elem(&berth_dp_ct, &rk);
+	if (!r || !addr_eq(r->saddr, p->key.daddr) || !addr_eq(r->daddr, p->key.saddr) || r->sport != p->key.dport ||
+	    r->dport != p->key.sport)
+		return -1;
+	r->flags &= ~BERTH_CT_CLOSING;
+	r->last_seen = now;
+	v->flags &= ~BERTH_CT_CLOSING;
+	v->last_seen = now;
+	return 0;
+}
+
+/*
+ * Accounts a packet on a live entry; TCP FIN or RST moves it to the closing
+ * timeout, a new SYN out of it. Returns -1 for a SYN on a stale entry (the
+ * packet is then a new flow's), else 0.
+ */
+static __always_inline int ct_touch(struct berth_ct_val *v, const struct dp_pkt *p, __u64 now)
+{
+	if (p->key.proto == IPPROTO_TCP && (v->flags & BERTH_CT_CLOSING) && (p->tcp_flags & 0x17) == 0x02 &&
+	    ct_reopen(v, p, now))
+		return -1;
 	v->packets++;
 	v->bytes += p->len;
 	if (p->key.proto == IPPROTO_TCP && (p->tcp_flags & 0x05) && !(v->flags & BERTH_CT_CLOSING))
 		v->flags |= BERTH_CT_CLOSING;
 	if (now - v->last_seen > CT_REFRESH_NS)
 		v->last_seen = now;
+	return 0;
 }
 
 /*
@@ -134,13 +175,35 @@ static __always_inline int ct_create(const struct berth_ct_key *fk, const struct
 	return 0;
 }
 
-/* Is the reply tuple of a flow leaving as @nt free (no live entry)? */
-static __always_inline int ct_reply_free(const struct berth_ct_key *nt, __u64 now)
+/* The live entry holding the reply tuple of a flow leaving as @nt (NULL: the tuple is free). */
+static __always_inline struct berth_ct_val *ct_reply_holder(const struct berth_ct_key *nt, __u64 now)
 {
 	struct berth_ct_key rk DP_ALIGNED;
 
 	ct_reverse(&rk, nt->saddr, nt->daddr, nt->sport, nt->dport, nt->proto);
-	return ct_lookup(&rk, now) == 0;
+	return ct_lookup(&rk, now);
+}
+
+/*
+ * Frees the reply tuple of a flow leaving as @nt, held by a closed flow: its
+ * reply entry and the forward entry it leads back to (whose client tuple
+ * would otherwise reconnect onto the new flow's sandbox-side tuple).
+ */
+static __always_inline void ct_reclaim(const struct berth_ct_key *nt)
+{
+	struct berth_ct_key rk DP_ALIGNED;
+	struct berth_ct_key fk DP_ALIGNED;
+	struct berth_ct_val *r, *f;
+
+	ct_reverse(&rk, nt->saddr, nt->daddr, nt->sport, nt->dport, nt->proto);
+	r = bpf_map_lookup_elem(&berth_dp_ct, &rk);
+	if (!r)
+		return;
+	ct_reverse(&fk, r->saddr, r->daddr, r->sport, r->dport, nt->proto);
+	f = bpf_map_lookup_elem(&berth_dp_ct, &fk);
+	if (f && addr_eq(f->saddr, rk.daddr) && addr_eq(f->daddr, rk.saddr) && f->sport == rk.dport && f->dport == rk.sport)
+		bpf_map_delete_elem(&berth_dp_ct, &fk);
+	bpf_map_delete_elem(&berth_dp_ct, &rk);
 }
 
 /* ---- packets of known flows ---- */
@@ -158,7 +221,8 @@ static __always_inline int ct_forward(struct dp_ctx *c, struct berth_ct_val *v)
 
 	c->rule = BERTH_RULE_FLOW;
 	if (!c->explain) {
-		ct_touch(v, &c->p, c->now);
+		if (ct_touch(v, &c->p, c->now))
+			return BERTH_DELIVERY_NONE; /* a stale entry: the packet starts a new flow */
 		if (v->pub_id)
 			traffic(BERTH_TRAFFIC_PUB, v->pub_id, c->p.len);
 	}

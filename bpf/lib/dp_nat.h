@@ -229,20 +229,39 @@ static __always_inline void clamp_mss(struct __sk_buff *skb, const struct dp_pkt
 
 /* ---- the translations of new flows: port choice, DNAT, masquerade ---- */
 
-/* A source port (or ICMP id) for a translated flow whose reply tuple is free; 0 when none was found. */
-static __always_inline int pick_sport(struct dp_ctx *c, struct berth_ct_key *nt)
+/*
+ * A source port (or ICMP id) for a translated flow whose reply tuple is
+ * free: the packet's own, else random ones from @lo + [0, @span). Returns 1,
+ * or 0 when none was found. With @reclaim, failing that, the tuple of the
+ * longest-closed TCP flow met is taken (returns 2; the caller frees it): a
+ * sandbox that still holds it in TIME_WAIT may answer the SYN with the old
+ * connection's ACK, which the client resets and retries at once, where a
+ * drop would cost it a second.
+ */
+static __always_inline int pick_sport(struct dp_ctx *c, struct berth_ct_key *nt, __u32 lo, __u32 span, int reclaim)
 {
+	struct berth_ct_val *v;
+	__u64 oldest = 0;
+	__u16 best = 0;
 	int i;
 
-	if (ct_reply_free(nt, c->now))
-		return 1;
-	for (i = 0; i < 8; i++) {
-		stat_inc(BERTH_STAT_NAT_RETRY);
-		nt->sport = bpf_htons(32768 + bpf_get_prandom_u32() % 28232);
-		if (ct_reply_free(nt, c->now))
+	for (i = 0; i < 9; i++) {
+		if (i) {
+			stat_inc(BERTH_STAT_NAT_RETRY);
+			nt->sport = bpf_htons(lo + bpf_get_prandom_u32() % span);
+		}
+		v = ct_reply_holder(nt, c->now);
+		if (!v)
 			return 1;
+		if (reclaim && (v->flags & BERTH_CT_CLOSING) && c->now - v->last_seen >= oldest) {
+			oldest = c->now - v->last_seen;
+			best = nt->sport;
+		}
 	}
-	return 0;
+	if (!best)
+		return 0;
+	nt->sport = best;
+	return 2;
 }
 
 /*
@@ -257,6 +276,7 @@ static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *
 	const struct berth_dp_ep *tep;
 	const struct berth_dp_net *tnet;
 	__u16 flags = BERTH_CT_DNAT | BERTH_CT_PUBLISH, port = bpf_ntohs(c->p.key.dport);
+	int r;
 
 	c->rule = BERTH_RULE_PUBLISH;
 	if (!allow_ok(c, e))
@@ -273,8 +293,12 @@ static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *
 		addr_cpy(nt.saddr, c->p.family == 4 ? tnet->gw4 : tnet->gw6);
 		flags |= BERTH_CT_SNAT;
 	}
-	if (!pick_sport(c, &nt))
+	/* Any unprivileged port will do as the client's: one client has few sandbox-side tuples (64k) against TIME_WAIT. */
+	r = pick_sport(c, &nt, 1024, 65536 - 1024, 1);
+	if (!r)
 		return -BERTH_DROP_NAT_EXHAUSTED;
+	if (r == 2 && !c->explain)
+		ct_reclaim(&nt);
 	if (nt.sport != c->p.key.sport)
 		flags |= BERTH_CT_SNAT;
 	if (!c->explain && ct_create(&c->p.key, &nt, flags, c->hook == BERTH_HOOK_HOST ? BERTH_CT_TO_HOST : 0, (__u32)e->proto << 16 | e->start, c->now))
@@ -316,7 +340,7 @@ static __always_inline int masquerade(struct dp_ctx *c)
 	if (!a)
 		return to_stack(c, BERTH_RULE_ROUTE);
 	addr_cpy(nt.saddr, a->a);
-	if (!pick_sport(c, &nt))
+	if (!pick_sport(c, &nt, 32768, 28232, 0))
 		return -BERTH_DROP_NAT_EXHAUSTED;
 	if (!c->explain && ct_create(&c->p.key, &nt, BERTH_CT_SNAT | BERTH_CT_MASQ, 0, 0, c->now))
 		return -BERTH_DROP_CT_FULL;

@@ -16,7 +16,8 @@ import { PROTO } from './compile.js';
 /** connection table entries by default: two a flow, so 131,072 flows */
 export const CT_MAX_DEFAULT = 262144;
 
-const CT_TIMEOUT_NS = { tcp: 6n * 3600n * 1_000_000_000n, closing: 10n * 1_000_000_000n, udp: 120n * 1_000_000_000n, icmp: 30n * 1_000_000_000n };
+/** As bpf/lib/dp_ct.h expires entries (closing: past the ends' TIME_WAIT, see CT_CLOSING_NS there). */
+const CT_TIMEOUT_NS = { tcp: 6n * 3600n * 1_000_000_000n, closing: 65n * 1_000_000_000n, udp: 120n * 1_000_000_000n, icmp: 30n * 1_000_000_000n };
 
 export class ConnTable {
   /** the connection table an earlier berthd pinned with another size: its entries move to the new one */
