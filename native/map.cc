@@ -196,14 +196,23 @@ Napi::Value BpfMap::DeleteBatch(const Napi::CallbackInfo& info) {
   uint32_t count = keys.size() / key_size_;
   auto done = std::make_shared<uint32_t>(0);
   std::string name = name_;
+  size_t ks = key_size_;
   return RunAsync(env, "berth.map.deleteBatch",
-      [fd, keys, count, done, name] {
-        uint32_t n = count;
+      [fd, keys, count, done, name, ks] {
+        // A key that is not there (expired, evicted, or deleted by a program meanwhile) is
+        // skipped: the kernel stops a batch at the first missing key, so go on after it.
         LIBBPF_OPTS(bpf_map_batch_opts, opts);
-        int ret = count ? bpf_map_delete_batch(fd->get(), keys.data(), &n, &opts) : 0;
-        *done = n;
-        CheckRet(ret, "bpf_map_delete_batch",
-                 "batch-delete " + std::to_string(count) + " entries of map '" + name + "'");
+        uint32_t off = 0;
+        while (off < count) {
+          uint32_t n = count - off;
+          int ret = bpf_map_delete_batch(fd->get(), keys.data() + static_cast<size_t>(off) * ks, &n, &opts);
+          *done += n;
+          if (ret == 0) break;
+          if (ret != -ENOENT)
+            CheckRet(ret, "bpf_map_delete_batch",
+                     "batch-delete " + std::to_string(count) + " entries of map '" + name + "'");
+          off += n + 1;
+        }
       },
       [done](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *done); });
 }

@@ -41,6 +41,7 @@ export interface RawMap {
   update(key: Buffer, value: Buffer, flags?: number): Promise<void>;
   delete(key: Buffer): Promise<boolean>;
   updateBatch(keys: Buffer, values: Buffer, flags?: number): Promise<number>;
+  /** Deletes the concatenated @keys in batches; keys not present are skipped. Resolves with how many were deleted. */
   deleteBatch(keys: Buffer): Promise<number>;
   entries(): Promise<{ keys: Buffer; values: Buffer; count: number }>;
   pin(path: string): Promise<void>;

@@ -108,7 +108,7 @@ export class ConnTable {
       dead.push(Buffer.from(kb));
       dead.push(ctKey.encode({ saddr: v.daddr, daddr: v.saddr, sport: v.dport, dport: v.sport, proto: k.proto }));
     }
-    for (const k of dead) await ct.delete(k);
+    if (dead.length) await ct.deleteBatch(Buffer.concat(dead));
     if (dead.length) this.log.info({ entries: dead.length }, 'flows of removed or changed publishes flushed');
     return dead.length;
   }
@@ -129,7 +129,7 @@ export class ConnTable {
     }
     // An expired entry whose partner still lives stays: the partner's packets refresh the pair.
     const gone = expired.filter((k) => !live.has(k.toString('hex')));
-    for (const k of gone) await ct.delete(k);
+    if (gone.length) await ct.deleteBatch(Buffer.concat(gone));
     return gone.length;
   }
 }
