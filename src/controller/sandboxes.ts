@@ -18,6 +18,7 @@ import { dropEndpoint, gatewayEndpoint, joinEndpoint, leaveEndpoint, newEndpoint
 import { refreshLinkers, writeFiles } from './sandbox-files.js';
 import { startProcess } from './processes.js';
 import { transaction } from './transaction.js';
+import { allocateGlobal } from './scope.js';
 import type { Core } from './core.js';
 
 /** Milliseconds spent in each named phase since the last lap. */
@@ -37,7 +38,7 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
   const spec = parseRunRequest(core, req);
   const { id, network } = spec;
   // A global network's address is taken in the cluster store first (the local pool then only records it).
-  const clusterIp = network?.scope === 'global' ? await core.global?.allocate(network, id, spec.ip) : undefined;
+  const clusterIp = network?.scope === 'global' ? await allocateGlobal(core, network, id, spec.ip) : undefined;
   const t0 = process.hrtime.bigint();
   const lap = stopwatch();
   const sb = await transaction(core, async (tx) => {
@@ -152,7 +153,7 @@ export async function connectSandbox(core: Core, netRef: string, req: ConnectReq
   if (sb.endpoints.some((e) => e.network === n.id)) throw conflict(`sandbox '${sb.name}' is already connected to network '${n.name}'`);
   const aliases = strings(req.aliases, 'aliases');
   for (const a of aliases) checkName(a, 'network alias');
-  const ip = n.scope === 'global' ? await core.global?.allocate(n, sb.id, req.ip) : req.ip;
+  const ip = n.scope === 'global' ? await allocateGlobal(core, n, sb.id, req.ip) : req.ip;
   const ep = await transaction(core, async (tx) => {
     const e = await tx.record((draft) => {
       const cur = draft.sandboxes[sb.id]!;
