@@ -25,10 +25,26 @@ export function allocatePublishes(draft: State, sbId: string, specs: PortSpec[],
       }
     }
   }
-  const taken: PublishRecord[] = Object.values(draft.sandboxes).filter((s) => s.id !== sbId).flatMap((s) => s.publish);
+  // Every host port already published (by other sandboxes, or earlier in this list), indexed by protocol and port:
+  // a clash check costs the ports it asks about, not the number of publishes (10,000 single ports are common).
+  const byPort = new Map<string, PublishRecord[]>();
+  const claim = (t: PublishRecord) => {
+    for (let port = t.hostPort; port < t.hostPort + t.count; port++) {
+      const k = `${t.proto}/${port}`;
+      const at = byPort.get(k);
+      if (at) at.push(t);
+      else byPort.set(k, [t]);
+    }
+  };
+  for (const s of Object.values(draft.sandboxes)) if (s.id !== sbId) s.publish.forEach(claim);
   const out: PublishRecord[] = [];
-  const clash = (ip: string, lo: number, count: number, proto: string) =>
-    [...taken, ...out].find((t) => t.proto === proto && (t.hostIp === '' || ip === '' || t.hostIp === ip) && t.hostPort <= lo + count - 1 && lo <= t.hostPort + t.count - 1);
+  const clash = (ip: string, lo: number, count: number, proto: string): PublishRecord | undefined => {
+    for (let port = lo; port < lo + count; port++) {
+      const t = byPort.get(`${proto}/${port}`)?.find((x) => x.hostIp === '' || ip === '' || x.hostIp === ip);
+      if (t) return t;
+    }
+    return undefined;
+  };
   for (const p of parsed) {
     const count = p.containerEnd - p.containerPort + 1;
     let host = p.hostPort;
@@ -55,7 +71,9 @@ export function allocatePublishes(draft: State, sbId: string, specs: PortSpec[],
       const busy = ports?.inUse({ hostIp: p.hostIp, hostPort: host, count, proto: p.proto });
       if (busy) throw conflict(busy);
     }
-    out.push({ hostIp: p.hostIp, hostPort: host, count, containerPort: p.containerPort, proto: p.proto });
+    const rec: PublishRecord = { hostIp: p.hostIp, hostPort: host, count, containerPort: p.containerPort, proto: p.proto };
+    out.push(rec);
+    claim(rec);
   }
   return out;
 }
