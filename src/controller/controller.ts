@@ -24,8 +24,6 @@ import { namedEvents, type NamedEvent } from './observe.js';
 import { explain as explainFlow, type ExplainRequest, type Explanation } from './explain.js';
 import type { DpEventBatch } from '../datapath/datapath.js';
 
-export type { ControllerEvents, ControllerOptions } from './core.js';
-export { BUILTIN_NETWORKS } from './networks.js';
 
 /** Runs after every operation, failed ones too (their undo changed the state as well). */
 export type CommitHook = (state: State) => Promise<void>;

@@ -18,7 +18,7 @@ import { needsCluster } from './scope.js';
 import { transaction } from './transaction.js';
 import type { Core } from './core.js';
 
-export const BUILTIN_NETWORKS = ['bridge', 'host', 'none'] as const;
+const BUILTIN_NETWORKS = ['bridge', 'host', 'none'] as const;
 
 export async function ensureDefaultNetwork(core: Core): Promise<void> {
   if (Object.values(core.state.networks).some((n) => n.isDefault)) return;
@@ -31,7 +31,7 @@ export async function ensureDefaultNetwork(core: Core): Promise<void> {
 }
 
 /** A network name the request may take: valid, not built in, not used. */
-export function freeNetworkName(core: Core, name: unknown): string {
+function freeNetworkName(core: Core, name: unknown): string {
   const n = checkName(name, 'network');
   if ((BUILTIN_NETWORKS as readonly string[]).includes(n)) throw conflict(`network name '${n}' is reserved for a built-in network`);
   if (Object.values(core.state.networks).some((x) => x.name === n)) throw conflict(`network '${n}' already exists`);
