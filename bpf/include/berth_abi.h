@@ -187,6 +187,7 @@ enum berth_ct_flags {
 	BERTH_CT_MASQ = 1 << 5,		/* an outbound masquerade flow */
 	BERTH_CT_PUBLISH = 1 << 6,	/* a published-port flow */
 	BERTH_CT_LINK = 1 << 7,		/* a flow a link admitted (no translation) */
+	BERTH_CT_NEW = 1 << 8,		/* unconfirmed: in berth_dp_ct_new until the client answers a reply */
 };
 
 /* What a packet matching a key becomes, and when the entry was last used. */
@@ -202,7 +203,7 @@ struct berth_ct_val {
 	__u64 packets;
 	__u64 bytes;
 	__u32 pub_id;		/* a published flow: its publish as (proto << 16) | first host port; 0: none */
-	__u32 pad2;
+	__u32 ack;		/* unconfirmed reply entry: the SYN-ACK's sequence + 1 (TCP), 1 once a reply passed (other) */
 };
 
 /* What berth_dp_traffic counts, in the key's high 32 bits; the low 32 bits say which. */
@@ -223,6 +224,7 @@ enum berth_dp_stat {
 	BERTH_STAT_REDIRECT_NEIGH = 6,
 	BERTH_STAT_TO_STACK = 7,
 	BERTH_STAT_EVENTS_LOST = 8,
+	BERTH_STAT_CT_CONFIRMED = 9,	/* flows moved from berth_dp_ct_new to berth_dp_ct */
 	BERTH_STAT__MAX = 16,
 };
 

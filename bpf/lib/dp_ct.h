@@ -7,6 +7,11 @@
  * space's garbage collector removes it, and the LRU map evicts the least
  * recently used under pressure.
  *
+ * A new flow's entries go to berth_dp_ct_new (30 s) and move to berth_dp_ct
+ * once the client shows it receives the replies (ct_progress): a flood of
+ * spoofed SYNs or datagrams then churns only the unconfirmed table, and
+ * never evicts an established flow.
+ *
  * Owns the table (lookup, create, touch, the reply tuple's freedom) and the
  * packets of flows it knows (known_flow: translate as the entry says and
  * deliver, or an ICMP error about one, dp_icmp.h). New flows are created by
@@ -31,11 +36,15 @@
 #define CT_CLOSING_NS (65ULL * SEC_NS)
 #define CT_UDP_NS (120ULL * SEC_NS)
 #define CT_ICMP_NS (30ULL * SEC_NS)
+/* an unconfirmed flow: a handshake takes far less; a one-way stream refreshes it */
+#define CT_NEW_NS (30ULL * SEC_NS)
 /* last_seen is refreshed at most this often: fewer writes to a shared cache line */
 #define CT_REFRESH_NS (SEC_NS)
 
 static __always_inline __u64 ct_timeout(__u8 proto, __u16 flags)
 {
+	if (flags & BERTH_CT_NEW)
+		return CT_NEW_NS;
 	if (proto == IPPROTO_TCP)
 		return flags & BERTH_CT_CLOSING ? CT_CLOSING_NS : CT_TCP_NS;
 	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
@@ -43,17 +52,41 @@ static __always_inline __u64 ct_timeout(__u8 proto, __u16 flags)
 	return CT_UDP_NS;
 }
 
-static __always_inline struct berth_ct_val *ct_lookup(const struct berth_ct_key *k, __u64 now)
+/* @k's entry in either table, live or not (the established table first). */
+static __always_inline struct berth_ct_val *ct_find(const struct berth_ct_key *k)
 {
 	struct berth_ct_val *v = bpf_map_lookup_elem(&berth_dp_ct, k);
 
+	if (v)
+		return v;
+	return bpf_map_lookup_elem(&berth_dp_ct_new, k);
+}
+
+static __always_inline void ct_delete(const struct berth_ct_key *k)
+{
+	bpf_map_delete_elem(&berth_dp_ct, k);
+	bpf_map_delete_elem(&berth_dp_ct_new, k);
+}
+
+static __always_inline struct berth_ct_val *ct_live(struct berth_ct_val *v, __u8 proto, __u64 now)
+{
 	if (!v)
 		return 0;
-	if (now - v->last_seen > ct_timeout(k->proto, v->flags)) {
+	if (now - v->last_seen > ct_timeout(proto, v->flags)) {
 		stat_inc(BERTH_STAT_CT_EXPIRED_HIT);
 		return 0;
 	}
 	return v;
+}
+
+/* @k's live entry: an expired one in the established table leaves the unconfirmed one its say. */
+static __always_inline struct berth_ct_val *ct_lookup(const struct berth_ct_key *k, __u64 now)
+{
+	struct berth_ct_val *v = ct_live(bpf_map_lookup_elem(&berth_dp_ct, k), k->proto, now);
+
+	if (v)
+		return v;
+	return ct_live(bpf_map_lookup_elem(&berth_dp_ct_new, k), k->proto, now);
 }
 
 /*
@@ -92,7 +125,7 @@ static __always_inline int ct_reopen(struct berth_ct_val *v, const struct dp_pkt
 	struct berth_ct_val *r;
 
 	ct_reverse(&rk, v->saddr, v->daddr, v->sport, v->dport, p->key.proto);
-	r = bpf_map_lookup_elem(&berth_dp_ct, &rk);
+	r = ct_find(&rk);
 	if (!r || !addr_eq(r->saddr, p->key.daddr) || !addr_eq(r->daddr, p->key.saddr) || r->sport != p->key.dport ||
 	    r->dport != p->key.sport)
 		return -1;
@@ -143,7 +176,7 @@ static __always_inline int ct_create(const struct berth_ct_key *fk, const struct
 	__builtin_memset(rv, 0, sizeof(*rv));
 
 	ct_reverse(&rk, nt->saddr, nt->daddr, nt->sport, nt->dport, nt->proto);
-	old = bpf_map_lookup_elem(&berth_dp_ct, &rk);
+	old = ct_find(&rk);
 	if (old && now - old->last_seen <= ct_timeout(rk.proto, old->flags)) {
 		/* The same flow again (a retransmitted SYN, the forward entry evicted): keep it. */
 		if (!(addr_eq(old->daddr, fk->saddr) && old->dport == fk->sport && addr_eq(old->saddr, fk->daddr) &&
@@ -154,7 +187,7 @@ static __always_inline int ct_create(const struct berth_ct_key *fk, const struct
 	addr_cpy(fv->daddr, nt->daddr);
 	fv->sport = nt->sport;
 	fv->dport = nt->dport;
-	fv->flags = flags;
+	fv->flags = flags | BERTH_CT_NEW;
 	fv->last_seen = fv->created = now;
 	fv->pub_id = pub_id;
 
@@ -162,15 +195,18 @@ static __always_inline int ct_create(const struct berth_ct_key *fk, const struct
 	addr_cpy(rv->daddr, fk->saddr);
 	rv->sport = fk->dport;
 	rv->dport = fk->sport;
-	rv->flags = flags | rflags | BERTH_CT_REPLY;
+	rv->flags = flags | rflags | BERTH_CT_REPLY | BERTH_CT_NEW;
 	rv->last_seen = rv->created = now;
 	rv->pub_id = pub_id;
 
-	if (bpf_map_update_elem(&berth_dp_ct, &rk, rv, BPF_ANY) ||
-	    bpf_map_update_elem(&berth_dp_ct, fk, fv, BPF_ANY)) {
+	if (bpf_map_update_elem(&berth_dp_ct_new, &rk, rv, BPF_ANY) ||
+	    bpf_map_update_elem(&berth_dp_ct_new, fk, fv, BPF_ANY)) {
 		stat_inc(BERTH_STAT_CT_INSERT_FAIL);
 		return -1;
 	}
+	/* Expired entries of the tuples in the established table would shadow the new ones. */
+	bpf_map_delete_elem(&berth_dp_ct, &rk);
+	bpf_map_delete_elem(&berth_dp_ct, fk);
 	stat_inc(BERTH_STAT_CT_CREATED);
 	return 0;
 }
@@ -196,14 +232,71 @@ static __always_inline void ct_reclaim(const struct berth_ct_key *nt)
 	struct berth_ct_val *r, *f;
 
 	ct_reverse(&rk, nt->saddr, nt->daddr, nt->sport, nt->dport, nt->proto);
-	r = bpf_map_lookup_elem(&berth_dp_ct, &rk);
+	r = ct_find(&rk);
 	if (!r)
 		return;
 	ct_reverse(&fk, r->saddr, r->daddr, r->sport, r->dport, nt->proto);
-	f = bpf_map_lookup_elem(&berth_dp_ct, &fk);
+	f = ct_find(&fk);
 	if (f && addr_eq(f->saddr, rk.daddr) && addr_eq(f->daddr, rk.saddr) && f->sport == rk.dport && f->dport == rk.sport)
-		bpf_map_delete_elem(&berth_dp_ct, &fk);
-	bpf_map_delete_elem(&berth_dp_ct, &rk);
+		ct_delete(&fk);
+	ct_delete(&rk);
+}
+
+/*
+ * Moves an unconfirmed flow to the established table: the entry @v of @k
+ * and its partner, if the partner still leads back to @k.
+ */
+static __always_inline void ct_confirm(const struct berth_ct_key *k, struct berth_ct_val *v)
+{
+	struct berth_ct_key pk DP_ALIGNED;
+	struct berth_ct_val *pv;
+
+	ct_reverse(&pk, v->saddr, v->daddr, v->sport, v->dport, k->proto);
+	pv = bpf_map_lookup_elem(&berth_dp_ct_new, &pk);
+	if (!pv || !addr_eq(pv->saddr, k->daddr) || !addr_eq(pv->daddr, k->saddr) || pv->sport != k->dport ||
+	    pv->dport != k->sport)
+		return;
+	v->flags &= ~BERTH_CT_NEW;
+	pv->flags &= ~BERTH_CT_NEW;
+	if (bpf_map_update_elem(&berth_dp_ct, &pk, pv, BPF_ANY) || bpf_map_update_elem(&berth_dp_ct, k, v, BPF_ANY)) {
+		stat_inc(BERTH_STAT_CT_INSERT_FAIL);
+		return;
+	}
+	bpf_map_delete_elem(&berth_dp_ct_new, &pk);
+	bpf_map_delete_elem(&berth_dp_ct_new, k);
+	stat_inc(BERTH_STAT_CT_CONFIRMED);
+}
+
+/*
+ * A packet of an unconfirmed flow, after it was translated (@v may move).
+ * The client shows it receives the replies (it is no spoofed source) by
+ * answering one: for TCP an ACK of the SYN-ACK's sequence, for the others
+ * any packet after a reply. A TCP flow's far side sending neither SYN nor
+ * RST (the server speaking first, a flow picked up mid-stream) confirms it
+ * too: a spoofed client's flow never gets that far.
+ */
+static __always_inline void ct_progress(const struct berth_ct_key *k, const struct dp_pkt *p, struct berth_ct_val *v)
+{
+	struct berth_ct_key pk DP_ALIGNED;
+	struct berth_ct_val *pv;
+	int tcp = k->proto == IPPROTO_TCP;
+
+	if (v->flags & BERTH_CT_REPLY) {
+		if (!tcp)
+			v->ack = 1;
+		else if ((p->tcp_flags & 0x12) == 0x12)
+			v->ack = p->tcp_seq + 1;
+		else if (!(p->tcp_flags & 0x06))
+			ct_confirm(k, v);
+		return;
+	}
+	ct_reverse(&pk, v->saddr, v->daddr, v->sport, v->dport, k->proto);
+	pv = bpf_map_lookup_elem(&berth_dp_ct_new, &pk);
+	if (!pv || !pv->ack)
+		return;
+	if (tcp && ((p->tcp_flags & 0x16) != 0x10 || pv->ack != p->tcp_ack))
+		return;
+	ct_confirm(k, v);
 }
 
 /* ---- packets of known flows ---- */
@@ -227,10 +320,17 @@ static __always_inline int ct_forward(struct dp_ctx *c, struct berth_ct_val *v)
 			traffic(BERTH_TRAFFIC_PUB, v->pub_id, c->p.len);
 	}
 	if (flags & (BERTH_CT_SNAT | BERTH_CT_DNAT)) {
+		struct berth_ct_key k DP_ALIGNED = c->p.key;
+
 		if (dp_rewrite(c->skb, &c->p, v->saddr, v->daddr, v->sport, v->dport))
 			return -BERTH_DROP_MALFORMED;
+		/* last: a confirmed flow's entries move, and @v is then no longer ours */
+		if ((flags & BERTH_CT_NEW) && !c->explain)
+			ct_progress(&k, &c->p, v);
 		return deliver(c, flags);
 	}
+	if ((flags & BERTH_CT_NEW) && !c->explain)
+		ct_progress(&c->p.key, &c->p, v);
 	/* Untranslated (a link's flow): straight to the peer on the same network. */
 	ep = bpf_map_lookup_elem(&berth_dp_ep_ip, c->p.key.daddr);
 	if (ep)

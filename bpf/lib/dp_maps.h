@@ -4,7 +4,7 @@
  * (tc_container.c, tc_uplink.c, tc_host.c): each object pins them by name
  * under berthd's bpffs directory, and the second and third object reuse the
  * first one's pins, so all programs see one state. User space writes every
- * map except berth_dp_ct, berth_dp_drops, berth_dp_stats and the events.
+ * map except berth_dp_ct, berth_dp_ct_new, berth_dp_drops, berth_dp_stats and the events.
  */
 #ifndef BERTH_LIB_DP_MAPS_H
 #define BERTH_LIB_DP_MAPS_H
@@ -14,6 +14,8 @@
 #ifndef BERTH_CT_MAX
 #define BERTH_CT_MAX 262144
 #endif
+/* flows that have not completed a handshake (dp_ct.h): a flood of them cannot evict established ones */
+#define BERTH_CT_NEW_MAX 65536
 #define BERTH_EP_MAX 65536
 /* Stack copies of ABI structs whose addresses are read 8 bytes at a time. */
 #define DP_ALIGNED __attribute__((aligned(8)))
@@ -48,6 +50,8 @@ DP_MAP(berth_dp_cfg, BPF_MAP_TYPE_ARRAY, __u32, struct berth_dp_cfg, 1);
 DP_MAP(berth_dp_ifaddr, BPF_MAP_TYPE_HASH, __u64, struct berth_dp_addr, 1024);
 /* connection tracking and NAT; LRU: under pressure the least recently used go first */
 DP_MAP(berth_dp_ct, BPF_MAP_TYPE_LRU_HASH, struct berth_ct_key, struct berth_ct_val, BERTH_CT_MAX);
+/* unconfirmed flows, entries as in berth_dp_ct: a flow moves there once its client answers a reply */
+DP_MAP(berth_dp_ct_new, BPF_MAP_TYPE_LRU_HASH, struct berth_ct_key, struct berth_ct_val, BERTH_CT_NEW_MAX);
 /* drop reason -> packets and bytes */
 DP_MAP(berth_dp_drops, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct berth_counter, BERTH_DROP__MAX);
 /* (enum berth_traffic_kind << 32) | id -> packets and bytes, per CPU */

@@ -50,6 +50,8 @@ struct dp_pkt {
 	__u8 frag;			/* a fragment: no L4 header, or not the first */
 	__u8 icmp_echo;			/* 1: request, 2: reply */
 	__u8 icmp_err;			/* an ICMP error: embeds another packet's headers */
+	__u32 tcp_seq;			/* TCP: sequence and acknowledgement numbers, host order */
+	__u32 tcp_ack;
 };
 
 static __always_inline void addr_set4(__u8 *a, __u32 v4)
@@ -134,6 +136,8 @@ static __always_inline int parse_l4(void *data, void *data_end, struct dp_pkt *p
 		p->key.sport = th->source;
 		p->key.dport = th->dest;
 		p->tcp_flags = ((__u8 *)th)[13];
+		p->tcp_seq = bpf_ntohl(th->seq);
+		p->tcp_ack = bpf_ntohl(th->ack_seq);
 	} else if (proto == IPPROTO_UDP || proto == DP_IPPROTO_SCTP) {
 		/* SCTP's common header starts with the two ports, as UDP's does. */
 		struct udphdr *uh = data + off;

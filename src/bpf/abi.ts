@@ -137,18 +137,20 @@ export const ctKey: Codec<CtKey> = structCodec<CtKey & { pad: never }>('berth_ct
   ['saddr', { bytes: 16 }], ['daddr', { bytes: 16 }], ['sport', 'be16'], ['dport', 'be16'], ['proto', 'u8'], ['pad', { pad: 3 }],
 ]);
 
-export const CtFlag = { Reply: 1, Snat: 2, Dnat: 4, ToHost: 8, Closing: 16, Masq: 32, Publish: 64, Link: 128 } as const;
+export const CtFlag = { Reply: 1, Snat: 2, Dnat: 4, ToHost: 8, Closing: 16, Masq: 32, Publish: 64, Link: 128, New: 256 } as const;
 export interface CtVal {
   saddr: Buffer; daddr: Buffer; sport: number; dport: number; flags: number;
   lastSeen: bigint; created: bigint; packets: bigint; bytes: bigint; pubId: number;
+  /** an unconfirmed reply entry: the SYN-ACK's sequence + 1 (TCP), 1 once a reply passed (others) */
+  ack: number;
 }
-export const ctVal: Codec<CtVal> = structCodec<CtVal & { pad: never; pad2: never }>('berth_ct_val', [
+export const ctVal: Codec<CtVal> = structCodec<CtVal & { pad: never }>('berth_ct_val', [
   ['saddr', { bytes: 16 }], ['daddr', { bytes: 16 }], ['sport', 'be16'], ['dport', 'be16'], ['flags', 'u16'], ['pad', { pad: 2 }],
-  ['lastSeen', 'u64'], ['created', 'u64'], ['packets', 'u64'], ['bytes', 'u64'], ['pubId', 'u32'], ['pad2', { pad: 4 }],
+  ['lastSeen', 'u64'], ['created', 'u64'], ['packets', 'u64'], ['bytes', 'u64'], ['pubId', 'u32'], ['ack', 'u32'],
 ]);
 
 export const DpStat = {
-  CtCreated: 0, CtExpiredHit: 1, CtInsertFail: 2, NatRetry: 3, Redirect: 4, RedirectPeer: 5, RedirectNeigh: 6, ToStack: 7, EventsLost: 8,
+  CtCreated: 0, CtExpiredHit: 1, CtInsertFail: 2, NatRetry: 3, Redirect: 4, RedirectPeer: 5, RedirectNeigh: 6, ToStack: 7, EventsLost: 8, CtConfirmed: 9,
 } as const;
 export const DP_STAT_SLOTS = 16;
 

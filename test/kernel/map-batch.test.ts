@@ -63,7 +63,7 @@ describe('the connection table (an LRU hash) read and flushed in batches', () =>
       const N = 20_000;
       const key = (i: number) => ctKey.encode({ saddr: Buffer.alloc(16, 1), daddr: Buffer.alloc(16, 2), sport: 1 + (i % 60000), dport: 1 + Math.floor(i / 60000), proto: 6 });
       const keys = Array.from({ length: N }, (_, i) => key(i));
-      const values = Array.from({ length: N }, (_, i) => ctVal.encode({ saddr: Buffer.alloc(16), daddr: Buffer.alloc(16), sport: 0, dport: 0, flags: 0, lastSeen: BigInt(i), created: 0n, packets: BigInt(i), bytes: 0n, pubId: i }));
+      const values = Array.from({ length: N }, (_, i) => ctVal.encode({ saddr: Buffer.alloc(16), daddr: Buffer.alloc(16), sport: 0, dport: 0, flags: 0, lastSeen: BigInt(i), created: 0n, packets: BigInt(i), bytes: 0n, pubId: i, ack: 0 }));
       await ct.updateBatch(Buffer.concat(keys), Buffer.concat(values));
       const all = await ct.entries();
       expect(all.count).toBe(N);

@@ -1,5 +1,6 @@
 /**
- * The eBPF datapath's connection table (berth_dp_ct) as user space tends it:
+ * The eBPF datapath's connection tables (berth_dp_ct, established flows, and
+ * berth_dp_ct_new, flows that have not completed a handshake) as user space tends them:
  * its size and a resize across restarts (the flows move to the new table),
  * the periodic cleanup of expired pairs, and flushing the flows of publishes
  * that went or now lead elsewhere.
@@ -17,7 +18,13 @@ import { PROTO } from './compile.js';
 export const CT_MAX_DEFAULT = 262144;
 
 /** As bpf/lib/dp_ct.h expires entries (closing: past the ends' TIME_WAIT, see CT_CLOSING_NS there). */
-const CT_TIMEOUT_NS = { tcp: 6n * 3600n * 1_000_000_000n, closing: 65n * 1_000_000_000n, udp: 120n * 1_000_000_000n, icmp: 30n * 1_000_000_000n };
+const CT_TIMEOUT_NS = { tcp: 6n * 3600n * 1_000_000_000n, closing: 65n * 1_000_000_000n, udp: 120n * 1_000_000_000n, icmp: 30n * 1_000_000_000n, unconfirmed: 30n * 1_000_000_000n };
+
+function timeout(proto: number, flags: number): bigint {
+  if (flags & CtFlag.New) return CT_TIMEOUT_NS.unconfirmed;
+  if (proto === 6) return flags & CtFlag.Closing ? CT_TIMEOUT_NS.closing : CT_TIMEOUT_NS.tcp;
+  return proto === 1 || proto === 58 ? CT_TIMEOUT_NS.icmp : CT_TIMEOUT_NS.udp;
+}
 
 export class ConnTable {
   /** the connection table an earlier berthd pinned with another size: its entries move to the new one */
@@ -94,7 +101,13 @@ export class ConnTable {
    * first apply of this process); a flow whose translation @pubs still make
    * stays.
    */
-  async flushPublished(ct: RawMap, pubs: DpPub[], fronts: FrontEnd[] | undefined): Promise<number> {
+  async flushPublished(tables: RawMap[], pubs: DpPub[], fronts: FrontEnd[] | undefined): Promise<number> {
+    let n = 0;
+    for (const ct of tables) n += await this.flushPublishedIn(ct, pubs, fronts);
+    return n;
+  }
+
+  private async flushPublishedIn(ct: RawMap, pubs: DpPub[], fronts: FrontEnd[] | undefined): Promise<number> {
     const { keys, values, count } = await ct.entries();
     const dead: Buffer[] = [];
     for (let i = 0; i < count; i++) {
@@ -113,8 +126,14 @@ export class ConnTable {
     return dead.length;
   }
 
-  /** Deletes connection-table pairs both of whose entries expired. */
-  async collect(ct: RawMap): Promise<number> {
+  /** Deletes connection-table pairs both of whose entries expired, in each table. */
+  async collect(tables: RawMap[]): Promise<number> {
+    let n = 0;
+    for (const ct of tables) n += await this.collectIn(ct);
+    return n;
+  }
+
+  private async collectIn(ct: RawMap): Promise<number> {
     const now = process.hrtime.bigint();
     const { keys, values, count } = await ct.entries();
     const live = new Set<string>();
@@ -123,8 +142,7 @@ export class ConnTable {
       const kb = keys.subarray(i * ctKey.size, (i + 1) * ctKey.size);
       const proto = kb[36]!;
       const v = ctVal.decode(values, i * ctVal.size);
-      const t = proto === 6 ? (v.flags & CtFlag.Closing ? CT_TIMEOUT_NS.closing : CT_TIMEOUT_NS.tcp) : proto === 1 || proto === 58 ? CT_TIMEOUT_NS.icmp : CT_TIMEOUT_NS.udp;
-      if (now - v.lastSeen > t) expired.push(Buffer.from(kb));
+      if (now - v.lastSeen > timeout(proto, v.flags)) expired.push(Buffer.from(kb));
       else live.add(ctKey.encode({ saddr: v.daddr, daddr: v.saddr, sport: v.dport, dport: v.sport, proto }).toString('hex'));
     }
     // An expired entry whose partner still lives stays: the partner's packets refresh the pair.

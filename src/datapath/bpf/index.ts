@@ -165,7 +165,7 @@ export class BpfDatapath implements Datapath {
     return syncPublishes(
       { sel: this.map('berth_dp_pubsel'), table: this.map('berth_dp_pub'), allow: this.map('berth_dp_allow') },
       c,
-      () => this.ct.flushPublished(this.map('berth_dp_ct'), c.pubs, fronts),
+      () => this.ct.flushPublished(this.ctTables(), c.pubs, fronts),
     );
   }
 
@@ -179,7 +179,12 @@ export class BpfDatapath implements Datapath {
   /** Deletes connection-table pairs both of whose entries expired. */
   async collect(): Promise<number> {
     if (!this.loaded) return 0;
-    return this.ct.collect(this.map('berth_dp_ct'));
+    return this.ct.collect(this.ctTables());
+  }
+
+  /** The connection tables: established flows, then those without a completed handshake. */
+  private ctTables(): RawMap[] {
+    return [this.map('berth_dp_ct'), this.map('berth_dp_ct_new')];
   }
 
   /** A forced re-apply after drift reads every map back from the kernel. */
@@ -296,7 +301,7 @@ export class BpfDatapath implements Datapath {
       return { kind: 'bpf', detail: { root: this.root, loaded: false, ...(existsSync(this.root) ? { drops: await readDrops(await openPinned(this.root, 'berth_dp_drops')) } : {}) } };
     }
     const sizes: Record<string, { entries: number; max: number }> = {};
-    for (const name of ['berth_dp_nets', 'berth_dp_ep_ip', 'berth_dp_links', 'berth_dp_ct', 'berth_dp_allow', 'berth_dp_subnets']) {
+    for (const name of ['berth_dp_nets', 'berth_dp_ep_ip', 'berth_dp_links', 'berth_dp_ct', 'berth_dp_ct_new', 'berth_dp_allow', 'berth_dp_subnets']) {
       const m = this.map(name);
       sizes[name] = { entries: (await m.entries()).count, max: m.info().maxEntries };
     }
