@@ -135,7 +135,8 @@ enum berth_pub_flags {
 
 /*
  * One published port or range: one entry, whatever the range's size. The
- * table (map berth_dp_pub) holds two generations of BERTH_PUB_MAX entries
+ * table (map berth_dp_pub) holds two generations of cfg_pub_max entries
+ * (BERTH_PUB_MAX unless berthd --pub-max says otherwise, at most BERTH_PUB_MAX_LIMIT)
  * sorted by (proto, start, end); berth_dp_pubsel says which is live and how
  * many entries it has, so user space rewrites the other and flips one word.
  */
@@ -151,7 +152,8 @@ struct berth_dp_pub {
 	__u32 walk;		/* entries before this one whose range may still cover its start (other bind addresses) */
 };
 
-#define BERTH_PUB_MAX 16384
+#define BERTH_PUB_MAX 65536
+#define BERTH_PUB_MAX_LIMIT (1 << 20)
 #define BERTH_PUB_WALK 64	/* the longest walk back a lookup makes */
 #define BERTH_PUB_GEN_SHIFT 31
 

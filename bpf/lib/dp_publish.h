@@ -9,6 +9,9 @@
 
 #include "dp_deliver.h"
 
+/* Entries a generation of berth_dp_pub holds: set by the loader with the map's size. */
+const volatile __u32 cfg_pub_max = BERTH_PUB_MAX;
+
 /*
  * The walk back of pub_find(), from entry @lo - 1 over at most @walk + 1
  * entries, for the protocol and port in @want ((proto << 16) | port) and the
@@ -74,12 +77,12 @@ static __always_inline const struct berth_dp_pub *pub_find(struct dp_ctx *c)
 	if (!sel)
 		return 0;
 	n = *sel & 0x7fffffff;
-	if (!n || n > BERTH_PUB_MAX)
+	if (!n || n > cfg_pub_max || n > BERTH_PUB_MAX_LIMIT)
 		return 0;
-	base = (*sel >> BERTH_PUB_GEN_SHIFT) ? BERTH_PUB_MAX : 0;
+	base = (*sel >> BERTH_PUB_GEN_SHIFT) ? cfg_pub_max : 0;
 	want = (__u32)c->p.key.proto << 16 | port;
 	hi = n;
-	for (i = 0; i < 16; i++) {
+	for (i = 0; i < 21; i++) { /* log2(BERTH_PUB_MAX_LIMIT) + 1 */
 		__u32 mid;
 
 		if (lo >= hi)

@@ -118,7 +118,9 @@ export const dpLinkKey: Codec<DpLinkKey> = structCodec<DpLinkKey & { pad: never 
 ]);
 
 export const PubFlag = { Any4: 1, Any6: 2, Loopback: 4, Allow: 8 } as const;
-export const PUB_MAX = 16384;
+/** berth_dp_pub entries a generation by default (berthd --pub-max), and the most it may be */
+export const PUB_MAX = 65536;
+export const PUB_MAX_LIMIT = 1 << 20;
 export const PUB_GEN_SHIFT = 31;
 export const PUB_WALK = 64;
 export interface DpPub { hostIp: Buffer; target: Buffer; start: number; end: number; cport: number; proto: number; flags: number; id: number; walk: number }

@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { notFound } from '../errors.js';
+import { conflict, notFound } from '../errors.js';
 import { byRef, shortId } from './names.js';
 import type { EmbeddedStore } from '../store/embedded.js';
 import type { DaemonConfig, NetworkRecord, SandboxRecord, State } from '../store/model.js';
@@ -17,6 +17,7 @@ import { MacvlanDriver } from '../drivers/macvlan.js';
 import { OverlayDriver } from '../drivers/overlay.js';
 import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
 import type { Datapath } from '../datapath/datapath.js';
+import { desiredDatapath } from '../datapath/desired.js';
 import type { PortHolder } from '../drivers/ports.js';
 import { sandboxNetnsPath } from '../drivers/netns.js';
 import type { CreateNetworkRequest } from './requests.js';
@@ -101,9 +102,24 @@ export class Core {
   async commit<T>(fn: (draft: State) => T, durable = true): Promise<T> {
     const draft = structuredClone(this.state);
     const out = fn(draft);
+    this.admit(draft);
     this.state = draft;
     await this.opts.store.save(this.state, durable);
     return out;
+  }
+
+  /** Refuses a state the datapath's fixed tables cannot hold, before anything of it is committed. */
+  private admit(draft: State): void {
+    const max = this.opts.datapath?.limits?.().publishEntries;
+    if (max === undefined) return;
+    const records = (s: State) => Object.values(s.sandboxes).reduce((n, sb) => n + sb.publish.length, 0);
+    const now = records(draft);
+    // A record is one entry a family at most: below half the table nothing needs counting.
+    if (now <= records(this.state) || 2 * now <= max) return;
+    const n = desiredDatapath(draft, this.opts.uplink).publishes.length;
+    if (n > max) {
+      throw conflict(`published ports: ${n} entries (one a port or range and family) do not fit the eBPF datapath's publish table of ${max}; start berthd with a larger --pub-max`);
+    }
   }
 
   network(ref: string): NetworkRecord {

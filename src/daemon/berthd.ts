@@ -50,6 +50,8 @@ export interface DaemonOptions {
   bpffs?: string;
   /** the eBPF datapath's connection table entries (two a flow) */
   ctMax?: number;
+  /** the eBPF datapath's publish-table entries (one a published port or range, per family) */
+  pubMax?: number;
   etcdCacert?: string;
   etcdCert?: string;
   etcdKey?: string;
@@ -95,7 +97,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
     }
     const datapath = await chooseDatapath(o.datapath);
     log.info({ datapath: datapath.choice, reason: datapath.reason }, 'datapath chosen');
-    const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'), { ...(o.bpffs ? { bpffs: o.bpffs } : {}), ...(o.ctMax !== undefined ? { ctMax: o.ctMax } : {}) });
+    const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'), { ...(o.bpffs ? { bpffs: o.bpffs } : {}), ...(o.ctMax !== undefined ? { ctMax: o.ctMax } : {}), ...(o.pubMax !== undefined ? { pubMax: o.pubMax } : {}) });
     let controller!: Controller;
     let metrics: Metrics | undefined;
     dns = new DnsManager(() => withClusterEndpoints(controller.snapshot(), joined?.cluster), subsystemLogger('dns'), o.resolvConf, o.dnsPort);
@@ -179,6 +181,11 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
   };
 }
 
+function entries(v: string): number {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`'${v}' is not a number of entries`);
+  return Number(v);
+}
+
 function main(): void {
   // A failure nobody awaited must be seen in the log, and must not take the API down.
   process.on('unhandledRejection', (e) => subsystemLogger('berthd').error({ err: e }, 'unhandled rejection'));
@@ -197,10 +204,8 @@ function main(): void {
     .option('--docker-plugin <socket>', 'serve Docker\'s NetworkDriver and IpamDriver plugin protocol on this unix socket (see `berth docker-plugin install`)')
     .option('--store <url>', 'cluster store for global (overlay) networks: embedded (this host only) or etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS)', 'embedded')
     .option('--advertise-addr <ip>', 'with --store etcd://: this host\'s underlay IPv4 address (default: the default route\'s)')
-    .option('--ct-max <entries>', 'eBPF datapath: connection table entries, two a flow (a pinned table of another size is migrated)', (v) => {
-      if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`'${v}' is not a number of entries`);
-      return Number(v);
-    })
+    .option('--ct-max <entries>', 'eBPF datapath: connection table entries, two a flow (a pinned table of another size is migrated)', entries)
+    .option('--pub-max <entries>', 'eBPF datapath: published-port entries, one a port or range per family (default 65536; a change rewrites the table)', entries)
     .option('--bpffs <dir>', 'bpffs mount where the datapath and the overlay pin their maps and links (mounted if it is not)', '/sys/fs/bpf')
     .option('--etcd-cacert <file>', 'with etcds://: CA certificate of the etcd servers')
     .option('--etcd-cert <file>', 'with etcds://: client certificate')

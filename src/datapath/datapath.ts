@@ -238,4 +238,11 @@ export interface Datapath {
   events?(since: number): Promise<DpEventBatch>;
   /** Runs the real datapath on a synthetic packet, changing nothing. */
   explain?(q: DpExplainQuery): Promise<DpExplainResult>;
+  /** Fixed capacities a desired state must fit (absent: none). */
+  limits?(): DatapathLimits;
+}
+
+export interface DatapathLimits {
+  /** published-port entries: one per DpPublish (a port or range, per family) */
+  publishEntries: number;
 }

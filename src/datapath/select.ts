@@ -7,7 +7,7 @@ import { IptablesDatapath } from './iptables/index.js';
 import { BpfDatapath } from './bpf/index.js';
 import { BPFFS_ROOT } from '../bpf/bpffs.js';
 
-export async function createDatapath(kind: 'bpf' | 'iptables' | 'none', log: Logger, opts: { bpffs?: string; ctMax?: number } = {}): Promise<Datapath | undefined> {
+export async function createDatapath(kind: 'bpf' | 'iptables' | 'none', log: Logger, opts: { bpffs?: string; ctMax?: number; pubMax?: number } = {}): Promise<Datapath | undefined> {
   // Switching backends across a restart: nothing of the other one may stay.
   if (kind !== 'iptables') await (await IptablesDatapath.create({ log })).teardown();
   if (kind !== 'bpf' && existsSync(join(opts.bpffs ?? BPFFS_ROOT, 'berth'))) await (await BpfDatapath.create({ log, ...opts })).teardown();

@@ -20,6 +20,8 @@ export class PortHolder {
   private readonly warned = new Set<string>();
   /** the published ranges of the last sync */
   private synced: string | undefined;
+  /** the published ranges of a sync that ran out of file descriptors: not walked again until they change */
+  private exhausted: string | undefined;
 
   constructor(private readonly log: Logger) {
     const limit = addon().raiseNofile();
@@ -47,19 +49,28 @@ export class PortHolder {
     // Runs after every operation: when the published ranges are as last time and every port is held, there is nothing to do
     // (the walk below is per port, so a 10,000-port range would cost it on every change).
     const sig = publishes.map((p) => `${p.proto}/${p.hostIp}/${p.hostPort}+${p.count}`).join(',');
-    if (sig === this.synced && this.warned.size === 0) return;
+    if (sig === this.synced && (this.warned.size === 0 || sig === this.exhausted)) return;
     this.synced = sig;
     const want = new Set<string>();
+    let noFiles = 0;
     for (const p of publishes) {
       if (p.proto === 'sctp') continue;
       for (let port = p.hostPort; port < p.hostPort + p.count; port++) {
         const k = key(p.proto, p.hostIp, port);
         want.add(k);
         if (this.held.has(k)) continue;
+        if (noFiles) {
+          noFiles++;
+          continue;
+        }
         try {
           this.held.set(k, addon().portHold({ proto: p.proto, address: p.hostIp, port }));
           this.warned.delete(k);
         } catch (e) {
+          if (isNativeError(e) && (e.code === 'EMFILE' || e.code === 'ENFILE')) {
+            noFiles = 1;
+            continue;
+          }
           // Usually connections still in TIME_WAIT on it: the next change (or the drift check) tries again.
           if (!this.warned.has(k)) this.log.warn({ port: k, err: (e as Error).message }, 'a published host port could not be held yet: another program may take it');
           this.warned.add(k);
@@ -71,6 +82,11 @@ export class PortHolder {
       addon().portRelease(fd);
       this.held.delete(k);
     }
+    this.exhausted = noFiles ? sig : undefined;
+    if (noFiles) {
+      this.warned.add('nofile');
+      this.log.warn({ held: this.held.size, unheld: noFiles }, 'the open-file limit is reached: the other published host ports are not held (the datapath serves them; another program could bind them)');
+    } else this.warned.delete('nofile');
   }
 
   get count(): number {

@@ -9,7 +9,7 @@ import type { NlAddr, NlLink } from '../../native/addon.js';
 import type { DesiredDatapath } from '../datapath.js';
 import { bigToIp, familyOf, ipToBig, parsePrefix } from '../../ipam/addr.js';
 import type { Proto } from '../../store/model.js';
-import { dpCfg, dpEgress, dpEp, dpLinkKey, dpLpmId, dpNet, EGRESS_RULES, EpFlag, NetFlag, PubFlag, PUB_MAX, PUB_WALK, type DpPub } from '../../bpf/abi.js';
+import { dpCfg, dpEgress, dpEp, dpLinkKey, dpLpmId, dpNet, EGRESS_RULES, EpFlag, NetFlag, PubFlag, PUB_WALK, type DpPub } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
 
 export const PROTO: Record<Proto, number> = { tcp: 6, udp: 17, sctp: 132 };
@@ -183,7 +183,6 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
     });
   }
   rows.sort((a, b) => a.pub.proto - b.pub.proto || a.pub.start - b.pub.start || a.pub.end - b.pub.end || Buffer.compare(a.pub.hostIp, b.pub.hostIp));
-  if (rows.length > PUB_MAX) throw new RangeError(`${rows.length} published port entries exceed the datapath's ${PUB_MAX}`);
   pubWalks(rows.map((r) => r.pub)).forEach((w, i) => {
     const r = rows[i]!;
     r.pub.walk = w;

@@ -23,9 +23,9 @@ import type { Logger } from 'pino';
 import { BPFFS_ROOT } from '../../bpf/bpffs.js';
 import { type NlLink, type RawMap } from '../../native/addon.js';
 import { nl } from '../../netlink/index.js';
-import { dpPub, PUB_MAX } from '../../bpf/abi.js';
+import { dpPub, PUB_MAX, PUB_MAX_LIMIT } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
-import type { Counts, Datapath, DatapathStatus, DesiredDatapath, DpEventBatch, DpExplainQuery, DpExplainResult, DpTraffic } from '../datapath.js';
+import type { Counts, Datapath, DatapathLimits, DatapathStatus, DesiredDatapath, DpEventBatch, DpExplainQuery, DpExplainResult, DpTraffic } from '../datapath.js';
 import { changedFronts } from '../desired.js';
 import { SysctlKeeper, type Sysctl } from '../sysctl.js';
 import { SerialQueue } from '../../serial.js';
@@ -35,7 +35,7 @@ import { buildPacket, explainCtx, readRun, type ExplainRun } from './explain.js'
 import { compile, type CompiledMaps, type Entries } from './compile.js';
 import { ensureBpffs, loadPrograms, mapOf, openPinned, type Hook, type Loaded } from './programs.js';
 import { MAPS, syncMap } from './maps.js';
-import { livePublishes, syncPublishes } from './publish.js';
+import { livePublishes, resizePublishTable, syncPublishes } from './publish.js';
 import { Attachments } from './attach.js';
 import { ConnTable, CT_MAX_DEFAULT } from './conntrack.js';
 import { readDrops, readKernelDrops, readStats, readTraffic } from './counters.js';
@@ -78,6 +78,7 @@ export class BpfDatapath implements Datapath {
     private readonly log: Logger,
     readonly root: string,
     readonly ctMax: number,
+    readonly pubMax: number,
   ) {
     this.attachments = new Attachments(join(root, 'links'));
     this.ct = new ConnTable(root, ctMax, log);
@@ -86,22 +87,28 @@ export class BpfDatapath implements Datapath {
   /**
    * @bpffs: a mounted bpffs (the host's /sys/fs/bpf by default; mounted when it is not).
    * @ctMax: connection table entries (two a flow); a pinned table of another size is migrated.
+   * @pubMax: publish-table entries (one a published port or range, per family); another size is rewritten.
    */
-  static async create(opts: { log: Logger; bpffs?: string; ctMax?: number }): Promise<BpfDatapath> {
+  static async create(opts: { log: Logger; bpffs?: string; ctMax?: number; pubMax?: number }): Promise<BpfDatapath> {
     const bpffs = opts.bpffs ?? BPFFS_ROOT;
     const ctMax = opts.ctMax ?? CT_MAX_DEFAULT;
     if (!Number.isInteger(ctMax) || ctMax < 1024 || ctMax > 1 << 26) {
       throw new BerthError('bad-request', `connection table size ${ctMax} is out of range (1024 to ${1 << 26})`);
     }
     await ensureBpffs(bpffs);
-    return new BpfDatapath(opts.log, join(bpffs, 'berth'), ctMax);
+    const pubMax = opts.pubMax ?? PUB_MAX;
+    if (!Number.isInteger(pubMax) || pubMax < 16 || pubMax > PUB_MAX_LIMIT) {
+      throw new BerthError('bad-request', `publish table size ${pubMax} is out of range (16 to ${PUB_MAX_LIMIT})`);
+    }
+    return new BpfDatapath(opts.log, join(bpffs, 'berth'), ctMax, pubMax);
   }
 
   private async load(): Promise<Loaded> {
     if (this.loaded) return this.loaded;
     await mkdir(this.attachments.linkDir, { recursive: true });
     await this.ct.setAsideResized();
-    this.loaded = await loadPrograms(this.root, this.attachments.linkDir, this.ctMax, this.log);
+    await resizePublishTable(this.root, this.pubMax, this.log);
+    this.loaded = await loadPrograms(this.root, this.attachments.linkDir, { ctMax: this.ctMax, pubMax: this.pubMax }, this.log);
     this.gc = setInterval(() => void this.collect().catch((e: unknown) => this.log.warn({ err: e }, 'connection table cleanup failed')), 30_000);
     this.gc.unref();
     return this.loaded;
@@ -163,7 +170,7 @@ export class BpfDatapath implements Datapath {
   private syncPublishes(c: CompiledMaps, desired: DesiredDatapath): Promise<number> {
     const fronts = this.published ? changedFronts(this.published, desired) : undefined;
     return syncPublishes(
-      { sel: this.map('berth_dp_pubsel'), table: this.map('berth_dp_pub'), allow: this.map('berth_dp_allow') },
+      { sel: this.map('berth_dp_pubsel'), table: this.map('berth_dp_pub'), allow: this.map('berth_dp_allow'), pubMax: this.pubMax },
       c,
       () => this.ct.flushPublished(this.ctTables(), c.pubs, fronts),
     );
@@ -296,6 +303,11 @@ export class BpfDatapath implements Datapath {
     return m ? readKernelDrops(m) : null;
   }
 
+  /** What the tables hold: the controller refuses a change that would not fit. */
+  limits(): DatapathLimits {
+    return { publishEntries: this.pubMax };
+  }
+
   async status(): Promise<DatapathStatus> {
     if (!this.loaded) {
       return { kind: 'bpf', detail: { root: this.root, loaded: false, ...(existsSync(this.root) ? { drops: await readDrops(await openPinned(this.root, 'berth_dp_drops')) } : {}) } };
@@ -305,7 +317,7 @@ export class BpfDatapath implements Datapath {
       const m = this.map(name);
       sizes[name] = { entries: (await m.entries()).count, max: m.info().maxEntries };
     }
-    sizes.berth_dp_pub = { entries: await livePublishes(this.map('berth_dp_pubsel')), max: PUB_MAX };
+    sizes.berth_dp_pub = { entries: await livePublishes(this.map('berth_dp_pubsel')), max: this.pubMax };
     const stats = await readStats(this.map('berth_dp_stats'));
     return {
       kind: 'bpf',

@@ -33,19 +33,31 @@ export function mapOf(l: Loaded | undefined, name: string): RawMap {
   return m;
 }
 
+/** The sizes of the tables berthd configures: connection-table entries, and publish-table entries a generation. */
+export interface TableSizes {
+  ctMax: number;
+  pubMax: number;
+}
+
+/** Every map whose size follows @s (a pinned one must match it to be reused). */
+export function mapSizes(s: TableSizes): Record<string, number> {
+  // berth_dp_traffic: two counters a network (BERTH_NET_MAX of them) and one a publish.
+  return { berth_dp_ct: s.ctMax, berth_dp_pub: 2 * s.pubMax, berth_dp_traffic: 2 * 4096 + s.pubMax };
+}
+
 /** Loads every program; the first object pins the maps (or reuses an earlier berthd's pins), the others reuse them. */
-export async function loadPrograms(root: string, linkDir: string, ctMax: number, log: Logger): Promise<Loaded> {
+export async function loadPrograms(root: string, linkDir: string, sizes: TableSizes, log: Logger): Promise<Loaded> {
   const objects: BpfObject[] = [];
   try {
     const programs = {} as Record<Hook, BpfProgram>;
     for (const [hook, p] of Object.entries(PROGRAMS) as [Hook, (typeof PROGRAMS)[Hook]][]) {
-      const o = await BpfObject.load(bpfObjectPath(p.object), { pinRoot: root, maxEntries: { berth_dp_ct: ctMax } });
+      const o = await BpfObject.load(bpfObjectPath(p.object), { pinRoot: root, maxEntries: mapSizes(sizes), consts: { cfg_pub_max: sizes.pubMax } });
       objects.push(o);
       programs[hook] = o.program(p.program);
     }
     const maps = new Map<string, RawMap>();
     for (const m of objects[0]!.maps()) if (!m.internal) maps.set(m.name, objects[0]!.rawMap(m.name));
-    const kdrops = await loadKernelDrops(root, linkDir, ctMax, log);
+    const kdrops = await loadKernelDrops(root, linkDir, sizes, log);
     if (kdrops) {
       objects.push(kdrops);
       maps.set('berth_dp_kdrops', kdrops.rawMap('berth_dp_kdrops'));
@@ -65,11 +77,11 @@ export const KDROPS_PIN = 'kdrops';
  * berth's traffic, by the kernel's reason. Optional: without it (no BTF
  * for tracing, a locked-down kernel) the datapath works, and says so.
  */
-async function loadKernelDrops(root: string, linkDir: string, ctMax: number, log: Logger): Promise<BpfObject | undefined> {
+async function loadKernelDrops(root: string, linkDir: string, sizes: TableSizes, log: Logger): Promise<BpfObject | undefined> {
   const pin = join(linkDir, KDROPS_PIN);
   try {
     const inum = (await stat('/proc/self/ns/net')).ino;
-    const o = await BpfObject.load(bpfObjectPath('kdrops'), { pinRoot: root, maxEntries: { berth_dp_ct: ctMax }, consts: { cfg_netns_inum: inum } });
+    const o = await BpfObject.load(bpfObjectPath('kdrops'), { pinRoot: root, maxEntries: mapSizes(sizes), consts: { cfg_netns_inum: inum } });
     const old = existsSync(pin) ? await BpfLink.fromPin(pin).catch(() => undefined) : undefined;
     const link = await o.program('berth_kfree_skb').attachTracing();
     try {

@@ -4,15 +4,40 @@
  * the programs while the other is rewritten, switched with one word in
  * berth_dp_pubsel. A live generation is never rewritten in place.
  */
-import type { RawMap } from '../../native/addon.js';
-import { dpPub, PUB_GEN_SHIFT, PUB_MAX } from '../../bpf/abi.js';
+import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { addon, type RawMap } from '../../native/addon.js';
+import { dpPub, PUB_GEN_SHIFT } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
+import { conflict } from '../../errors.js';
 import { lpmKey, type CompiledMaps } from './compile.js';
 
 export interface PublishMaps {
   sel: RawMap;
   table: RawMap;
   allow: RawMap;
+  /** entries a generation holds (the table has two) */
+  pubMax: number;
+}
+
+/**
+ * A publish table pinned with another size (berthd --pub-max changed) cannot
+ * be reused: its pins go, with the selector and the traffic counters sized
+ * by it, and the new programs get new ones. The running programs keep the
+ * old maps until they are replaced, and the first apply writes the whole
+ * table before it attaches them. Per-publish traffic counts start again.
+ */
+export async function resizePublishTable(root: string, pubMax: number, log: Logger): Promise<void> {
+  const pin = join(root, 'berth_dp_pub');
+  if (!existsSync(pin)) return;
+  const old = await addon().openPinnedMap(pin);
+  const was = old.info().maxEntries / 2;
+  old.close();
+  if (was === pubMax) return;
+  for (const name of ['berth_dp_pub', 'berth_dp_pubsel', 'berth_dp_traffic']) await rm(join(root, name), { force: true });
+  log.info({ from: was, to: pubMax }, 'publish table size changed: a new table is written');
 }
 
 const idOf = (g: number, i: number) => ((g << 30) | (i + 1)) >>> 0;
@@ -23,7 +48,10 @@ const idOf = (g: number, i: number) => ((g << 30) | (i + 1)) >>> 0;
  * connection table's flush). Returns the entries written (0: unchanged).
  */
 export async function syncPublishes(m: PublishMaps, c: CompiledMaps, switched: () => Promise<unknown>): Promise<number> {
-  const { sel, table, allow } = m;
+  const { sel, table, allow, pubMax } = m;
+  if (c.pubs.length > pubMax) {
+    throw conflict(`${c.pubs.length} published-port entries do not fit the eBPF datapath's publish table of ${pubMax} (berthd --pub-max)`);
+  }
   const selVal = (await sel.lookup(u32Codec.encode(0)))!.readUInt32LE(0);
   const gen = selVal >>> PUB_GEN_SHIFT;
   const count = selVal & 0x7fffffff;
@@ -32,7 +60,7 @@ export async function syncPublishes(m: PublishMaps, c: CompiledMaps, switched: (
   // Unchanged: nothing to write (a live table is never rewritten in place).
   if (count === c.pubs.length) {
     const live = encode(gen);
-    const keys = Buffer.concat(live.map((_, i) => u32Codec.encode(gen * PUB_MAX + i)));
+    const keys = Buffer.concat(live.map((_, i) => u32Codec.encode(gen * pubMax + i)));
     let same = true;
     for (let i = 0; i < live.length && same; i++) {
       const v = await table.lookup(keys.subarray(i * 4, i * 4 + 4));
@@ -42,7 +70,7 @@ export async function syncPublishes(m: PublishMaps, c: CompiledMaps, switched: (
   }
   const rows = encode(next);
   if (rows.length) {
-    await table.updateBatch(Buffer.concat(rows.map((_, i) => u32Codec.encode(next * PUB_MAX + i))), Buffer.concat(rows));
+    await table.updateBatch(Buffer.concat(rows.map((_, i) => u32Codec.encode(next * pubMax + i))), Buffer.concat(rows));
   }
   const want = new Map<string, Buffer>();
   for (const a of c.pubAllow) want.set(lpmKey(a.cidr, idOf(next, a.index)).toString('hex'), u32Codec.encode(1));
