@@ -54,7 +54,7 @@ export function parseArgs(argv: string[]): Opts {
     only: only ? new Set(only) : null,
     systems: list('--systems', SYSTEMS) ?? ['limit', 'iptables', 'bpf', 'docker', 'docker-noproxy'],
     dockerPorts: get('--docker-ports', 1000) ?? (quick ? 200 : 1000),
-    manyPorts: get('--many-ports', 55000) ?? 10000,
+    manyPorts: get('--many-ports', 53000) ?? 10000,
     policyPairs: get('--policy-pairs', 10000) ?? 10000,
   };
 }
