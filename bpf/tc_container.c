@@ -3,7 +3,9 @@
  * tc ingress of every sandbox's host-side veth: what a sandbox sends.
  *
  * In order: the sender must use its own MAC, IP and ARP addresses (and a
- * family its network has); packets of known flows are translated and
+ * family its network has), and send nothing only a router sends (router
+ * advertisements, redirects, DHCP server replies, neighbour advertisements
+ * for others' addresses: lib/dp_guard.h); packets of known flows are translated and
  * delivered; a new flow is then placed: to a sandbox of the same network
  * (icc, or a link on an icc=false network), another network (dropped), a
  * published port on a host address (DNAT), the host itself, or the outside
@@ -13,6 +15,7 @@
  * one exit, `out:` (lib/dp_verdict.h).
  */
 #include "lib/dp_ct.h"
+#include "lib/dp_guard.h"
 #include "lib/dp_icmp.h"
 #include "lib/dp_nat.h"
 #include "lib/dp_publish.h"
@@ -155,9 +158,15 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 	addr_cpy(sk.a, dst);
 	snet = bpf_map_lookup_elem(&berth_dp_subnets, &sk);
 	if (snet) {
+		const struct berth_dp_net *onet;
+
 		/* An address of its own subnet that no sandbox holds: the bridge decides. */
 		if (*snet == ep->net)
 			return to_stack(c, BERTH_RULE_SUBNET);
+		/* Another network's embedded DNS answers only that network's sandboxes. */
+		onet = bpf_map_lookup_elem(&berth_dp_nets, snet);
+		if (onet && is_gateway_dns(&c->p, onet))
+			return -BERTH_DROP_DNS_OUTSIDE;
 		return -BERTH_DROP_ISOLATION;
 	}
 	if (net->flags & BERTH_NET_INTERNAL)
@@ -219,6 +228,9 @@ int berth_from_container(struct __sk_buff *skb)
 		ret = -BERTH_DROP_SPOOF_IP;
 		goto out;
 	}
+	ret = guard_not_router(skb, &c.p, ep);
+	if (ret < 0)
+		goto out;
 	if (!c.explain)
 		traffic(BERTH_TRAFFIC_NET_OUT, ep->net, c.p.len);
 	ret = known_flow(&c);

@@ -6,11 +6,13 @@
  * translated and redirected into the sandbox; a new connection to a
  * published port is checked against its bind address and allow-list and
  * DNAT-ed, keeping the client's address. Packets for 127.0.0.0/8 or ::1 and
- * packets addressed straight to a sandbox are dropped. Everything else is
+ * packets addressed straight to a sandbox or a gateway (its DNS port too) are
+ * dropped. Everything else is
  * the host's business: passed on untouched. Every path ends at the one
  * exit, `out:` (lib/dp_verdict.h).
  */
 #include "lib/dp_ct.h"
+#include "lib/dp_guard.h"
 #include "lib/dp_icmp.h"
 #include "lib/dp_nat.h"
 #include "lib/dp_publish.h"
@@ -22,6 +24,8 @@ int berth_from_uplink(struct __sk_buff *skb)
 	struct dp_ctx c = { .skb = skb, .local = -1, .hook = BERTH_HOOK_UPLINK };
 	struct berth_dp_lpm_id sk DP_ALIGNED = { .prefixlen = 32 + 128 };
 	const struct berth_dp_pub *pub;
+	const struct berth_dp_net *net;
+	__u32 *snet;
 	int ret;
 
 	/* Not IP, or not even Ethernet: the host's business, as it came. */
@@ -44,8 +48,11 @@ int berth_from_uplink(struct __sk_buff *skb)
 		goto out;
 	}
 	addr_cpy(sk.a, c.p.key.daddr);
-	if (bpf_map_lookup_elem(&berth_dp_subnets, &sk)) {
-		ret = -BERTH_DROP_DIRECT;
+	snet = bpf_map_lookup_elem(&berth_dp_subnets, &sk);
+	if (snet) {
+		/* The embedded DNS is no resolver for the LAN: named apart from other direct traffic. */
+		net = bpf_map_lookup_elem(&berth_dp_nets, snet);
+		ret = net && is_gateway_dns(&c.p, net) ? -BERTH_DROP_DNS_OUTSIDE : -BERTH_DROP_DIRECT;
 		goto out;
 	}
 	ret = to_stack(&c, BERTH_RULE_NOT_OURS);

@@ -38,6 +38,12 @@ enum berth_drop_reason {
 	BERTH_DROP_NO_CONFIG = 17,	/* a berth interface with no network known */
 	/* 18: reserved (a translated packet without a route is left to the stack, not dropped) */
 	BERTH_DROP_EGRESS = 19,		/* outside a sandbox's egress allow-list */
+	/* A sandbox is never a router for its peers (issue 17). */
+	BERTH_DROP_ROUTER_ADV = 20,	/* a sandbox sent an ICMPv6 router advertisement */
+	BERTH_DROP_REDIRECT = 21,	/* ... an ICMP or ICMPv6 redirect */
+	BERTH_DROP_DHCP_SERVER = 22,	/* ... a DHCP (67 -> 68) or DHCPv6 (547 -> 546) server reply */
+	BERTH_DROP_SPOOF_ND = 23,	/* ... a neighbour advertisement for a target not its own */
+	BERTH_DROP_DNS_OUTSIDE = 24,	/* to a gateway's DNS port from beyond the network */
 	BERTH_DROP__MAX = 32,		/* size of the reason counter array */
 };
 

@@ -10,6 +10,7 @@ import { structCodec, type Codec } from './codec.js';
 export const DropReason = {
   None: 0, Malformed: 1, ProtoFilter: 2, SpoofMac: 3, SpoofIp: 4, SpoofArp: 5, Family: 6, L2: 7, Isolation: 8, Icc: 9,
   Internal: 10, Loopback: 11, Direct: 12, Allowlist: 13, CtFull: 14, NatExhausted: 15, Fragment: 16, NoConfig: 17, Egress: 19,
+  RouterAdv: 20, Redirect: 21, DhcpServer: 22, SpoofNd: 23, DnsOutside: 24,
 } as const;
 export const DROP_REASON_SLOTS = 32;
 /** Each reason's name and what it means, for doctor, status and monitor. */
@@ -33,6 +34,11 @@ export const dropReasons: Record<number, { name: string; what: string }> = {
   16: { name: 'fragment', what: 'a fragment policy cannot place' },
   17: { name: 'no-config', what: 'a berth interface with no network known' },
   19: { name: 'egress', what: 'outside a sandbox\'s egress allow-list' },
+  20: { name: 'router-adv', what: 'a sandbox sent an IPv6 router advertisement' },
+  21: { name: 'redirect', what: 'a sandbox sent an ICMP or ICMPv6 redirect' },
+  22: { name: 'dhcp-server', what: 'a sandbox sent a DHCP or DHCPv6 server reply' },
+  23: { name: 'spoof-nd', what: 'a sandbox advertised a neighbour address not its own' },
+  24: { name: 'dns-outside', what: 'to a gateway\'s DNS port from beyond its network' },
 };
 export const dropReasonName: Record<number, string> = Object.fromEntries(Object.entries(dropReasons).map(([k, v]) => [k, v.name]));
 

@@ -4,7 +4,7 @@
  * the controller's state decides who sees which name.
  */
 import type { Logger } from 'pino';
-import { EmbeddedDns, type Lookup } from '../dns/resolver.js';
+import { EmbeddedDns, type DnsStats, type Lookup } from '../dns/resolver.js';
 import { resolveName, reverseName, sandboxByAddress } from '../controller/names.js';
 import type { NetworkRecord, State } from '../store/model.js';
 import { hostResolvConf, usableNameservers } from '../sandbox/files.js';
@@ -20,8 +20,10 @@ export class DnsManager {
     private readonly port = 53,
   ) {}
 
-  private lookup(): Lookup {
+  private lookup(networkId: string): Lookup {
     return {
+      // Only this network's sandboxes: never the LAN, other networks or the host (no open resolver).
+      admits: (client) => Object.values(this.state().sandboxes).some((sb) => sb.endpoints.some((e) => e.network === networkId && (e.v4 === client || e.v6 === client))),
       resolve: (client, name, type) => {
         const s = this.state();
         const sb = sandboxByAddress(s, client);
@@ -44,7 +46,7 @@ export class DnsManager {
     const gw = poolFor(n.pools, 4)?.gateway;
     if (!gw) return;
     const upstreams = usableNameservers((await hostResolvConf(this.resolvConf)).nameservers);
-    const server = await EmbeddedDns.start({ bind: gw, port: this.port, lookup: this.lookup(), upstreams, logger: this.log });
+    const server = await EmbeddedDns.start({ bind: gw, port: this.port, lookup: this.lookup(n.id), upstreams, logger: this.log });
     this.servers.set(n.id, server);
     this.log.info({ network: n.name, bind: gw }, 'embedded DNS listening');
   }
@@ -53,6 +55,17 @@ export class DnsManager {
     const s = this.servers.get(n.id);
     this.servers.delete(n.id);
     await s?.close();
+  }
+
+  /** Queries every server turned away, summed. */
+  stats(): DnsStats {
+    const out: DnsStats = { notAdmitted: 0, rateLimited: 0 };
+    for (const s of this.servers.values()) {
+      const x = s.stats();
+      out.notAdmitted += x.notAdmitted;
+      out.rateLimited += x.rateLimited;
+    }
+    return out;
   }
 
   async closeAll(): Promise<void> {

@@ -60,6 +60,26 @@ export interface Lookup {
    * forms as EmbeddedDnsOptions.upstreams; null or [] uses the server's.
    */
   upstreams?(client: string): string[] | null;
+  /**
+   * Whether `client` may use this server at all (a sandbox of its network).
+   * false: the query is dropped unanswered and counted, never forwarded; no
+   * reply means nothing to reflect at a spoofed source. Absent: everyone.
+   */
+  admits?(client: string): boolean;
+}
+
+/** Forwarded queries one client may send: a token bucket of `burst` queries refilled at `perSecond`. */
+export interface ForwardRate {
+  perSecond: number;
+  burst: number;
+}
+
+/** What the server turned away, since it started. */
+export interface DnsStats {
+  /** queries from clients the lookup does not admit: dropped */
+  notAdmitted: number;
+  /** queries over a client's forwarding rate: REFUSED, not forwarded */
+  rateLimited: number;
 }
 
 export interface EmbeddedDnsOptions {
@@ -78,6 +98,8 @@ export interface EmbeddedDnsOptions {
   maxInFlight?: number;
   /** A TCP client with nothing pending is disconnected after this; default 10000. */
   tcpIdleTimeoutMs?: number;
+  /** Per client address; default 100 a second, bursts of 200. Local answers are not limited. */
+  forwardRate?: ForwardRate;
 }
 
 /** Docker's TTL for its embedded DNS answers. */
@@ -87,6 +109,9 @@ const DEFAULT_PORT = 53;
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 2000;
 const DEFAULT_MAX_IN_FLIGHT = 1024;
 const DEFAULT_TCP_IDLE_MS = 10_000;
+export const DEFAULT_FORWARD_RATE: ForwardRate = { perSecond: 100, burst: 200 };
+// Buckets kept at most; full ones are forgotten first (they hold no debt).
+const MAX_BUCKETS = 4096;
 // A client hogging file descriptors cannot starve the others beyond this.
 const MAX_TCP_CONNECTIONS = 256;
 // Queries read ahead on one TCP connection before reading pauses.
@@ -99,6 +124,8 @@ export class EmbeddedDns {
   private readonly conns = new Set<net.Socket>();
   private inFlight = 0;
   private closing: Promise<void> | undefined;
+  private readonly counts: DnsStats = { notAdmitted: 0, rateLimited: 0 };
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   private constructor(
     private readonly udp: dgram.Socket,
@@ -110,6 +137,7 @@ export class EmbeddedDns {
     private readonly upstreamTimeoutMs: number,
     private readonly maxInFlight: number,
     private readonly tcpIdleTimeoutMs: number,
+    private readonly rate: ForwardRate,
   ) {
     udp.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
     udp.on('error', (err) => this.log.error({ err }, 'UDP socket error'));
@@ -134,6 +162,9 @@ export class EmbeddedDns {
     const timeout = positiveInteger('upstreamTimeoutMs', opts.upstreamTimeoutMs, DEFAULT_UPSTREAM_TIMEOUT_MS);
     const maxInFlight = positiveInteger('maxInFlight', opts.maxInFlight, DEFAULT_MAX_IN_FLIGHT);
     const idle = positiveInteger('tcpIdleTimeoutMs', opts.tcpIdleTimeoutMs, DEFAULT_TCP_IDLE_MS);
+    const rate = opts.forwardRate ?? DEFAULT_FORWARD_RATE;
+    if (!(rate.perSecond > 0) || !Number.isFinite(rate.perSecond)) throw new TypeError(`forwardRate.perSecond ${String(rate.perSecond)} is not a positive number`);
+    if (!Number.isInteger(rate.burst) || rate.burst <= 0) throw new TypeError(`forwardRate.burst ${String(rate.burst)} is not a positive integer`);
 
     const { udp, tcp, info } = await listen(opts.bind, family === 6 ? 6 : 4, port);
     const self = upstreams.find((u) => u.port === info.port && sameAddress(u.host, opts.bind));
@@ -145,7 +176,12 @@ export class EmbeddedDns {
     }
     const log = (opts.logger ?? subsystemLogger('dns')).child({ listen: formatHostPort(info.address, info.port) });
     if (upstreams.length === 0) log.info('no upstream servers: names that are not ours get SERVFAIL');
-    return new EmbeddedDns(udp, tcp, info, opts.lookup, upstreams, log, timeout, maxInFlight, idle);
+    return new EmbeddedDns(udp, tcp, info, opts.lookup, upstreams, log, timeout, maxInFlight, idle, { ...rate });
+  }
+
+  /** Queries turned away so far. */
+  stats(): DnsStats {
+    return { ...this.counts };
   }
 
   /** Where the resolver listens (UDP and TCP). */
@@ -180,6 +216,12 @@ export class EmbeddedDns {
   private onConnection(sock: net.Socket): void {
     const client = sock.remoteAddress;
     if (!client || this.closing) {
+      sock.destroy();
+      return;
+    }
+    if (!this.admitted(client)) {
+      this.counts.notAdmitted++;
+      this.log.debug({ client }, 'TCP connection from outside the network closed');
       sock.destroy();
       return;
     }
@@ -239,6 +281,11 @@ export class EmbeddedDns {
   /** Never rejects: a bug in one query must not take the server down. */
   private async handle(raw: Buffer, client: string, transport: Transport): Promise<Outcome> {
     try {
+      if (!this.admitted(client)) {
+        this.counts.notAdmitted++;
+        this.log.debug({ client, transport }, 'query from outside the network dropped');
+        return { drop: 'malformed' };
+      }
       const q = parseQuery(raw, client, transport);
       if (!q) {
         this.log.debug({ client, transport, bytes: raw.length }, 'malformed DNS message ignored');
@@ -372,8 +419,47 @@ export class EmbeddedDns {
 
   private readonly parsedUpstreams = new Map<string, Upstream>();
 
+  private admitted(client: string): boolean {
+    if (!this.lookup.admits) return true;
+    try {
+      return this.lookup.admits(client);
+    } catch (err) {
+      this.log.error({ client, err }, 'lookup.admits failed: query dropped');
+      return false;
+    }
+  }
+
+  /** Takes one token of @client's bucket; false when it is empty. */
+  private takeToken(client: string): boolean {
+    const now = performance.now();
+    let b = this.buckets.get(client);
+    if (!b) {
+      if (this.buckets.size >= MAX_BUCKETS) this.forgetFullBuckets(now);
+      b = { tokens: this.rate.burst, at: now };
+      this.buckets.set(client, b);
+    }
+    b.tokens = Math.min(this.rate.burst, b.tokens + ((now - b.at) / 1000) * this.rate.perSecond);
+    b.at = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  private forgetFullBuckets(now: number): void {
+    for (const [k, b] of this.buckets) {
+      if (b.tokens + ((now - b.at) / 1000) * this.rate.perSecond >= this.rate.burst) this.buckets.delete(k);
+    }
+    // Everyone in debt: the oldest goes (a client cannot grow the map without bound).
+    if (this.buckets.size >= MAX_BUCKETS) this.buckets.delete(this.buckets.keys().next().value!);
+  }
+
   private async forward(q: Query): Promise<Outcome> {
     const ctx = { client: q.client, transport: q.transport, name: q.question?.name, type: q.question?.type };
+    if (!this.takeToken(q.client)) {
+      this.counts.rateLimited++;
+      this.log.debug(ctx, 'client over its forwarding rate: REFUSED');
+      return q.echoable ? { reply: encodeReply(q, REFUSED, [], { aa: false }) } : { drop: 'unanswerable' };
+    }
     const upstreams = this.upstreamsFor(q.client);
     if (upstreams.length === 0) {
       this.log.debug(ctx, 'no upstream servers: SERVFAIL');

@@ -5,8 +5,33 @@ import { poolFor } from '../ipam/ipam.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/model.js';
 import { ignoring, type JoinContext } from './driver.js';
 
+/**
+ * A sandbox trusts no router advertisement and no redirect: its routes are
+ * the ones berth gives it (the datapath also drops such packets from
+ * sandboxes, but a macvlan parent's wire is not berth's). Set for `all`,
+ * `default` and the endpoint's interface, before it is up. The link-local
+ * address is the MAC's EUI-64 one: the datapath checks neighbour
+ * advertisements against it. `-o router=external` (a real router on the
+ * network) leaves the kernel's defaults.
+ */
+export function sandboxSysctls(n: NetworkRecord, ifname: string): { key: string; value: string }[] {
+  const out = [{ key: `net.ipv6.conf.${ifname}.addr_gen_mode`, value: '0' }];
+  if (n.options['router'] === 'external') return out;
+  for (const dev of ['all', 'default', ifname]) {
+    out.push(
+      { key: `net.ipv6.conf.${dev}.accept_ra`, value: '0' },
+      { key: `net.ipv6.conf.${dev}.accept_redirects`, value: '0' },
+      { key: `net.ipv4.conf.${dev}.accept_redirects`, value: '0' },
+      { key: `net.ipv4.conf.${dev}.secure_redirects`, value: '0' },
+    );
+  }
+  return out;
+}
+
 export async function configureSandboxSide(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
   const netns = sb.netnsPath;
+  // A kernel without IPv6 has no net.ipv6 keys: nothing to turn off there.
+  for (const s of sandboxSysctls(n, ep.ifname)) await ignoring(['ENOENT'], () => nl.sysctlWrite({ netns, ...s }));
   for (const [addr, family] of [[ep.v4, 4], [ep.v6, 6]] as const) {
     if (!addr) continue;
     const pool = poolFor(n.pools, family);

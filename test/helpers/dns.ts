@@ -199,15 +199,16 @@ export async function udpQuery(server: EmbeddedDns, q: dnsPacket.Packet, opts: {
 }
 
 /** Several queries written at once on one TCP connection; replies by ID. */
-export async function tcpQueries(server: EmbeddedDns, qs: dnsPacket.Packet[]): Promise<Map<number, dnsPacket.DecodedPacket>> {
+export async function tcpQueries(server: EmbeddedDns, qs: dnsPacket.Packet[], opts: { from?: string } = {}): Promise<Map<number, dnsPacket.DecodedPacket>> {
   const { address, port } = server.address();
-  const sock = net.connect({ host: address, port });
+  const sock = net.connect({ host: address, port, ...(opts.from ? { localAddress: opts.from } : {}) });
   const replies = new Map<number, dnsPacket.DecodedPacket>();
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`only ${replies.size} of ${qs.length} TCP replies`)), 5000);
       let buf = Buffer.alloc(0);
       sock.on('error', reject);
+      sock.on('close', () => reject(new Error(`TCP connection closed after ${replies.size} of ${qs.length} replies`)));
       sock.on('data', (chunk) => {
         buf = Buffer.concat([buf, chunk]);
         while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {

@@ -1,6 +1,8 @@
 // A stand-in for the outside world's DNS server, run inside the test's "ext"
 // namespace: answers A queries for *.outside.test with 203.0.113.7 and
 // NXDOMAIN for everything else. Usage: node fake-upstream.mjs BIND_ADDR [ANSWER]
+// Prints "ready" once listening, then "seen CLIENT NAME" for every query, so a
+// test knows exactly what reached the upstream and from whom.
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 
@@ -15,6 +17,7 @@ sock.on('message', (msg, rinfo) => {
     return;
   }
   const question = q.questions?.[0];
+  process.stdout.write(`seen ${rinfo.address} ${question?.name ?? ''}\n`);
   const ours = question && question.type === 'A' && question.name.toLowerCase().endsWith('outside.test');
   const reply = dnsPacket.encode({
     id: q.id,

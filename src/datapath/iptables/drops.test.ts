@@ -10,7 +10,10 @@ describe('iptables drops by reason', () => {
         { id: 'a', name: 'a', bridge: 'br-a', subnet4: '10.1.0.0/24', gateway4: '10.1.0.1', internal: false, icc: false, masquerade: true },
         { id: 'i', name: 'i', bridge: 'br-i', subnet4: '10.2.0.0/24', gateway4: '10.2.0.1', subnet6: 'fd00:2::/64', gateway6: 'fd00:2::1', internal: true, icc: true, masquerade: false },
       ],
-      endpoints: [{ sandbox: 's', network: 'a', hostIf: 'bv-s', mac: '02:00:00:00:00:01', v4: '10.1.0.2', egress: [] }],
+      endpoints: [
+        { sandbox: 's', network: 'a', hostIf: 'bv-s', mac: '02:00:00:00:00:01', v4: '10.1.0.2', egress: [] },
+        { sandbox: 't', network: 'i', hostIf: 'bv-t', mac: '02:00:00:00:00:02', v4: '10.2.0.2', v6: 'fd00:2::2' },
+      ],
       publishes: [{ sandbox: 's', network: 'a', hostIp: '', hostPort: 80, count: 1, containerV4: '10.1.0.2', containerPort: 80, proto: 'tcp', allow: ['192.0.2.0/24'] }],
       links: [],
     });
@@ -27,7 +30,17 @@ describe('iptables drops by reason', () => {
         }
       }
     }
-    expect([...seen].sort()).toEqual(['allowlist', 'direct', 'egress', 'family', 'icc', 'internal', 'isolation', 'loopback', 'spoof-arp', 'spoof-ip', 'spoof-mac']);
+    expect([...seen].sort()).toEqual(['allowlist', 'dhcp-server', 'direct', 'dns-outside', 'egress', 'family', 'icc', 'internal', 'isolation', 'loopback', 'redirect', 'router-adv', 'spoof-arp', 'spoof-ip', 'spoof-mac', 'spoof-nd']);
+  });
+
+  it('names the guards as iptables-save prints them', () => {
+    const at = '-i br-a -p ipv6-icmp -m physdev --physdev-in bv-s -m icmp6';
+    expect(dropReason('ip6', 'BERTH-PREROUTING', `${at} --icmpv6-type 134 -j DROP`)).toBe('router-adv');
+    expect(dropReason('ip6', 'BERTH-PREROUTING', `${at} --icmpv6-type 137 -j DROP`)).toBe('redirect');
+    expect(dropReason('ip6', 'BERTH-PREROUTING', `${at} --icmpv6-type 136 -m u32 ! --u32 "0x30=0xfe800000" -j DROP`)).toBe('spoof-nd');
+    expect(dropReason('ip4', 'BERTH-PREROUTING', '-i br-a -p udp -m physdev --physdev-in bv-s -m udp --sport 67 --dport 68 -j DROP')).toBe('dhcp-server');
+    expect(dropReason('ip4', 'BERTH-INPUT', '-d 10.1.0.1/32 ! -i br-a -p udp -m udp --dport 53 -j DROP')).toBe('dns-outside');
+    expect(dropReason('ip4', 'BERTH-INPUT', '! -i lo -p udp -m udp --dport 53 -j DROP')).toBe('allowlist');
   });
 
   it('sums the counters of save -c output by reason; other rules and other chains are not drops', () => {

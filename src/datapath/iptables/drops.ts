@@ -15,6 +15,10 @@ export function dropReason(family: Family, chain: string, spec: string): string 
   if (family === 'eb') return / -p ARP /.test(` ${spec} `) ? 'spoof-arp' : 'spoof-mac';
   switch (chain) {
     case CHAIN.prerouting:
+      if (/--icmpv6-type 134(\s|$)/.test(spec)) return 'router-adv';
+      if (/--icmpv6-type 137(\s|$)|--icmp-type 5(\s|$)/.test(spec)) return 'redirect';
+      if (/--icmpv6-type 136(\s|$)/.test(spec)) return 'spoof-nd';
+      if (/--sport (67|547) --dport (68|546)(\s|$)/.test(spec)) return 'dhcp-server';
       if (spec.includes('--physdev-in')) return 'spoof-ip';
       if (spec.startsWith('-d 127.0.0.0/8 ')) return 'loopback';
       return 'family';
@@ -30,6 +34,8 @@ export function dropReason(family: Family, chain: string, spec: string): string 
     case CHAIN.egress:
       return 'egress';
     case CHAIN.input:
+      // guard.ts: '-d GW ! -i BRIDGE ... --dport 53' (an allow-listed host port is '! -i lo').
+      if (/! -i (?!lo\s)\S+ .*--dport 53(\s|$)/.test(spec)) return 'dns-outside';
       return spec.includes('--dport') ? 'allowlist' : 'internal';
     default:
       return undefined;

@@ -185,13 +185,35 @@ describe('anti-spoofing and guards (raw, ebtables)', () => {
   });
   it('IPv6: own address, link-local and DAD pass; anything else from that port drops', () => {
     const raw = chain(d, 'ip6', 'raw', CHAIN.prerouting);
-    const mine = raw.filter((r) => r.includes('bv-b-n6'));
+    const mine = raw.filter((r) => r.includes('bv-b-n6') && !r.includes('-p ipv6-icmp -m icmp6') && !r.includes('--sport'));
     expect(mine).toEqual([
       '-s fd00:6::2/128 -i br-n6 -m physdev --physdev-in bv-b-n6 -j RETURN',
       '-s fe80::/10 -i br-n6 -m physdev --physdev-in bv-b-n6 -j RETURN',
       '-s ::/128 -d ff02::/16 -i br-n6 -p ipv6-icmp -m physdev --physdev-in bv-b-n6 -j RETURN',
       '-i br-n6 -m physdev --physdev-in bv-b-n6 -j DROP',
     ]);
+  });
+  it('a sandbox is no router: RAs, redirects and DHCP server replies from its port drop first, NAs only for its own addresses', () => {
+    const raw6 = chain(d, 'ip6', 'raw', CHAIN.prerouting).filter((r) => r.includes('bv-b-n6'));
+    const at = '-i br-n6 -m physdev --physdev-in bv-b-n6';
+    expect(raw6.slice(0, 4)).toEqual([
+      `${at} -p ipv6-icmp -m icmp6 --icmpv6-type 134 -j DROP`,
+      `${at} -p ipv6-icmp -m icmp6 --icmpv6-type 137 -j DROP`,
+      `${at} -p udp -m udp --sport 547 --dport 546 -j DROP`,
+      // 02:00:00:00:00:01 -> fe80::ff:fe00:1; fd00:6::2
+      `${at} -p ipv6-icmp -m icmp6 --icmpv6-type 136 -m u32 ! --u32 "0x30=0xfe800000&&0x34=0x0&&0x38=0xff&&0x3c=0xfe000001" -m u32 ! --u32 "0x30=0xfd000006&&0x34=0x0&&0x38=0x0&&0x3c=0x2" -j DROP`,
+    ]);
+    const raw4 = chain(d, 'ip4', 'raw', CHAIN.prerouting).filter((r) => r.includes('bv-a-n1'));
+    expect(raw4.slice(0, 2)).toEqual([
+      '-i br-n1 -m physdev --physdev-in bv-a-n1 -p icmp -m icmp --icmp-type 5 -j DROP',
+      '-i br-n1 -m physdev --physdev-in bv-a-n1 -p udp -m udp --sport 67 --dport 68 -j DROP',
+    ]);
+  });
+  it('a gateway\'s DNS port is dropped from anywhere but its own bridge', () => {
+    const input = chain(d, 'ip4', 'filter', CHAIN.input);
+    expect(input).toContain('-d 10.1.0.1/32 ! -i br-n1 -p udp -m udp --dport 53 -j DROP');
+    expect(input).toContain('-d 10.1.0.1/32 ! -i br-n1 -p tcp -m tcp --dport 53 -j DROP');
+    expect(chain(d, 'ip6', 'filter', CHAIN.input)).toContain('-d fd00:6::1/128 ! -i br-n6 -p udp -m udp --dport 53 -j DROP');
   });
   it('IPv6 from an IPv4-only network is dropped, not let around the policy', () => {
     const raw = chain(d, 'ip6', 'raw', CHAIN.prerouting);

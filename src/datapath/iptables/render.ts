@@ -27,6 +27,7 @@ import { familyOf } from '../../ipam/addr.js';
 import type { DesiredDatapath, DpEgressRule, DpEndpoint, DpLink, DpNetwork } from '../datapath.js';
 import type { Proto } from '../../store/model.js';
 import { CHAIN, type Family } from './chains.js';
+import { dnsGuard, routerGuard } from './guard.js';
 
 /** table -> chain -> rule specs (what follows "-A CHAIN "), in order */
 export type TableRules = Record<string, Record<string, string[]>>;
@@ -177,6 +178,9 @@ export function render(d: DesiredDatapath): Rendered {
       icc.push(`-i ${br} -o ${br} -j DROP`);
     }
 
+    // filter: a gateway's DNS port answers its own network only (no open resolver for the LAN or other networks).
+    for (const n of nets) input.push(...dnsGuard(n, f));
+
     // filter: internal networks reach the host only at their gateway (the embedded DNS), not its other addresses.
     for (const n of nets.filter((x) => x.internal)) {
       const gw = gatewayOf(n, f);
@@ -199,14 +203,15 @@ export function render(d: DesiredDatapath): Rendered {
   return { rules, bridges: nets.map((n) => n.bridge!), ports: endpoints.map((e) => e.hostIf!), warnings };
 }
 
-/** raw rules: @e may only send with its own address (link-local and DAD too for IPv6). */
+/** raw rules: @e sends nothing only a router sends (guard.ts), and only with its own address (link-local and DAD too for IPv6). */
 function antiSpoof(e: DpEndpoint, n: DpNetwork, f: IpFamily): string[] {
   const port = `-m physdev --physdev-in ${e.hostIf}`;
   const br = n.bridge!;
   if (!subnetOf(n, f)) return []; // the whole bridge is dropped for this family
   const own = addrOf(e, f);
-  if (f === 'ip4') return [own ? `! -s ${host(own, f)} -i ${br} ${port} -j DROP` : `-i ${br} ${port} -j DROP`];
-  const out: string[] = [];
+  const guard = routerGuard(e, n, f);
+  if (f === 'ip4') return [...guard, own ? `! -s ${host(own, f)} -i ${br} ${port} -j DROP` : `-i ${br} ${port} -j DROP`];
+  const out: string[] = [...guard];
   if (own) out.push(`-s ${host(own, f)} -i ${br} ${port} -j RETURN`);
   out.push(`-s fe80::/10 -i ${br} ${port} -j RETURN`);
   // Duplicate address detection sends from :: to a solicited-node group.
