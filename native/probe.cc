@@ -168,6 +168,11 @@ static Napi::Value AbiSizes(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// abiVersion(): BERTH_ABI_VERSION as this build's header defines it.
+static Napi::Value AbiVersion(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), BERTH_ABI_VERSION);
+}
+
 // kernelEnum(name): the values of an enum of the running kernel, from its BTF
 // ({name: value}); empty when the kernel has no BTF or no such enum.
 static Napi::Value KernelEnum(const Napi::CallbackInfo& info) {
@@ -213,6 +218,7 @@ void InitProbe(Napi::Env env, Napi::Object exports) {
   exports.Set("kernelEnum", Napi::Function::New(env, KernelEnum));
   exports.Set("xdpQuery", Napi::Function::New(env, XdpQuery));
   exports.Set("abiSizes", Napi::Function::New(env, AbiSizes));
+  exports.Set("abiVersion", Napi::Function::New(env, AbiVersion));
   exports.Set("libbpf", Napi::Function::New(env, LibbpfInfo));
   exports.Set("setLogger", Napi::Function::New(env, SetLogger));
 }

@@ -13,6 +13,14 @@
 #include <linux/types.h>
 
 /*
+ * The version of this header's contract with user space (structs, enum
+ * values, map layouts). Raise it with any change a pinned datapath of the
+ * previous build could not read; `berth version` reports it, and
+ * src/bpf/abi.ts's ABI_VERSION must match (test/unit/abi.test.ts).
+ */
+#define BERTH_ABI_VERSION 1
+
+/*
  * Why a packet was dropped. Programs return these negated from helpers; the
  * entry program counts the reason and decides the verdict at one exit label.
  */

@@ -2,7 +2,7 @@
 import { request } from 'node:http';
 import { BerthError, unavailable } from '../errors.js';
 
-export const DEFAULT_SOCKET = '/run/berth/berth.sock';
+export { DEFAULT_SOCKET } from './defaults.js';
 
 export class ApiClient {
   constructor(readonly socket: string) {}

@@ -7,6 +7,9 @@ import { structCodec, type Codec } from './codec.js';
 
 // ---- shared by the demo and the datapath (bpf/include/berth_abi.h) ----
 
+/** BERTH_ABI_VERSION: the header's contract version, raised with each incompatible change. */
+export const ABI_VERSION = 1;
+
 export const DropReason = {
   None: 0, Malformed: 1, ProtoFilter: 2, SpoofMac: 3, SpoofIp: 4, SpoofArp: 5, Family: 6, L2: 7, Isolation: 8, Icc: 9,
   Internal: 10, Loopback: 11, Direct: 12, Allowlist: 13, CtFull: 14, NatExhausted: 15, Fragment: 16, NoConfig: 17, Egress: 19,

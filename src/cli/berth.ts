@@ -1,23 +1,49 @@
 #!/usr/bin/env node
-/** The berth command line. */
+/**
+ * The berth command line. Start-up is most of what a short command costs, so
+ * this file and the command definitions import only commander: each action
+ * loads what it uses when it runs (the API client, the native addon, the
+ * doctor, the demo), and `berth --help` loads none of them
+ * (test/cli/startup.test.ts checks the module graph).
+ */
 import { Command, Option } from 'commander';
-import { setLogLevel } from '../log.js';
-import { doctor, formatDoctor } from '../doctor/doctor.js';
-import { runDemo } from './demo.js';
-import { printJson } from './table.js';
-import { addDaemonCommands } from './commands.js';
+import { addDaemonCommands, type Api } from './commands.js';
 import { addDockerPluginCommands } from './docker-plugin.js';
-import { ApiClient, DEFAULT_SOCKET } from '../api/client.js';
+import { addServiceCommands } from './service-commands.js';
+import { DEFAULT_SOCKET } from '../api/defaults.js';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/** Applies --log-level to the process's logger (loaded here, by the commands that log). */
+async function applyLogLevel(level: string): Promise<void> {
+  (await import('../log.js')).setLogLevel(level as 'warn');
+}
 
 export function buildCli(): Command {
   const program = new Command('berth')
     .description('container networking on an eBPF datapath')
     .option('--socket <path>', 'berthd API socket', process.env.BERTH_SOCKET ?? DEFAULT_SOCKET)
-    .option('--log-level <level>', 'log level (fatal, error, warn, info, debug, trace)', process.env.BERTH_LOG_LEVEL ?? 'warn')
-    .hook('preAction', (cmd) => setLogLevel(cmd.opts().logLevel));
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default(process.env.BERTH_LOG_LEVEL ?? 'warn'))
+    .option('-v, --version', 'berth\'s, node\'s, libbpf\'s, the datapath ABI\'s and the running berthd\'s versions (berth version)')
+    // The logger reads the level when it is first loaded, which is after this.
+    .hook('preAction', (cmd) => void (process.env.BERTH_LOG_LEVEL = cmd.opts().logLevel));
+  const socket = (): string => program.opts().socket;
+  const api = (): Api => ({
+    async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+      const { ApiClient } = await import('../api/client.js');
+      return new ApiClient(socket()).call<T>(method, path, body);
+    },
+  });
+
+  program
+    .command('version')
+    .description('berth\'s, node\'s, libbpf\'s, the datapath ABI\'s and the running berthd\'s versions')
+    .addOption(formatOption())
+    .action(async (opts: { format: string }) => {
+      const { printVersion } = await import('./version.js');
+      await printVersion(socket(), opts.format);
+    });
 
   program
     .command('doctor')
@@ -25,8 +51,10 @@ export function buildCli(): Command {
     .addOption(formatOption())
     .option('--bpffs <dir>', 'bpffs mount berthd pins into (its drop counters are read from there)', '/sys/fs/bpf')
     .action(async (opts: { format: string; bpffs: string }) => {
+      await applyLogLevel(program.opts().logLevel);
+      const { doctor, formatDoctor } = await import('../doctor/doctor.js');
       const r = await doctor({ bpffs: opts.bpffs });
-      if (opts.format === 'json') printJson(r);
+      if (opts.format === 'json') (await import('./table.js')).printJson(r);
       else process.stdout.write(formatDoctor(r) + '\n');
     });
 
@@ -35,16 +63,33 @@ export function buildCli(): Command {
     .description('build a namespace topology, show berth at work in it, and remove it')
     .addOption(formatOption())
     .action(async (opts: { format: string }) => {
+      const { runDemo } = await import('./demo.js');
       process.exitCode = await runDemo(opts.format, program.opts().logLevel);
     });
 
-  addDaemonCommands(program, () => new ApiClient(program.opts().socket));
+  addDaemonCommands(program, api);
   addDockerPluginCommands(program);
+  addServiceCommands(program);
   return program;
 }
 
+/** `berth [GLOBAL OPTIONS] -v|--version` is `berth version`: commander's own --version prints one string and cannot ask berthd. */
+function versionAlias(argv: string[]): string[] {
+  const out = [...argv];
+  for (let i = 2; i < out.length; i++) {
+    const a = out[i]!;
+    if (a === '-v' || a === '--version') {
+      out[i] = 'version';
+      break;
+    }
+    if (a === '--socket' || a === '--log-level') i++;
+    else if (!a.startsWith('--socket=') && !a.startsWith('--log-level=')) break;
+  }
+  return out;
+}
+
 buildCli()
-  .parseAsync(process.argv)
+  .parseAsync(versionAlias(process.argv))
   .catch((e: unknown) => {
     const err = e as Error & { code?: string };
     process.stderr.write(`berth: ${err.message}\n`);

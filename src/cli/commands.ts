@@ -1,18 +1,31 @@
-/** The daemon-backed commands: network *, run, exec, rm, ps, inspect, port. */
-import { spawn } from 'node:child_process';
+/**
+ * The daemon-backed commands: network *, run, exec, rm, ps, inspect, port.
+ * Only commander and the table printer load with them; what an action needs
+ * besides the API is imported when it runs.
+ */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ApiClient } from '../api/client.js';
 import type { NetworkView, SandboxView } from '../api/views.js';
-import { sandboxArgv, sandboxEnv, type ProcessSpec } from '../sandbox/process.js';
-import { parseKeyValues } from '../controller/options.js';
+import type { ProcessSpec } from '../sandbox/process.js';
 import { printJson, table } from './table.js';
 import type { Exposure } from '../controller/exposure.js';
 import type { DatapathStatus, DpEventView } from '../datapath/datapath.js';
 
+/** berthd's API as the commands use it; the client behind it is loaded on the first call. */
+export interface Api {
+  call<T>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
 const collect = (v: string, prev: string[]) => [...prev, v];
 const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
+const inspectFormat = () =>
+  new Option('-f, --format <format>', "json (the default), table, 'table TEMPLATE', or a Go template as docker's: '{{.Name}} {{json .NetworkSettings.Networks}}'");
 
-export function addDaemonCommands(program: Command, client: () => ApiClient): void {
+async function inspect(kind: 'sandbox' | 'network', items: Promise<unknown[]>, format: string | undefined): Promise<void> {
+  const { printInspect } = await import('./inspect.js');
+  printInspect(kind, await items, format);
+}
+
+export function addDaemonCommands(program: Command, client: () => Api): void {
   const network = program.command('network').description('manage networks');
 
   network
@@ -28,6 +41,7 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
     .option('--ipv6', 'dual-stack', false)
     .option('-o, --opt <key=value>', 'driver option', collect, [])
     .action(async (name: string, o: { driver: string; subnet: string[]; gateway: string[]; ipRange: string[]; auxAddress: string[]; internal: boolean; ipv6: boolean; opt: string[] }) => {
+      const { parseKeyValues } = await import('../controller/options.js');
       const n = await client().call<NetworkView>('POST', '/v1/networks', {
         name, driver: o.driver, subnets: o.subnet, gateways: o.gateway, ipRanges: o.ipRange,
         auxAddresses: parseKeyValues(o.auxAddress, 'aux-address'), internal: o.internal, ipv6: o.ipv6, options: parseKeyValues(o.opt, 'option'),
@@ -48,10 +62,11 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
 
   network
     .command('inspect')
-    .description('show networks in detail (JSON)')
+    .description('show networks in detail (JSON, a table, or through a template)')
     .argument('<name...>')
-    .action(async (names: string[]) => {
-      printJson(await Promise.all(names.map((n) => client().call<NetworkView>('GET', `/v1/networks/${encodeURIComponent(n)}`))));
+    .addOption(inspectFormat())
+    .action(async (names: string[], o: { format?: string }) => {
+      await inspect('network', Promise.all(names.map((n) => client().call<NetworkView>('GET', `/v1/networks/${encodeURIComponent(n)}`))), o.format);
     });
 
   network
@@ -160,6 +175,7 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
     .argument('<cmd...>')
     .action(async (name: string, cmd: string[]) => {
       const spec = await client().call<ProcessSpec>('POST', `/v1/sandboxes/${encodeURIComponent(name)}/exec`, { cmd });
+      const [{ spawn }, { sandboxArgv, sandboxEnv }] = await Promise.all([import('node:child_process'), import('../sandbox/process.js')]);
       const argv = sandboxArgv(spec);
       const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: sandboxEnv(spec) });
       const code = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1))));
@@ -197,10 +213,11 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
 
   program
     .command('inspect')
-    .description('show sandboxes in detail (JSON)')
+    .description('show sandboxes in detail (JSON, a table, or through a template)')
     .argument('<sandbox...>')
-    .action(async (names: string[]) => {
-      printJson(await Promise.all(names.map((n) => client().call<SandboxView>('GET', `/v1/sandboxes/${encodeURIComponent(n)}`))));
+    .addOption(inspectFormat())
+    .action(async (names: string[], o: { format?: string }) => {
+      await inspect('sandbox', Promise.all(names.map((n) => client().call<SandboxView>('GET', `/v1/sandboxes/${encodeURIComponent(n)}`))), o.format);
     });
 
   program

@@ -8,9 +8,7 @@ import { mkdir, readFile, unlink, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badRequest } from '../errors.js';
 
-export const PLUGIN_SPEC_DIR = '/etc/docker/plugins';
-export const DEFAULT_PLUGIN_NAME = 'berth';
-export const DEFAULT_PLUGIN_SOCKET = '/run/berth/docker-plugin.sock';
+import { PLUGIN_SPEC_DIR } from './defaults.js';
 
 export function specPath(name: string, dir = PLUGIN_SPEC_DIR): string {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw badRequest(`invalid plugin name '${name}'`);

@@ -333,6 +333,8 @@ export interface Addon {
   probe(opts?: { bpffs?: string }): Promise<ProbeResult>;
   xdpQuery(opts: AttachTarget): Promise<XdpQueryResult>;
   abiSizes(): Record<string, number>;
+  /** BERTH_ABI_VERSION of bpf/include/berth_abi.h, as compiled into the addon. */
+  abiVersion(): number;
   /** An enum of the running kernel, from its BTF: name -> value ({} when absent). */
   kernelEnum(name: string): Record<string, number>;
   /** A socket bound to the port and never listened on (native/ports.cc): the fd. Throws EADDRINUSE when taken. */

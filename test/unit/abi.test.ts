@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import { BpfObject, RingBuffer } from '../../src/bpf/index.js';
-import { abiCodecs, counter, Hook, ifCountKey, pktEvent, sumCounters, type PktEvent } from '../../src/bpf/abi.js';
+import { ABI_VERSION, abiCodecs, counter, Hook, ifCountKey, pktEvent, sumCounters, type PktEvent } from '../../src/bpf/abi.js';
 import { u32 } from '../../src/bpf/codec.js';
 import { bpfObjectPath } from '../../src/paths.js';
 import { ipv4Packet } from '../../harness/packets.js';
@@ -16,6 +16,10 @@ describe('berth_abi.h and src/bpf/abi.ts agree', () => {
     const native = addon().abiSizes();
     expect(Object.keys(native).sort()).toEqual(Object.keys(abiCodecs).sort());
     for (const [name, codec] of Object.entries(abiCodecs)) expect({ name, size: codec.size }).toEqual({ name, size: native[name] });
+  });
+
+  it('on the ABI version', () => {
+    expect(addon().abiVersion()).toBe(ABI_VERSION);
   });
 
   describe('with the program loaded', () => {

@@ -1,0 +1,77 @@
+/**
+ * `berth version` (also `berth --version`, `-v`): this berth's version, the
+ * node it runs on, the libbpf and datapath ABI compiled into its addon, and
+ * the version of the berthd answering on the socket. A berthd that does not
+ * answer is reported, not an error: the command is how one finds that out.
+ */
+import { readFileSync } from 'node:fs';
+import { projectPath } from '../paths.js';
+import { ABI_VERSION } from '../bpf/abi.js';
+import { printJson } from './table.js';
+
+export interface VersionReport {
+  berth: string;
+  node: string;
+  /** null when the addon is not built (libbpfError says so) */
+  libbpf: { version: string; mode: 'in-tree' | 'system' } | null;
+  libbpfError?: string;
+  /** BERTH_ABI_VERSION of the addon's header (this CLI's src/bpf/abi.ts when the addon is not built) */
+  datapathAbi: number;
+  berthd: { running: true; socket: string; version: string; pid: number; datapath: string } | { running: false; socket: string; reason: string };
+}
+
+/** How long berthd may take to answer before it counts as not answering. */
+const BERTHD_TIMEOUT_MS = 2000;
+
+async function berthdVersion(socket: string): Promise<VersionReport['berthd']> {
+  const { ApiClient } = await import('../api/client.js');
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${BERTHD_TIMEOUT_MS} ms`)), BERTHD_TIMEOUT_MS);
+  });
+  try {
+    const info = await Promise.race([new ApiClient(socket).call<{ version: string; pid: number; datapath?: { choice?: string } }>('GET', '/v1/info'), timeout]);
+    return { running: true, socket, version: info.version, pid: info.pid, datapath: info.datapath?.choice ?? 'unknown' };
+  } catch (e) {
+    const err = e as Error & { kind?: string };
+    // The client's message for a missing socket or a refused connection names the socket and the errno.
+    const reason = err.kind === 'unavailable' ? (/\((E[A-Z]+)\)/.exec(err.message)?.[1] ?? err.message) : err.message;
+    return { running: false, socket, reason };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function nativeVersions(): Promise<Pick<VersionReport, 'libbpf' | 'libbpfError' | 'datapathAbi'>> {
+  const { addon } = await import('../native/addon.js');
+  try {
+    const a = addon();
+    const { version, mode } = a.libbpf();
+    return { libbpf: { version, mode }, datapathAbi: a.abiVersion() };
+  } catch (e) {
+    return { libbpf: null, libbpfError: (e as Error).message, datapathAbi: ABI_VERSION };
+  }
+}
+
+export async function versionReport(socket: string): Promise<VersionReport> {
+  const pkg = JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string };
+  const [native, berthd] = await Promise.all([nativeVersions(), berthdVersion(socket)]);
+  return { berth: pkg.version, node: process.version, ...native, berthd };
+}
+
+export function formatVersion(r: VersionReport): string {
+  const lines: [string, string][] = [
+    ['berth', r.berth],
+    ['node', r.node],
+    ['libbpf', r.libbpf ? `v${r.libbpf.version.replace(/^v/, '')} (${r.libbpf.mode})` : `unknown: ${r.libbpfError}`],
+    ['datapath ABI', `${r.datapathAbi}${r.datapathAbi !== ABI_VERSION ? ` (this CLI's src/bpf/abi.ts says ${ABI_VERSION}: rebuild)` : ''}`],
+    ['berthd', r.berthd.running ? `${r.berthd.version} (pid ${r.berthd.pid}, ${r.berthd.datapath} datapath, socket ${r.berthd.socket})` : `not running (socket ${r.berthd.socket}: ${r.berthd.reason})`],
+  ];
+  return lines.map(([k, v]) => `${(k + ':').padEnd(14)}${v}\n`).join('');
+}
+
+export async function printVersion(socket: string, format: string): Promise<void> {
+  const r = await versionReport(socket);
+  if (format === 'json') printJson(r);
+  else process.stdout.write(formatVersion(r));
+}

@@ -1,0 +1,152 @@
+/**
+ * What the compiled `berth` loads (the module graph, recorded by a preloaded
+ * hook: ESM URLs, CommonJS files, mapped .node addons), `berth version` with
+ * no berthd, and install-/uninstall-service into a temporary root, with the
+ * written unit checked by `systemd-analyze verify`. No kernel objects.
+ */
+import { mkdtemp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run, tryRun } from '../../src/exec.js';
+import { projectPath } from '../../src/paths.js';
+import { UNIT_MARK } from '../../src/cli/service.js';
+
+const BERTH = projectPath('dist', 'src', 'cli', 'berth.js');
+const HOOK = projectPath('test', 'fixtures', 'record-modules.mjs');
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'berth-test-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs berth with the recording hook; resolves with the project files it loaded (relative) and its output. */
+async function loaded(...args: string[]): Promise<{ files: string[]; stdout: string }> {
+  const log = join(dir, `modules-${Math.random().toString(36).slice(2)}`);
+  const r = await run('env', [`BERTH_MODULE_LOG=${log}`, process.execPath, '--import', HOOK, BERTH, ...args]);
+  const lines = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
+  const root = projectPath() + '/';
+  const files = [...new Set(lines.map((l) => l.replace(/^\S+ /, '').replace(/^file:\/\//, '')).filter((f) => f.startsWith(root)).map((f) => f.slice(root.length)))];
+  return { files: files.sort(), stdout: r.stdout };
+}
+
+describe('the module graph', () => {
+  it('the recorder sees the addon, the doctor and pino when a command uses them (the control)', async () => {
+    const { files } = await loaded('doctor', '--format', 'json');
+    expect(files).toContain('dist/src/native/addon.js');
+    expect(files).toContain('build/Release/berth.node');
+    expect(files).toContain('dist/src/doctor/doctor.js');
+    expect(files.some((f) => f.startsWith('node_modules/pino/'))).toBe(true);
+  });
+
+  it('berth --help loads commander and the command definitions, nothing else', async () => {
+    const { files, stdout } = await loaded('--help');
+    expect(stdout).toMatch(/^Usage: berth /);
+    expect(files.filter((f) => !f.startsWith('node_modules/commander/'))).toEqual([
+      'dist/src/api/defaults.js',
+      'dist/src/cli/berth.js',
+      'dist/src/cli/commands.js',
+      'dist/src/cli/docker-plugin.js',
+      'dist/src/cli/service-commands.js',
+      'dist/src/cli/table.js',
+      'dist/src/docker/defaults.js',
+    ]);
+  });
+
+  it('an API command loads the client, not the addon, the doctor, the demo or the logger', async () => {
+    const r = await run('env', [`BERTH_MODULE_LOG=${join(dir, 'ps')}`, process.execPath, '--import', HOOK, BERTH, '--socket', join(dir, 'none.sock'), 'ps']).catch((e: Error) => e);
+    expect(String(r)).toMatch(/cannot reach berthd at .*none\.sock \(ENOENT\)/);
+    const files = (await readFile(join(dir, 'ps'), 'utf8')).split('\n');
+    expect(files.some((l) => l.endsWith('/dist/src/api/client.js'))).toBe(true);
+    for (const bad of ['/native/addon.js', '/doctor/doctor.js', '/cli/demo.js', '/log.js', '.node', '/pino/']) expect(files.filter((l) => l.includes(bad))).toEqual([]);
+  });
+});
+
+describe('berth version', () => {
+  it('names berth, node, libbpf, the ABI, and a berthd that is not there, without failing', async () => {
+    const sock = join(dir, 'absent.sock');
+    for (const flag of ['version', '--version', '-v']) {
+      const { stdout } = await run(process.execPath, [BERTH, '--socket', sock, flag]);
+      expect(stdout).toMatch(/^berth:\s+0\.1\.0$/m);
+      expect(stdout).toMatch(new RegExp(`^node:\\s+${process.version.replace(/\./g, '\\.')}$`, 'm'));
+      expect(stdout).toMatch(/^libbpf:\s+v1\.\d+ \(in-tree\)$/m);
+      expect(stdout).toMatch(/^datapath ABI:\s+1$/m);
+      expect(stdout).toContain(`berthd:       not running (socket ${sock}: ENOENT)`);
+    }
+    const j = JSON.parse((await run(process.execPath, [BERTH, '--socket', sock, 'version', '--format', 'json'])).stdout);
+    expect(j).toMatchObject({ berth: '0.1.0', node: process.version, datapathAbi: 1, libbpf: { mode: 'in-tree' }, berthd: { running: false, socket: sock, reason: 'ENOENT' } });
+  });
+});
+
+describe('install-service / uninstall-service', () => {
+  const berth = (...args: string[]) => tryRun(process.execPath, [BERTH, ...args]);
+
+  it('writes a unit systemd-analyze accepts, with ExecStart of the berthd and --config', async () => {
+    const root = join(dir, 'root1');
+    const config = join(dir, 'berthd.json');
+    await writeFile(config, '{}\n');
+    const r = await berth('install-service', '--root', root, '--config', config);
+    expect(r.code).toBe(0);
+    const unitFile = join(root, 'etc/systemd/system/berthd.service');
+    expect(r.stdout).toContain(`wrote ${unitFile}`);
+    expect(r.stdout).toContain('next: systemctl daemon-reload && systemctl enable --now berthd');
+    const unit = await readFile(unitFile, 'utf8');
+    expect(unit.split('\n')[0]).toBe(UNIT_MARK);
+    expect(unit).toMatch(new RegExp(`^ExecStart=${process.execPath} ${projectPath('dist/src/daemon/berthd.js')} --config ${config}$`, 'm'));
+    for (const want of ['KillMode=process', 'Restart=on-failure', 'Type=simple', 'LimitNOFILE=1048576']) expect(unit).toMatch(new RegExp(`^${want}$`, 'm'));
+    for (const hiding of ['PrivateMounts', 'PrivateNetwork', 'PrivateTmp', 'ProtectSystem', 'ProtectHome', 'NetworkNamespacePath', 'PrivateDevices']) {
+      expect(unit.split('\n').filter((l) => !l.startsWith('#') && l.includes(hiding))).toEqual([]);
+    }
+    const v = await tryRun('systemd-analyze', ['verify', unitFile]);
+    expect(v).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('systemd-analyze would catch a bad unit (the control)', async () => {
+    const bad = join(dir, 'bad', 'berthd.service');
+    await mkdir(join(dir, 'bad'), { recursive: true });
+    await writeFile(bad, (await readFile(projectPath('packaging/systemd/berthd.service'), 'utf8')).replace(/^ExecStart=.*$/m, 'ExecStart=/nonexistent/berthd'));
+    const v = await tryRun('systemd-analyze', ['verify', bad]);
+    expect(v.code).not.toBe(0);
+    expect(v.stderr).toMatch(/\/nonexistent\/berthd is not executable/);
+  });
+
+  it('takes --berthd, and refuses a relative, missing or non-executable one, naming it', async () => {
+    const root = join(dir, 'root2');
+    const bin = join(dir, 'bin');
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, 'berthd'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    await writeFile(join(bin, 'plain'), 'x', { mode: 0o644 });
+    expect((await berth('install-service', '--root', root, '--berthd', join(bin, 'berthd'))).code).toBe(0);
+    expect(await readFile(join(root, 'etc/systemd/system/berthd.service'), 'utf8')).toMatch(new RegExp(`^ExecStart=${bin}/berthd$`, 'm'));
+    expect((await berth('install-service', '--root', root, '--berthd', 'bin/berthd')).stderr).toMatch(/--berthd 'bin\/berthd' is not an absolute path/);
+    expect((await berth('install-service', '--root', root, '--berthd', '/nonexistent/berthd')).stderr).toMatch(/--berthd '\/nonexistent\/berthd': no such file/);
+    expect((await berth('install-service', '--root', root, '--berthd', join(bin, 'plain'))).stderr).toMatch(/--berthd '.*\/plain' is not executable/);
+    expect((await berth('install-service', '--root', root, '--config', join(dir, 'nope.json'))).stderr).toMatch(/--config '.*nope\.json': no such file/);
+  });
+
+  it('uninstall removes what it wrote and the enablement link, and refuses a unit it did not write', async () => {
+    const root = join(dir, 'root3');
+    expect((await berth('install-service', '--root', root)).code).toBe(0);
+    const unitFile = join(root, 'etc/systemd/system/berthd.service');
+    const wants = join(root, 'etc/systemd/system/multi-user.target.wants');
+    await mkdir(wants, { recursive: true });
+    await symlink('/etc/systemd/system/berthd.service', join(wants, 'berthd.service'));
+    const r = await berth('uninstall-service', '--root', root);
+    expect(r).toMatchObject({ code: 0 });
+    expect(r.stdout).toContain(`removed ${unitFile}\nremoved ${join(wants, 'berthd.service')}\n`);
+    expect((await berth('uninstall-service', '--root', root)).stdout).toContain(`no ${unitFile}: nothing to remove`);
+
+    const foreign = '[Service]\nExecStart=/usr/bin/true\n';
+    await writeFile(unitFile, foreign);
+    const refused = await berth('uninstall-service', '--root', root);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`${unitFile} was not written by berth install-service`);
+    const over = await berth('install-service', '--root', root);
+    expect(over.code).toBe(1);
+    expect(over.stderr).toContain(`${unitFile} exists and was not written by berth install-service`);
+    expect(await readFile(unitFile, 'utf8')).toBe(foreign);
+  });
+});
