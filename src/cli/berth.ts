@@ -25,7 +25,7 @@ export function buildCli(): Command {
     .addOption(formatOption())
     .option('--bpffs <dir>', 'bpffs mount berthd pins into (its drop counters are read from there)', '/sys/fs/bpf')
     .action(async (opts: { format: string; bpffs: string }) => {
-      const r = await doctor({ bpffs: opts.bpffs });
+      const r = await doctor({ bpffs: opts.bpffs, socket: program.opts().socket });
       if (opts.format === 'json') printJson(r);
       else process.stdout.write(formatDoctor(r) + '\n');
     });
