@@ -32,10 +32,13 @@ export class BerthdProcess {
     proc.stderr!.on('data', (d: Buffer) => (this.logs += d.toString()));
   }
 
-  /** @wrapper: a command berthd runs under, e.g. setpriv dropping capabilities. */
-  static async start(netnsPath: string, args: string[], opts: { timeoutMs?: number; wrapper?: string[] } = {}): Promise<BerthdProcess> {
+  /**
+   * @wrapper: a command berthd runs under, e.g. setpriv dropping capabilities.
+   * @command: berthd itself (default: node and this checkout's dist/), e.g. an installed package's bin/berthd.
+   */
+  static async start(netnsPath: string, args: string[], opts: { timeoutMs?: number; wrapper?: string[]; command?: string[] } = {}): Promise<BerthdProcess> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    const proc = spawn('nsenter', [`--net=${netnsPath}`, '--', ...(opts.wrapper ?? []), process.execPath, BERTHD, ...args], {
+    const proc = spawn('nsenter', [`--net=${netnsPath}`, '--', ...(opts.wrapper ?? []), ...(opts.command ?? [process.execPath, BERTHD]), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const b = new BerthdProcess(proc);
@@ -88,10 +91,14 @@ export interface BerthHostOptions {
   timeoutMs?: number;
   /** gets the host before anything can fail: the caller then destroys it, also on failure */
   onCreated?: (h: BerthHost) => void;
+  /** the berthd command to run (default: this checkout's), e.g. an installed package's bin/berthd */
+  berthd?: string[];
 }
 
 export class BerthHost {
   private daemon: BerthdProcess | undefined;
+  /** the berthd command start() runs; undefined: this checkout's */
+  berthdCommand: string[] | undefined;
   readonly socket: string;
   readonly resolvConf: string;
   /** berthd's bpffs: a private one, so that no pin lands in the machine's /sys/fs/bpf */
@@ -131,6 +138,7 @@ export class BerthHost {
   static async create(topo: Topology, short = 'host', extraArgs: string[] = [], opts: BerthHostOptions = {}): Promise<BerthHost> {
     const dir = await mkdtemp(join(tmpdir(), opts.statePrefix ?? 'berth-test-state-'));
     const h = new BerthHost(topo, short, opts.ext ?? 'ext', dir);
+    h.berthdCommand = opts.berthd;
     opts.onCreated?.(h);
     try {
       await topo.addNetns(short);
@@ -172,7 +180,10 @@ export class BerthHost {
 
   async start(extraArgs: string[] = [], timeoutMs?: number): Promise<void> {
     const bpffs = this.bpffs && !extraArgs.includes('--bpffs') ? ['--bpffs', this.bpffs.path] : [];
-    this.daemon = await BerthdProcess.start(this.nsPath, this.args([...bpffs, ...extraArgs]), timeoutMs ? { timeoutMs } : {});
+    this.daemon = await BerthdProcess.start(this.nsPath, this.args([...bpffs, ...extraArgs]), {
+      ...(timeoutMs ? { timeoutMs } : {}),
+      ...(this.berthdCommand ? { command: this.berthdCommand } : {}),
+    });
   }
 
   /** Runs `berth` against this host's berthd; rejects on a non-zero exit. */

@@ -1,13 +1,22 @@
 /** Where berth's own files are, relative to the project root. */
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+
+/** berth's own package.json is there: a checkout, or the installed package (which has no bpf/ sources). */
+function isRoot(dir: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown }).name === 'berth';
+  } catch {
+    return false;
+  }
+}
 
 function findRoot(): string {
-  // Works from src/ (vitest) and from dist/src/ (compiled).
+  // Works from src/ (vitest), from dist/src/ (compiled) and from an npm install of the package.
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bpf'))) return dir;
+    if (isRoot(dir)) return dir;
     dir = resolve(dir, '..');
   }
   throw new Error(`cannot find berth's project root above ${fileURLToPath(import.meta.url)}`);

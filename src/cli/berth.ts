@@ -53,7 +53,7 @@ export function buildCli(): Command {
     .action(async (opts: { format: string; bpffs: string }) => {
       await applyLogLevel(program.opts().logLevel);
       const { doctor, formatDoctor } = await import('../doctor/doctor.js');
-      const r = await doctor({ bpffs: opts.bpffs });
+      const r = await doctor({ bpffs: opts.bpffs, socket: program.opts().socket });
       if (opts.format === 'json') (await import('./table.js')).printJson(r);
       else process.stdout.write(formatDoctor(r) + '\n');
     });

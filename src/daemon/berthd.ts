@@ -8,7 +8,6 @@ import { mkdir } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { dirname } from 'node:path';
-import { Command, Option, InvalidArgumentError } from 'commander';
 import type { Server } from 'node:http';
 import { setLogLevel, subsystemLogger } from '../log.js';
 import { EmbeddedStore } from '../store/embedded.js';
@@ -17,7 +16,7 @@ import { BerthError } from '../errors.js';
 import { DnsManager } from './dns.js';
 import { DaemonLock } from './lock.js';
 import { startApi } from '../api/server.js';
-import { DEFAULT_SOCKET } from '../api/client.js';
+import { configReport, daemonCommand, formatConfig, resolveConfig, type EffectiveConfig } from './config.js';
 import { doctor, type DatapathChoice } from '../doctor/doctor.js';
 import { parsePrefix, parseIp } from '../ipam/addr.js';
 import { createDatapath } from '../datapath/select.js';
@@ -73,7 +72,8 @@ async function chooseDatapath(requested: DaemonOptions['datapath']): Promise<Dat
   return { choice: requested, reason: `requested with --datapath ${requested}`, bpfCapable: auto.bpfCapable, bpfMissing: auto.bpfMissing, requested };
 }
 
-export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<void> }> {
+/** @config: where each option came from (berthd's command line); the API info reports it. */
+export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Promise<{ stop(): Promise<void> }> {
   setLogLevel(o.logLevel as never);
   const log = subsystemLogger('berthd');
   // --bip: the default bridge's gateway address with its prefix, as dockerd takes it.
@@ -141,6 +141,7 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
         instance: controller.snapshot().instance,
         datapath,
         lastReconcile: rec,
+        config: config ? configReport(config) : null,
       }),
       metrics: async () => ({ contentType: m.contentType, text: await m.render() }),
     }, log);
@@ -181,48 +182,26 @@ export async function runDaemon(o: DaemonOptions): Promise<{ stop(): Promise<voi
   };
 }
 
-function entries(v: string): number {
-  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`'${v}' is not a number of entries`);
-  return Number(v);
-}
-
 function main(): void {
   // A failure nobody awaited must be seen in the log, and must not take the API down.
   process.on('unhandledRejection', (e) => subsystemLogger('berthd').error({ err: e }, 'unhandled rejection'));
-  const program = new Command('berthd')
-    .description('the berth daemon')
-    .option('--state-dir <dir>', 'state directory', '/var/lib/berth')
-    .option('--socket <path>', 'API unix socket', process.env.BERTH_SOCKET ?? DEFAULT_SOCKET)
-    .addOption(new Option('--datapath <kind>', 'datapath').choices(['auto', 'bpf', 'iptables']).default('auto'))
-    .option('--uplink <iface>', 'interface towards the outside world (for NAT; default: the default route\'s)')
-    .option('--log-level <level>', 'log level', process.env.BERTH_LOG_LEVEL ?? 'info')
-    .option('--bip <cidr>', 'default bridge network: gateway address and prefix', '172.17.0.1/16')
-    .option('--fixed-cidr <cidr>', 'default bridge network: range addresses are allocated from')
-    .option('--bridge <name>', 'default bridge network: bridge device name', 'berth0')
-    .option('--dns-port <port>', 'port of the embedded DNS servers', (v) => Number(v), 53)
-    .option('--drift-check-ms <ms>', 'how often to look for datapath changes made outside berth', (v) => Number(v), 2000)
-    .option('--docker-plugin <socket>', 'serve Docker\'s NetworkDriver and IpamDriver plugin protocol on this unix socket (see `berth docker-plugin install`)')
-    .option('--store <url>', 'cluster store for global (overlay) networks: embedded (this host only) or etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS)', 'embedded')
-    .option('--advertise-addr <ip>', 'with --store etcd://: this host\'s underlay IPv4 address (default: the default route\'s)')
-    .option('--ct-max <entries>', 'eBPF datapath: connection table entries, two a flow (a pinned table of another size is migrated)', entries)
-    .option('--pub-max <entries>', 'eBPF datapath: published-port entries, one a port or range per family (default 65536; a change rewrites the table)', entries)
-    .option('--bpffs <dir>', 'bpffs mount where the datapath and the overlay pin their maps and links (mounted if it is not)', '/sys/fs/bpf')
-    .option('--etcd-cacert <file>', 'with etcds://: CA certificate of the etcd servers')
-    .option('--etcd-cert <file>', 'with etcds://: client certificate')
-    .option('--etcd-key <file>', 'with etcds://: client key')
-    .option('--resolv-conf <path>', 'the host resolv.conf: what sandboxes inherit and where the embedded DNS forwards', '/etc/resolv.conf')
-    .option('--metrics-addr <host:port>', 'also serve Prometheus metrics (GET /metrics) over TCP here, e.g. 127.0.0.1:9464; the API socket always serves them')
-    .action(async (opts: DaemonOptions) => {
-      const d = await runDaemon(opts);
-      let stopping = false;
-      const stop = () => {
-        if (stopping) return;
-        stopping = true;
-        void d.stop().then(() => process.exit(0));
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+  const program = daemonCommand(async (flags) => {
+    const { config, printConfig, ...given } = flags;
+    const cfg = await resolveConfig({ flags: given, ...(config !== undefined ? { configFile: config } : {}), env: process.env });
+    if (printConfig) {
+      process.stdout.write(formatConfig(configReport(cfg)));
+      return;
+    }
+    const d = await runDaemon(cfg.options, cfg);
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      void d.stop().then(() => process.exit(0));
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
   program.parseAsync(process.argv).catch((e: unknown) => {
     process.stderr.write(`berthd: ${(e as Error).message}\n`);
     process.exit(1);

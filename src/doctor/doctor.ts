@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDrops } from '../datapath/bpf/counters.js';
 import { tryRun } from '../exec.js';
+import { askDaemon, formatDaemon, type DaemonReport } from './daemon.js';
 
 export interface ToolInfo {
   present: boolean;
@@ -35,6 +36,8 @@ export interface DoctorReport {
   /** the pinned eBPF datapath's drops by reason (the verdict counters), when one is pinned in the bpffs */
   drops: { pinned: string; byReason: Record<string, { packets: number; bytes: number }> } | null;
   warnings: string[];
+  /** the berthd at the socket asked about (`berth doctor`), when one was */
+  daemon?: DaemonReport;
 }
 
 async function tool(cmd: string, args: string[]): Promise<ToolInfo> {
@@ -71,7 +74,8 @@ export function chooseDatapath(p: ProbeResult, iptables: ToolInfo): DatapathChoi
   return { choice: 'none', reason: `eBPF datapath unavailable (missing ${missing.join(', ')}) and iptables is not installed`, bpfCapable: false, bpfMissing: missing };
 }
 
-export async function doctor(opts: { bpffs?: string } = {}): Promise<DoctorReport> {
+/** @socket: also ask the berthd there for its datapath and effective configuration. */
+export async function doctor(opts: { bpffs?: string; socket?: string } = {}): Promise<DoctorReport> {
   const a = addon();
   const lib = a.libbpf();
   const probe = await a.probe({ bpffs: opts.bpffs ?? BPFFS_ROOT });
@@ -111,6 +115,7 @@ export async function doctor(opts: { bpffs?: string } = {}): Promise<DoctorRepor
     datapath: chooseDatapath(probe, iptables),
     drops,
     warnings,
+    ...(opts.socket ? { daemon: await askDaemon(opts.socket) } : {}),
   };
 }
 
@@ -134,6 +139,7 @@ export function formatDoctor(r: DoctorReport): string {
     `datapath          ${r.datapath.choice}: ${r.datapath.reason}`,
     `drops (bpf)       ${r.drops ? Object.entries(r.drops.byReason).map(([k, v]) => `${k}=${v.packets}`).join(' ') || 'none' : 'no eBPF datapath pinned here'}`,
   ];
+  if (r.daemon) lines.push(...formatDaemon(r.daemon));
   for (const w of r.warnings) lines.push(`warning           ${w}`);
   return lines.join('\n');
 }
