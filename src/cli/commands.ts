@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ApiClient } from '../api/client.js';
 import type { NetworkView, SandboxView } from '../api/views.js';
-import { sandboxArgv, sandboxEnv, type ProcessSpec } from '../sandbox/process.js';
+import { reachableFrom, sandboxArgv, sandboxEnv, type ProcessSpec } from '../sandbox/process.js';
 import { parseKeyValues } from '../controller/options.js';
 import { printJson, table } from './table.js';
 import type { Exposure } from '../controller/exposure.js';
@@ -160,7 +160,7 @@ export function addDaemonCommands(program: Command, client: () => ApiClient): vo
     .argument('<cmd...>')
     .action(async (name: string, cmd: string[]) => {
       const spec = await client().call<ProcessSpec>('POST', `/v1/sandboxes/${encodeURIComponent(name)}/exec`, { cmd });
-      const argv = sandboxArgv(spec);
+      const argv = sandboxArgv(reachableFrom(spec));
       const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: sandboxEnv(spec) });
       const code = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1))));
       process.exitCode = code;

@@ -18,6 +18,8 @@ export function processSpec(state: State, sandboxDir: string, sb: SandboxRecord,
   return {
     // Host mode runs in berthd's own namespace, which a CLI elsewhere reaches through /proc.
     netnsPath: sb.mode === 'host' ? `/proc/${process.pid}/ns/net` : sb.netnsPath,
+    // What berthd mounted is always reachable through its own root, whatever mount namespace it runs in.
+    ...(sb.mode === 'host' || !sb.netnsPath ? {} : { netnsVia: `/proc/${process.pid}/root${sb.netnsPath}` }),
     files: filesIn(sandboxDir),
     hostname: sb.hostname,
     env: parseKeyValues(envList, 'environment variable'),

@@ -20,7 +20,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { BPFFS_ROOT } from '../../bpf/bpffs.js';
+import { BPFFS_ROOT, ensureBpffs } from '../../bpf/bpffs.js';
 import { type NlLink, type RawMap } from '../../native/addon.js';
 import { nl } from '../../netlink/index.js';
 import { dpPub, PUB_MAX } from '../../bpf/abi.js';
@@ -33,7 +33,7 @@ import { ApplyTimer, lastApplyStatus, type LastApply } from '../apply-record.js'
 import { EventWatch } from './events.js';
 import { buildPacket, explainCtx, readRun, type ExplainRun } from './explain.js';
 import { compile, type CompiledMaps, type Entries } from './compile.js';
-import { ensureBpffs, loadPrograms, mapOf, openPinned, type Hook, type Loaded } from './programs.js';
+import { loadPrograms, mapOf, openPinned, type Hook, type Loaded } from './programs.js';
 import { MAPS, syncMap } from './maps.js';
 import { livePublishes, syncPublishes } from './publish.js';
 import { Attachments } from './attach.js';
