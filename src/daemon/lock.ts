@@ -73,7 +73,7 @@ export class DaemonLock {
  * The owner of the datapath pinned in a bpffs (<bpffs>/berth): two berthds
  * with their own state directories but one bpffs would otherwise share the
  * pinned maps and undo each other's entries. The owner holds an flock(2) on
- * <bpffs>/berth.owner (a bpffs holds directories, not files), which the
+ * <bpffs>/berth-owner (a bpffs holds directories, not files, and no '.' in names), which the
  * kernel drops when the owner exits however it exits, so a dead owner's pins
  * are taken over; inside it a directory named after the owner (pid, state
  * directory) says who it is.
@@ -86,7 +86,7 @@ export class PinOwner {
   ) {}
 
   static ownerDir(bpffs: string): string {
-    return join(bpffs, 'berth.owner');
+    return join(bpffs, 'berth-owner');
   }
 
   static async acquire(bpffs: string, stateDir: string): Promise<PinOwner> {
@@ -112,7 +112,7 @@ export class PinOwner {
       }
       // Whoever is named there is gone (the lock is free): this berthd takes over.
       for (const f of await readdir(dir)) await rmdir(join(dir, f)).catch(() => undefined);
-      const record = join(dir, `${process.pid} ${encodeURIComponent(stateDir)}`.slice(0, 255));
+      const record = join(dir, `${process.pid} ${encodeURIComponent(stateDir).replaceAll('.', '%2E')}`.slice(0, 255));
       await mkdir(record);
       return new PinOwner(dir, record, fd);
     }

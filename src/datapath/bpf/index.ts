@@ -35,6 +35,7 @@ import { buildPacket, explainCtx, readRun, type ExplainRun } from './explain.js'
 import { compile, type CompiledMaps, type Entries } from './compile.js';
 import { loadPrograms, mapOf, openPinned, type Hook, type Loaded } from './programs.js';
 import { MAPS, syncMap } from './maps.js';
+import { planPins, PinsAside, type PinPlan } from './layout.js';
 import { livePublishes, syncPublishes } from './publish.js';
 import { Attachments } from './attach.js';
 import { ConnTable, CT_MAX_DEFAULT } from './conntrack.js';
@@ -74,10 +75,14 @@ export class BpfDatapath implements Datapath {
   private gc: NodeJS.Timeout | undefined;
   private watch: EventWatch | undefined;
 
+  /** pins of another layout, set aside while the programs load */
+  private aside: PinsAside | undefined;
+
   private constructor(
     private readonly log: Logger,
     readonly root: string,
     readonly ctMax: number,
+    private readonly plan: PinPlan,
   ) {
     this.attachments = new Attachments(join(root, 'links'));
     this.ct = new ConnTable(root, ctMax, log);
@@ -94,14 +99,29 @@ export class BpfDatapath implements Datapath {
       throw new BerthError('bad-request', `connection table size ${ctMax} is out of range (1024 to ${1 << 26})`);
     }
     await ensureBpffs(bpffs);
-    return new BpfDatapath(opts.log, join(bpffs, 'berth'), ctMax);
+    const root = join(bpffs, 'berth');
+    // Refused here, before any pin or program is touched, when a pinned map cannot be taken over.
+    return new BpfDatapath(opts.log, root, ctMax, await planPins(root, ctMax));
+  }
+
+  /** Only to remove what is pinned, whatever its layout (switching to another backend). */
+  static async forTeardown(opts: { log: Logger; bpffs?: string }): Promise<BpfDatapath> {
+    return new BpfDatapath(opts.log, join(opts.bpffs ?? BPFFS_ROOT, 'berth'), CT_MAX_DEFAULT, { aside: [] });
   }
 
   private async load(): Promise<Loaded> {
     if (this.loaded) return this.loaded;
     await mkdir(this.attachments.linkDir, { recursive: true });
-    await this.ct.setAsideResized();
-    this.loaded = await loadPrograms(this.root, this.attachments.linkDir, this.ctMax, this.log);
+    const aside = await PinsAside.setAside(this.root, this.plan, this.log);
+    try {
+      await this.ct.setAsideResized();
+      this.loaded = await loadPrograms(this.root, this.attachments.linkDir, this.ctMax, this.log);
+    } catch (e) {
+      await aside.restore();
+      throw e;
+    }
+    await aside.copy(this.loaded.maps);
+    this.aside = aside;
     this.gc = setInterval(() => void this.collect().catch((e: unknown) => this.log.warn({ err: e }, 'connection table cleanup failed')), 30_000);
     this.gc.unref();
     return this.loaded;
@@ -152,6 +172,8 @@ export class BpfDatapath implements Datapath {
     await this.ct.migrate(this.map('berth_dp_ct'), false);
     changed += await this.attachments.sync(l, c);
     await this.ct.migrate(this.map('berth_dp_ct'), true);
+    await this.aside?.finish();
+    this.aside = undefined;
     timer.mark('attach');
     this.last = timer.done({ warnings: c.warnings, changed });
     const ms = this.last.ms;
