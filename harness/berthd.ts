@@ -178,11 +178,13 @@ export class BerthHost {
     return this.daemon?.logs ?? '';
   }
 
-  async start(extraArgs: string[] = [], timeoutMs?: number): Promise<void> {
+  /** @wrapper: a command berthd runs under inside the namespace (e.g. `unshare -m`: a private mount namespace). */
+  async start(extraArgs: string[] = [], timeoutMs?: number, wrapper?: string[]): Promise<void> {
     const bpffs = this.bpffs && !extraArgs.includes('--bpffs') ? ['--bpffs', this.bpffs.path] : [];
     this.daemon = await BerthdProcess.start(this.nsPath, this.args([...bpffs, ...extraArgs]), {
       ...(timeoutMs ? { timeoutMs } : {}),
       ...(this.berthdCommand ? { command: this.berthdCommand } : {}),
+      ...(wrapper ? { wrapper } : {}),
     });
   }
 

@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::InitRingBuffer(env, exports);
   berth::InitProbe(env, exports);
   berth::InitPorts(env, exports);
+  berth::InitFlock(env, exports);
   berth::InitInject(env, exports);
   berth::InitNetlink(env, exports);
   return exports;

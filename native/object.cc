@@ -195,9 +195,13 @@ Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
       [this, self] { busy_ = false; });
 }
 
+// maps(): every map with the layout libbpf will create it with (or demands
+// of a pin it reuses); before load too, so a pinned map can be checked first.
 Napi::Value BpfObject::Maps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  struct bpf_object* obj = Ready(env, true);
+  struct bpf_object* obj = obj_;
+  if (!obj) throw Napi::Error::New(env, "BPF object '" + path_ + "' is closed");
+  if (busy_) throw Napi::Error::New(env, "BPF object '" + path_ + "' is busy loading");
   Napi::Array arr = Napi::Array::New(env);
   uint32_t i = 0;
   struct bpf_map* m;
@@ -208,6 +212,10 @@ Napi::Value BpfObject::Maps(const Napi::CallbackInfo& info) {
     o.Set("type", t ? t : "unknown");
     o.Set("internal", bpf_map__is_internal(m));
     o.Set("pinPath", bpf_map__pin_path(m) ? bpf_map__pin_path(m) : "");
+    o.Set("keySize", bpf_map__key_size(m));
+    o.Set("valueSize", bpf_map__value_size(m));
+    o.Set("maxEntries", bpf_map__max_entries(m));
+    o.Set("flags", bpf_map__map_flags(m));
     arr.Set(i++, o);
   }
   return arr;

@@ -127,6 +127,7 @@ void InitRingBuffer(Napi::Env env, Napi::Object exports);
 // Feature probes, ABI sizes and misc module functions.
 void InitProbe(Napi::Env env, Napi::Object exports);
 void InitPorts(Napi::Env env, Napi::Object exports);
+void InitFlock(Napi::Env env, Napi::Object exports);
 void InitInject(Napi::Env env, Napi::Object exports);
 
 }  // namespace berth

@@ -1,8 +1,9 @@
 /** bpffs mounts: the host's /sys/fs/bpf for berthd, private ones for tests and demos. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, tryRun } from '../exec.js';
+import { BerthError } from '../errors.js';
 
 export const BPFFS_ROOT = '/sys/fs/bpf';
 
@@ -27,5 +28,20 @@ export class PrivateBpffs {
   async release(): Promise<void> {
     await tryRun('umount', [this.path]);
     await rm(this.path, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Mounts a bpffs at @path unless one is there. berthd does it first of all,
+ * before anything (the overlay, the datapath) loads a program that pins.
+ */
+export async function ensureBpffs(path: string): Promise<void> {
+  const r = await tryRun('findmnt', ['-n', '-o', 'FSTYPE', '--mountpoint', path]);
+  if (r.code === 0 && r.stdout.trim() === 'bpf') return;
+  await stat(path).catch(() => mkdir(path, { recursive: true }));
+  try {
+    await run('mount', ['-t', 'bpf', 'bpf', path]);
+  } catch (e) {
+    throw new BerthError('unavailable', `bpffs is not mounted at ${path} and mounting it failed: ${(e as Error).message}`);
   }
 }

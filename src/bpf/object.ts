@@ -2,7 +2,7 @@
  * BPF objects and programs: open, set knobs, load, then take maps and
  * programs out by name. libbpf's log goes to the "libbpf" logger.
  */
-import { addon, type RawObject, type RawProgram, type TcAttachOptions, type TestRunResult, type XdpAttachOptions } from '../native/addon.js';
+import { addon, type RawMapDef, type RawObject, type RawProgram, type TcAttachOptions, type TestRunResult, type XdpAttachOptions } from '../native/addon.js';
 import { subsystemLogger } from '../log.js';
 import { encodeConst, type Codec } from './codec.js';
 import { BpfMap, PerCpuMap } from './map.js';
@@ -115,7 +115,8 @@ export class BpfObject {
     return this.raw.load();
   }
 
-  maps(): { name: string; type: string; internal: boolean; pinPath: string }[] {
+  /** The maps and their layouts (before load: as they will be created, or as a pin they reuse must be). */
+  maps(): RawMapDef[] {
     return this.raw.maps();
   }
 

@@ -175,8 +175,8 @@ export function addDaemonCommands(program: Command, client: () => Api): void {
     .argument('<cmd...>')
     .action(async (name: string, cmd: string[]) => {
       const spec = await client().call<ProcessSpec>('POST', `/v1/sandboxes/${encodeURIComponent(name)}/exec`, { cmd });
-      const [{ spawn }, { sandboxArgv, sandboxEnv }] = await Promise.all([import('node:child_process'), import('../sandbox/process.js')]);
-      const argv = sandboxArgv(spec);
+      const [{ spawn }, { reachableFrom, sandboxArgv, sandboxEnv }] = await Promise.all([import('node:child_process'), import('../sandbox/process.js')]);
+      const argv = sandboxArgv(reachableFrom(spec));
       const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: sandboxEnv(spec) });
       const code = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1))));
       process.exitCode = code;

@@ -4,6 +4,7 @@
  * output read back by offset.
  */
 import { mkdir, open } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../errors.js';
 import { filesIn } from '../sandbox/files.js';
@@ -13,11 +14,27 @@ import { parseKeyValues } from './options.js';
 import { linkEnv } from './names.js';
 import type { Core } from './core.js';
 
+/**
+ * @path as seen through berthd's own root, whatever mount namespace it runs
+ * in. Resolved first: an absolute symlink on the way (/var/run -> /run) would
+ * lead the caller back into its own root.
+ */
+function viaOwnRoot(path: string): string {
+  let real = path;
+  try {
+    real = realpathSync(path);
+  } catch {
+    /* not there (yet): as it is */
+  }
+  return `/proc/${process.pid}/root${real}`;
+}
+
 export function processSpec(state: State, sandboxDir: string, sb: SandboxRecord, cmd: string[]): ProcessSpec {
   const envList = [...Object.entries(linkEnv(state, sb)).map(([k, v]) => `${k}=${v}`), ...sb.env];
   return {
     // Host mode runs in berthd's own namespace, which a CLI elsewhere reaches through /proc.
     netnsPath: sb.mode === 'host' ? `/proc/${process.pid}/ns/net` : sb.netnsPath,
+    ...(sb.mode === 'host' || !sb.netnsPath ? {} : { netnsVia: viaOwnRoot(sb.netnsPath) }),
     files: filesIn(sandboxDir),
     hostname: sb.hostname,
     env: parseKeyValues(envList, 'environment variable'),

@@ -5,16 +5,17 @@
  * start. Stopping it (SIGTERM) leaves sandboxes and their networking running.
  */
 import { mkdir } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { setLogLevel, subsystemLogger } from '../log.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import { Controller } from '../controller/controller.js';
 import { BerthError } from '../errors.js';
 import { DnsManager } from './dns.js';
-import { DaemonLock } from './lock.js';
+import { DaemonLock, PinOwner } from './lock.js';
+import { BPFFS_ROOT, ensureBpffs } from '../bpf/bpffs.js';
 import { startApi } from '../api/server.js';
 import { configReport, daemonCommand, formatConfig, resolveConfig, type EffectiveConfig } from './config.js';
 import { doctor, type DatapathChoice } from '../doctor/doctor.js';
@@ -89,13 +90,20 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
   let dns: DnsManager | undefined;
   let drift: NodeJS.Timeout | undefined;
   let joined: Joined | undefined;
+  let pins: PinOwner | undefined;
   try {
-    if (o.store && o.store !== 'embedded') {
+    const datapath = await chooseDatapath(o.datapath);
+    const bpffs = o.bpffs ?? BPFFS_ROOT;
+    const cluster = o.store !== undefined && o.store !== 'embedded';
+    // The bpffs before anything that pins into it: the overlay (joining the cluster) and the datapath.
+    if (datapath.choice === 'bpf' || cluster) await ensureBpffs(bpffs);
+    // One berthd per pinned datapath: the bpf datapath, or its teardown when switching away, touches <bpffs>/berth.
+    if (datapath.choice === 'bpf' || existsSync(join(bpffs, 'berth'))) pins = await PinOwner.acquire(bpffs, o.stateDir);
+    if (cluster) {
       const file = (f?: string) => (f ? readFileSync(f) : undefined);
       const tls = { ...(o.etcdCacert ? { ca: file(o.etcdCacert)! } : {}), ...(o.etcdCert ? { cert: file(o.etcdCert)! } : {}), ...(o.etcdKey ? { key: file(o.etcdKey)! } : {}) };
-      joined = await joinCluster({ stateDir: o.stateDir, store: o.store, ...(o.advertiseAddr ? { advertiseAddr: o.advertiseAddr } : {}), bpffs: o.bpffs ?? '/sys/fs/bpf', tls, log: subsystemLogger('cluster') });
+      joined = await joinCluster({ stateDir: o.stateDir, store: o.store!, ...(o.advertiseAddr ? { advertiseAddr: o.advertiseAddr } : {}), bpffs, tls, log: subsystemLogger('cluster') });
     }
-    const datapath = await chooseDatapath(o.datapath);
     log.info({ datapath: datapath.choice, reason: datapath.reason }, 'datapath chosen');
     const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'), { ...(o.bpffs ? { bpffs: o.bpffs } : {}), ...(o.ctMax !== undefined ? { ctMax: o.ctMax } : {}), ...(o.pubMax !== undefined ? { pubMax: o.pubMax } : {}) });
     let controller!: Controller;
@@ -161,6 +169,7 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
     plugin?.close();
     metricsServer?.close();
     await joined?.cluster.leave().catch(() => undefined);
+    await pins?.release();
     await lock.release();
     throw e;
   }
@@ -168,6 +177,7 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
   const dd = dns;
   const pl = plugin;
   const ms = metricsServer;
+  const owner = pins;
   return {
     async stop() {
       if (drift) clearInterval(drift);
@@ -176,6 +186,7 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
       if (ms) await new Promise<void>((resolve) => ms.close(() => resolve()));
       await dd.closeAll();
       await joined?.cluster.leave().catch(() => undefined);
+      await owner?.release();
       await lock.release();
       log.info('berthd stopped; sandboxes keep running');
     },

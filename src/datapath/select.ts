@@ -8,10 +8,11 @@ import { BpfDatapath } from './bpf/index.js';
 import { BPFFS_ROOT } from '../bpf/bpffs.js';
 
 export async function createDatapath(kind: 'bpf' | 'iptables' | 'none', log: Logger, opts: { bpffs?: string; ctMax?: number; pubMax?: number } = {}): Promise<Datapath | undefined> {
+  // First what may refuse (pinned maps of a layout the eBPF datapath cannot take over), before anything changes.
+  const bpf = kind === 'bpf' ? await BpfDatapath.create({ log, ...opts }) : undefined;
   // Switching backends across a restart: nothing of the other one may stay.
   if (kind !== 'iptables') await (await IptablesDatapath.create({ log })).teardown();
-  if (kind !== 'bpf' && existsSync(join(opts.bpffs ?? BPFFS_ROOT, 'berth'))) await (await BpfDatapath.create({ log, ...opts })).teardown();
+  if (kind !== 'bpf' && existsSync(join(opts.bpffs ?? BPFFS_ROOT, 'berth'))) await (await BpfDatapath.forTeardown({ log, ...opts })).teardown();
   if (kind === 'iptables') return IptablesDatapath.create({ log });
-  if (kind === 'bpf') return BpfDatapath.create({ log, ...opts });
-  return undefined;
+  return bpf;
 }

@@ -35,6 +35,18 @@ export interface RawMapInfo {
   valueBytes: number;
 }
 
+/** A map of an object as libbpf will create it: what a pin it reuses must match. */
+export interface RawMapDef {
+  name: string;
+  type: string;
+  internal: boolean;
+  pinPath: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+}
+
 export interface RawMap {
   info(): RawMapInfo;
   lookup(key: Buffer): Promise<Buffer | null>;
@@ -116,7 +128,8 @@ export interface RawObject {
   /** a map's size, between open and load */
   setMaxEntries(map: string, n: number): void;
   load(): Promise<void>;
-  maps(): { name: string; type: string; internal: boolean; pinPath: string }[];
+  /** every map with the layout it is created with (or a reused pin must have); before load too */
+  maps(): RawMapDef[];
   map(name: string): RawMap;
   programs(): { name: string; section: string; type: string }[];
   program(name: string): RawProgram;
@@ -340,6 +353,9 @@ export interface Addon {
   /** A socket bound to the port and never listened on (native/ports.cc): the fd. Throws EADDRINUSE when taken. */
   portHold(opts: { proto: 'tcp' | 'udp'; address: string; port: number; reuse?: boolean }): number;
   portRelease(fd: number): void;
+  /** An exclusive flock(2) on @path (a file or directory), held while the fd is open (native/flock.cc); null: another holds it. */
+  flockHold(path: string): number | null;
+  flockRelease(fd: number): void;
   /** Raises the open-file soft limit to the hard limit; returns the limit now. */
   raiseNofile(): number;
   /** Sends one crafted packet (native/inject.cc): with ifname an Ethernet frame on that interface, else its IP packet through a raw socket. */

@@ -6,12 +6,19 @@
  * entering, so no berth process stays in between.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, statfsSync } from 'node:fs';
 import type { SandboxFiles } from './files.js';
 
 export interface ProcessSpec {
   /** network namespace file; '' = the caller's own (host mode) */
   netnsPath: string;
+  /**
+   * The same namespace reached through berthd's own mount namespace
+   * (/proc/BERTHD/root/...), for a caller that does not see netnsPath's
+   * mount: berthd in a private mount namespace (`ip netns exec`, `unshare -m`,
+   * systemd's PrivateMounts) mounts sandbox namespaces where only it sees them.
+   */
+  netnsVia?: string;
   files: SandboxFiles;
   hostname: string;
   env: Record<string, string>;
@@ -27,6 +34,26 @@ const SETUP = [
   'shift 4',
   'exec "$@"',
 ].join(' && ');
+
+const NSFS_MAGIC = 0x6e736673;
+
+function isNamespace(path: string): boolean {
+  try {
+    return statfsSync(path).type === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * @spec with the namespace file this process can enter: netnsPath when a
+ * namespace is mounted there in this process's view, else netnsVia when that
+ * one is; otherwise unchanged (nsenter then names the path it could not enter).
+ */
+export function reachableFrom(spec: ProcessSpec): ProcessSpec {
+  if (!spec.netnsPath || !spec.netnsVia || isNamespace(spec.netnsPath) || !isNamespace(spec.netnsVia)) return spec;
+  return { ...spec, netnsPath: spec.netnsVia };
+}
 
 /** The argv that runs @spec.cmd inside the sandbox. */
 export function sandboxArgv(spec: ProcessSpec): string[] {

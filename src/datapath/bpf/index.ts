@@ -20,7 +20,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { BPFFS_ROOT } from '../../bpf/bpffs.js';
+import { BPFFS_ROOT, ensureBpffs } from '../../bpf/bpffs.js';
 import { type NlLink, type RawMap } from '../../native/addon.js';
 import { nl } from '../../netlink/index.js';
 import { dpPub, PUB_MAX, PUB_MAX_LIMIT } from '../../bpf/abi.js';
@@ -33,9 +33,10 @@ import { ApplyTimer, lastApplyStatus, type LastApply } from '../apply-record.js'
 import { EventWatch } from './events.js';
 import { buildPacket, explainCtx, readRun, type ExplainRun } from './explain.js';
 import { compile, type CompiledMaps, type Entries } from './compile.js';
-import { ensureBpffs, loadPrograms, mapOf, openPinned, type Hook, type Loaded } from './programs.js';
+import { loadPrograms, mapOf, openPinned, type Hook, type Loaded } from './programs.js';
 import { MAPS, syncMap } from './maps.js';
-import { livePublishes, resizePublishTable, syncPublishes } from './publish.js';
+import { planPins, PinsAside, type PinPlan } from './layout.js';
+import { livePublishes, syncPublishes } from './publish.js';
 import { Attachments } from './attach.js';
 import { ConnTable, CT_MAX_DEFAULT } from './conntrack.js';
 import { readDrops, readKernelDrops, readStats, readTraffic } from './counters.js';
@@ -74,11 +75,15 @@ export class BpfDatapath implements Datapath {
   private gc: NodeJS.Timeout | undefined;
   private watch: EventWatch | undefined;
 
+  /** pins of another layout, set aside while the programs load */
+  private aside: PinsAside | undefined;
+
   private constructor(
     private readonly log: Logger,
     readonly root: string,
     readonly ctMax: number,
     readonly pubMax: number,
+    private readonly plan: PinPlan,
   ) {
     this.attachments = new Attachments(join(root, 'links'));
     this.ct = new ConnTable(root, ctMax, log);
@@ -100,15 +105,29 @@ export class BpfDatapath implements Datapath {
     if (!Number.isInteger(pubMax) || pubMax < 16 || pubMax > PUB_MAX_LIMIT) {
       throw new BerthError('bad-request', `publish table size ${pubMax} is out of range (16 to ${PUB_MAX_LIMIT})`);
     }
-    return new BpfDatapath(opts.log, join(bpffs, 'berth'), ctMax, pubMax);
+    const root = join(bpffs, 'berth');
+    // Refused here, before any pin or program is touched, when a pinned map cannot be taken over.
+    return new BpfDatapath(opts.log, root, ctMax, pubMax, await planPins(root, { ctMax, pubMax }));
+  }
+
+  /** Only to remove what is pinned, whatever its layout (switching to another backend). */
+  static async forTeardown(opts: { log: Logger; bpffs?: string }): Promise<BpfDatapath> {
+    return new BpfDatapath(opts.log, join(opts.bpffs ?? BPFFS_ROOT, 'berth'), CT_MAX_DEFAULT, PUB_MAX, { aside: [] });
   }
 
   private async load(): Promise<Loaded> {
     if (this.loaded) return this.loaded;
     await mkdir(this.attachments.linkDir, { recursive: true });
-    await this.ct.setAsideResized();
-    await resizePublishTable(this.root, this.pubMax, this.log);
-    this.loaded = await loadPrograms(this.root, this.attachments.linkDir, { ctMax: this.ctMax, pubMax: this.pubMax }, this.log);
+    const aside = await PinsAside.setAside(this.root, this.plan, this.log);
+    try {
+      await this.ct.setAsideResized();
+      this.loaded = await loadPrograms(this.root, this.attachments.linkDir, { ctMax: this.ctMax, pubMax: this.pubMax }, this.log);
+    } catch (e) {
+      await aside.restore();
+      throw e;
+    }
+    await aside.copy(this.loaded.maps);
+    this.aside = aside;
     this.gc = setInterval(() => void this.collect().catch((e: unknown) => this.log.warn({ err: e }, 'connection table cleanup failed')), 30_000);
     this.gc.unref();
     return this.loaded;
@@ -159,6 +178,8 @@ export class BpfDatapath implements Datapath {
     await this.ct.migrate(this.map('berth_dp_ct'), false);
     changed += await this.attachments.sync(l, c);
     await this.ct.migrate(this.map('berth_dp_ct'), true);
+    await this.aside?.finish();
+    this.aside = undefined;
     timer.mark('attach');
     this.last = timer.done({ warnings: c.warnings, changed });
     const ms = this.last.ms;

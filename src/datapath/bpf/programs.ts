@@ -1,18 +1,16 @@
 /**
  * The eBPF datapath's programs and the maps they share: which program goes on
  * which hook, loading them against the pinned maps (an earlier berthd's carry
- * over), the optional kernel-drop tracer, and the bpffs everything is pinned in.
+ * over) and the optional kernel-drop tracer.
  */
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { BpfObject, type BpfProgram } from '../../bpf/object.js';
 import { BpfLink } from '../../bpf/link.js';
 import { addon, type RawMap } from '../../native/addon.js';
-import { run, tryRun } from '../../exec.js';
 import { bpfObjectPath } from '../../paths.js';
-import { BerthError } from '../../errors.js';
 
 export const PROGRAMS = {
   container: { object: 'tc_container', program: 'berth_from_container', direction: 'ingress' },
@@ -102,16 +100,4 @@ async function loadKernelDrops(root: string, linkDir: string, sizes: TableSizes,
 
 export async function openPinned(root: string, name: string): Promise<RawMap> {
   return addon().openPinnedMap(join(root, name));
-}
-
-/** Mounts bpffs at @path unless one is there (berthd's own pins need it; tests pass a private one). */
-export async function ensureBpffs(path: string): Promise<void> {
-  const r = await tryRun('findmnt', ['-n', '-o', 'FSTYPE', '--mountpoint', path]);
-  if (r.code === 0 && r.stdout.trim() === 'bpf') return;
-  await stat(path).catch(() => mkdir(path, { recursive: true }));
-  try {
-    await run('mount', ['-t', 'bpf', 'bpf', path]);
-  } catch (e) {
-    throw new BerthError('unavailable', `bpffs is not mounted at ${path} and mounting it failed: ${(e as Error).message}`);
-  }
 }

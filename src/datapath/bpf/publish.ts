@@ -4,11 +4,7 @@
  * the programs while the other is rewritten, switched with one word in
  * berth_dp_pubsel. A live generation is never rewritten in place.
  */
-import { rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Logger } from 'pino';
-import { addon, type RawMap } from '../../native/addon.js';
+import type { RawMap } from '../../native/addon.js';
 import { dpPub, PUB_GEN_SHIFT } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
 import { conflict } from '../../errors.js';
@@ -20,24 +16,6 @@ export interface PublishMaps {
   allow: RawMap;
   /** entries a generation holds (the table has two) */
   pubMax: number;
-}
-
-/**
- * A publish table pinned with another size (berthd --pub-max changed) cannot
- * be reused: its pins go, with the selector and the traffic counters sized
- * by it, and the new programs get new ones. The running programs keep the
- * old maps until they are replaced, and the first apply writes the whole
- * table before it attaches them. Per-publish traffic counts start again.
- */
-export async function resizePublishTable(root: string, pubMax: number, log: Logger): Promise<void> {
-  const pin = join(root, 'berth_dp_pub');
-  if (!existsSync(pin)) return;
-  const old = await addon().openPinnedMap(pin);
-  const was = old.info().maxEntries / 2;
-  old.close();
-  if (was === pubMax) return;
-  for (const name of ['berth_dp_pub', 'berth_dp_pubsel', 'berth_dp_traffic']) await rm(join(root, name), { force: true });
-  log.info({ from: was, to: pubMax }, 'publish table size changed: a new table is written');
 }
 
 const idOf = (g: number, i: number) => ((g << 30) | (i + 1)) >>> 0;
