@@ -122,6 +122,6 @@ describe.each(DATAPATHS)('metrics on the %s datapath', (datapath) => {
     // In the test host's namespace, on a state directory that is never made: the address is checked first.
     const bad = await tryRun('nsenter', [`--net=${w.h.nsPath}`, '--', process.execPath, projectPath('dist', 'src', 'daemon', 'berthd.js'), '--state-dir', '/nonexistent-berth-test', '--socket', '/nonexistent-berth-test/s', '--metrics-addr', 'localhost:99'], { timeoutMs: 10_000 });
     expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toMatch(/invalid --metrics-addr 'localhost:99': 'localhost' is not an IP address/);
+    expect(bad.stderr).toMatch(/--metrics-addr: 'localhost:99' is not valid; expected HOST:PORT/);
   });
 });

@@ -63,7 +63,7 @@ describe('the publish table\'s size (bpf, --pub-max)', () => {
   it('a restart with another size rewrites the table; out-of-range sizes are refused naming them', async () => {
     const before = await fill();
     await w.h.kill('SIGTERM');
-    await expect(w.h.start(['--datapath', 'bpf', '--pub-max', '8'])).rejects.toThrow(/publish table size 8 is out of range \(16 to 1048576\)/);
+    await expect(w.h.start(['--datapath', 'bpf', '--pub-max', '8'])).rejects.toThrow(/--pub-max: '8' is not a number of entries; expected an integer from 16 to 1048576/);
     await expect(w.h.start(['--datapath', 'bpf', '--pub-max', 'lots'])).rejects.toThrow(/'lots' is not a number of entries/);
     await w.h.start(['--datapath', 'bpf', '--pub-max', '64']);
     expect(await fill()).toEqual({ entries: before.entries, max: 64 });
