@@ -10,6 +10,7 @@
  *   npm run bench -- --quick                                   (a few minutes)
  *   npm run bench -- --quick --systems limit,iptables,docker --only c2c,published
  *   npm run bench                                              (longer runs, more repetitions)
+ *   npm run bench:reference                                    (the committed run in bench/reference/)
  *
  * This file is the command: it builds the worlds, runs the scenarios asked
  * for and writes the result. The flags are lib/options.ts; how a figure is
@@ -176,7 +177,7 @@ async function main(): Promise<number> {
     if (runState.interrupted) throw new Error('interrupted');
     m.loadavgAtEnd = (await readFile('/proc/loadavg', 'utf8')).trim();
     const result = { meta: m, command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), mode: o.quick ? 'quick' : 'full', runs: o.runs, seconds: o.seconds, systems: o.systems, notMeasured: skipped, scenarios };
-    await writeResults(o.out, result, scenarios);
+    await writeResults(o.out, result, scenarios, o.reference);
     return 0;
   } catch (e) {
     for (const b of berths) if (b.daemon) process.stderr.write(`bench: ${b.name}: berthd ${b.daemon.running ? 'is running' : `exited (${b.daemon.proc.exitCode ?? b.daemon.proc.signalCode})`}; its last log lines:\n${b.daemon.logs.split('\n').slice(-10).join('\n')}\n`);

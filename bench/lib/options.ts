@@ -18,10 +18,13 @@ export interface Opts {
   dockerPorts: number;
   manyPorts: number;
   policyPairs: number;
+  /** --reference: write the committed reference run (bench/reference/, fixed names) instead of bench/results/ */
+  reference: boolean;
 }
 
 export function parseArgs(argv: string[]): Opts {
   const quick = argv.includes('--quick');
+  const reference = argv.includes('--reference');
   const valued = ['--runs', '--seconds', '--out', '--only', '--systems', '--docker-ports', '--many-ports', '--policy-pairs'];
   const get = (name: string, max = 1000): number | undefined => {
     const i = argv.indexOf(name);
@@ -32,7 +35,7 @@ export function parseArgs(argv: string[]): Opts {
   };
   for (const [i, a] of argv.entries()) {
     if (valued.includes(argv[i - 1] ?? '')) continue;
-    if (a.startsWith('--') && ![...valued, '--quick'].includes(a)) throw new Error(`unknown option '${a}' (valid: --quick, --runs N, --seconds S, --out DIR, --only ${SCENARIOS.join(',')}, --systems ${SYSTEMS.join(',')}, --docker-ports N, --many-ports N, --policy-pairs N)`);
+    if (a.startsWith('--') && ![...valued, '--quick', '--reference'].includes(a)) throw new Error(`unknown option '${a}' (valid: --quick, --reference, --runs N, --seconds S, --out DIR, --only ${SCENARIOS.join(',')}, --systems ${SYSTEMS.join(',')}, --docker-ports N, --many-ports N, --policy-pairs N)`);
   }
   const list = (name: string, valid: string[]): string[] | null => {
     const i = argv.indexOf(name);
@@ -42,6 +45,7 @@ export function parseArgs(argv: string[]): Opts {
     return xs;
   };
   const oi = argv.indexOf('--out');
+  if (reference && oi >= 0) throw new Error(`--reference writes to bench/reference/: it takes no --out (got '${argv[oi + 1]}')`);
   const only = list('--only', SCENARIOS);
   return {
     quick,
@@ -50,7 +54,8 @@ export function parseArgs(argv: string[]): Opts {
     attach: quick ? 30 : 200,
     concurrent: quick ? 20 : 50,
     scaleRuns: quick ? 1 : 3,
-    out: oi >= 0 ? argv[oi + 1]! : projectPath('bench', 'results'),
+    out: oi >= 0 ? argv[oi + 1]! : projectPath('bench', reference ? 'reference' : 'results'),
+    reference,
     only: only ? new Set(only) : null,
     systems: list('--systems', SYSTEMS) ?? ['limit', 'iptables', 'bpf', 'docker', 'docker-noproxy'],
     dockerPorts: get('--docker-ports', 1000) ?? (quick ? 200 : 1000),

@@ -7,6 +7,7 @@ import { summarize } from './stats.js';
 import { barChart, type Bar } from './svg.js';
 import { num, progress, skipped, type ScenarioResult, type SystemResult } from './figure.js';
 import type { BerthWorld } from './world.js';
+import { clearReference, referenceReadme, writeReference } from './reference.js';
 
 export async function meta(berths: BerthWorld[]): Promise<Record<string, unknown>> {
   const cpu = /model name\s*:\s*(.*)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
@@ -89,23 +90,29 @@ export function markdown(meta: Record<string, unknown>, scenarios: ScenarioResul
   return lines.join('\n');
 }
 
-/** Writes bench/results/<stamp>.json and an SVG per figure to @out, and prints the markdown table. */
-export async function writeResults(out: string, result: { meta: Record<string, unknown> } & Record<string, unknown>, scenarios: ScenarioResult[]): Promise<void> {
+/**
+ * Writes bench/results/<stamp>.json and an SVG per figure to @out, and prints the markdown table; with
+ * @reference, the reference run instead: fixed names in bench/reference/ and its README (lib/reference.ts).
+ */
+export async function writeResults(out: string, result: { meta: Record<string, unknown>; command: string } & Record<string, unknown>, scenarios: ScenarioResult[], reference = false): Promise<void> {
   const date = new Date().toISOString();
   await mkdir(out, { recursive: true });
-  const stamp = date.replace(/[:.]/g, '-');
-  const jsonPath = join(out, `${stamp}.json`);
+  if (reference) await clearReference(out);
+  const stamp = reference ? '' : date.replace(/[:.]/g, '-') + '-';
+  const jsonPath = join(out, reference ? 'result.json' : `${stamp.slice(0, -1)}.json`);
   await writeFile(jsonPath, JSON.stringify(result, null, 2) + '\n');
-  let nsvg = 0;
+  const charts: { file: string; title: string }[] = [];
   for (const sc of scenarios) {
     for (const [i, f] of sc.figures.entries()) {
     const bars: Bar[] = f.systems.map((s) => ({ label: s.system, median: s.summary.median, min: s.summary.min, max: s.summary.max, ratio: s.ratio }));
     bars.push(...f.notMeasured.filter((n) => !f.systems.some((s) => s.system === n.system) && n.why !== 'not asked for (--systems)').map((n) => ({ label: n.system, median: NaN, min: NaN, max: NaN, note: 'not measured' })));
-    await writeFile(join(out, `${stamp}-${sc.id}-${i + 1}.svg`), barChart(`${sc.title}: ${f.figure}`, f.unit, bars, { higherIsBetter: f.higherIsBetter, ...(sc.id === 'policy-scale' ? { ratioLabel: 'no policy' } : sc.id === 'drop-flood' ? { ratioLabel: f.unit === 'ns' ? 'sender only' : 'quiet' } : {}) }));
-    nsvg++;
-      nsvg++;
+    const file = `${stamp}${sc.id}-${i + 1}.svg`;
+    charts.push({ file, title: `${sc.title}: ${f.figure}` });
+    await writeFile(join(out, file), barChart(`${sc.title}: ${f.figure}`, f.unit, bars, { higherIsBetter: f.higherIsBetter, ...(sc.id === 'policy-scale' ? { ratioLabel: 'no policy' } : sc.id === 'drop-flood' ? { ratioLabel: f.unit === 'ns' ? 'sender only' : 'quiet' } : {}) }));
     }
   }
-  progress(`wrote ${jsonPath} and ${nsvg} SVG charts`);
-  process.stdout.write('\n' + markdown(result.meta, scenarios) + '\n');
+  const table = markdown(result.meta, scenarios);
+  if (reference) await writeReference(out, referenceReadme(result.meta, result.command, table, charts));
+  progress(`wrote ${jsonPath}, ${charts.length} SVG charts${reference ? ` and ${join(out, 'README.md')}` : ''}`);
+  process.stdout.write('\n' + table + '\n');
 }
