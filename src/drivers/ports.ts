@@ -7,12 +7,22 @@
  * an internal network's sandbox) is refused by the kernel. SCTP ports are not
  * held: this kernel may have no SCTP sockets. The sockets live as long as
  * berthd; the datapath does not need them.
+ *
+ * Held sockets never take the last file descriptors: berthd keeps a reserve
+ * (a quarter of its open-file limit, at most 4,096) for its netlink sockets,
+ * namespaces, the API and the store, so a host with more published ports than
+ * that budget still runs; the ports past it are served by the datapath, not held.
  */
 import type { Logger } from 'pino';
 import { addon, isNativeError } from '../native/addon.js';
 import type { PublishRecord } from '../store/model.js';
 
 const key = (proto: string, ip: string, port: number) => `${proto}/${ip}/${port}`;
+
+/** How many ports may be held under an open-file limit of @limit: the rest is berthd's reserve. */
+export function holdBudget(limit: number): number {
+  return Math.max(0, limit - Math.min(4096, Math.floor(limit / 4)));
+}
 
 export class PortHolder {
   private readonly held = new Map<string, number>();
@@ -22,10 +32,13 @@ export class PortHolder {
   private synced: string | undefined;
   /** the published ranges of a sync that ran out of file descriptors: not walked again until they change */
   private exhausted: string | undefined;
+  /** the most sockets held at once (holdBudget of the open-file limit) */
+  readonly budget: number;
 
   constructor(private readonly log: Logger) {
     const limit = addon().raiseNofile();
-    log.debug({ limit }, 'open-file limit for held ports');
+    this.budget = holdBudget(limit);
+    log.debug({ limit, budget: this.budget }, 'open-file limit for held ports');
   }
 
   /** The first port of @p that a program other than berth holds, with why; null when all are free or berth's. */
@@ -52,40 +65,41 @@ export class PortHolder {
     if (sig === this.synced && (this.warned.size === 0 || sig === this.exhausted)) return;
     this.synced = sig;
     const want = new Set<string>();
-    let noFiles = 0;
     for (const p of publishes) {
       if (p.proto === 'sctp') continue;
-      for (let port = p.hostPort; port < p.hostPort + p.count; port++) {
-        const k = key(p.proto, p.hostIp, port);
-        want.add(k);
-        if (this.held.has(k)) continue;
-        if (noFiles) {
-          noFiles++;
-          continue;
-        }
-        try {
-          this.held.set(k, addon().portHold({ proto: p.proto, address: p.hostIp, port }));
-          this.warned.delete(k);
-        } catch (e) {
-          if (isNativeError(e) && (e.code === 'EMFILE' || e.code === 'ENFILE')) {
-            noFiles = 1;
-            continue;
-          }
-          // Usually connections still in TIME_WAIT on it: the next change (or the drift check) tries again.
-          if (!this.warned.has(k)) this.log.warn({ port: k, err: (e as Error).message }, 'a published host port could not be held yet: another program may take it');
-          this.warned.add(k);
-        }
-      }
+      for (let port = p.hostPort; port < p.hostPort + p.count; port++) want.add(key(p.proto, p.hostIp, port));
     }
+    // release first: a port no longer published frees its descriptor for one that is
     for (const [k, fd] of this.held) {
       if (want.has(k)) continue;
       addon().portRelease(fd);
       this.held.delete(k);
     }
+    let noFiles = 0;
+    for (const k of want) {
+      if (this.held.has(k)) continue;
+      if (noFiles || this.held.size >= this.budget) {
+        noFiles++;
+        continue;
+      }
+      const [proto, ip, port] = k.split('/') as ['tcp' | 'udp', string, string];
+      try {
+        this.held.set(k, addon().portHold({ proto, address: ip, port: Number(port) }));
+        this.warned.delete(k);
+      } catch (e) {
+        if (isNativeError(e) && (e.code === 'EMFILE' || e.code === 'ENFILE')) {
+          noFiles = 1;
+          continue;
+        }
+        // Usually connections still in TIME_WAIT on it: the next change (or the drift check) tries again.
+        if (!this.warned.has(k)) this.log.warn({ port: k, err: (e as Error).message }, 'a published host port could not be held yet: another program may take it');
+        this.warned.add(k);
+      }
+    }
     this.exhausted = noFiles ? sig : undefined;
     if (noFiles) {
       this.warned.add('nofile');
-      this.log.warn({ held: this.held.size, unheld: noFiles }, 'the open-file limit is reached: the other published host ports are not held (the datapath serves them; another program could bind them)');
+      this.log.warn({ held: this.held.size, unheld: noFiles, budget: this.budget }, 'the open-file budget for held ports is reached: the other published host ports are not held (the datapath serves them; another program could bind them)');
     } else this.warned.delete('nofile');
   }
 
