@@ -65,11 +65,12 @@ export class LabHost {
     return new ApiClient(this.socket);
   }
 
-  async start(): Promise<void> {
+  /** @advertise false: no --advertise-addr (berthd finds the underlay address itself, from --uplink eth0). */
+  async start(opts: { advertise?: boolean } = {}): Promise<void> {
     this.daemon = await BerthdProcess.start(this.nsPath, [
       '--state-dir', this.stateDir, '--socket', this.socket, '--log-level', 'info',
       '--resolv-conf', join(this.stateDir, 'host-resolv.conf'), '--datapath', this.lab.datapath,
-      '--store', this.lab.store, '--advertise-addr', this.ip, '--bpffs', this.bpffs.path, '--uplink', 'eth0',
+      '--store', this.lab.store, ...(opts.advertise === false ? [] : ['--advertise-addr', this.ip]), '--bpffs', this.bpffs.path, '--uplink', 'eth0',
     ], { timeoutMs: 30_000 });
     const info = await this.api.call<{ pid: number; instance: string }>('GET', '/v1/info');
     this.pid = Number(info.pid);

@@ -19,8 +19,10 @@ import { Cluster, CLUSTER_PREFIX } from './cluster.js';
 export interface JoinOptions {
   stateDir: string;
   store: string;
-  /** underlay IPv4 address; default: the address of the default route's device */
+  /** underlay IPv4 address; default: the uplink's own address, else the default route's device's */
   advertiseAddr?: string;
+  /** berthd's --uplink: when given, its address is the default advertise address */
+  uplink?: string;
   /** bpffs mount the overlay's maps and links are pinned in */
   bpffs: string;
   tls?: EtcdTls;
@@ -47,7 +49,7 @@ async function hostId(stateDir: string): Promise<string> {
 }
 
 /** The underlay address and the MTU of its device. */
-async function underlay(advertise: string | undefined): Promise<{ addr: string; mtu: number }> {
+async function underlay(advertise: string | undefined, uplink: string | undefined): Promise<{ addr: string; mtu: number }> {
   const addrs = await nl.addrList({ family: 4 });
   let dev: string | undefined;
   let addr = advertise;
@@ -56,10 +58,16 @@ async function underlay(advertise: string | undefined): Promise<{ addr: string; 
     if (a.family !== 4) throw badRequest(`--advertise-addr ${advertise}: the underlay must be IPv4 in this version`);
     dev = addrs.find((x) => x.cidr.split('/')[0] === a.text)?.dev;
     if (!dev) throw badRequest(`--advertise-addr ${advertise} is not an address of this host (${addrs.map((x) => x.cidr).join(', ') || 'none'})`);
+  } else if (uplink) {
+    // the operator named the device towards the outside: its one IPv4 address is the underlay's
+    dev = uplink;
+    const own = addrs.filter((x) => x.dev === uplink && x.scope === 'global').map((x) => x.cidr.split('/')[0]!);
+    if (own.length !== 1) throw badRequest(`--uplink ${uplink} has ${own.length ? `${own.length} IPv4 addresses (${own.join(', ')})` : 'no global IPv4 address'}: give --advertise-addr IP`);
+    addr = own[0];
   } else {
     dev = (await nl.routeList({ family: 4 })).find((r) => r.dst === 'default')?.dev;
     addr = addrs.find((x) => x.dev === dev && x.scope === 'global')?.cidr.split('/')[0];
-    if (!dev || !addr) throw badRequest('no default route with an IPv4 address to advertise: give --advertise-addr IP');
+    if (!dev || !addr) throw badRequest('no default route with an IPv4 address to advertise: give --advertise-addr IP (or --uplink IFACE)');
   }
   const link = (await nl.linkList({})).find((l) => l.name === dev);
   return { addr: addr!, mtu: link?.mtu ?? 1500 };
@@ -68,7 +76,7 @@ async function underlay(advertise: string | undefined): Promise<{ addr: string; 
 export async function joinCluster(o: JoinOptions): Promise<Joined> {
   const endpoints = parseEtcdUrl(o.store);
   const id = await hostId(o.stateDir);
-  const u = await underlay(o.advertiseAddr);
+  const u = await underlay(o.advertiseAddr, o.uplink);
   const store = new EtcdStore(endpoints, CLUSTER_PREFIX, o.log, o.tls);
   const cluster = new Cluster(store, id, hostname(), u.addr, o.log);
   try {

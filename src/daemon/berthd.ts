@@ -102,7 +102,7 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
     if (cluster) {
       const file = (f?: string) => (f ? readFileSync(f) : undefined);
       const tls = { ...(o.etcdCacert ? { ca: file(o.etcdCacert)! } : {}), ...(o.etcdCert ? { cert: file(o.etcdCert)! } : {}), ...(o.etcdKey ? { key: file(o.etcdKey)! } : {}) };
-      joined = await joinCluster({ stateDir: o.stateDir, store: o.store!, ...(o.advertiseAddr ? { advertiseAddr: o.advertiseAddr } : {}), bpffs, tls, log: subsystemLogger('cluster') });
+      joined = await joinCluster({ stateDir: o.stateDir, store: o.store!, ...(o.advertiseAddr ? { advertiseAddr: o.advertiseAddr } : {}), ...(o.uplink ? { uplink: o.uplink } : {}), bpffs, tls, log: subsystemLogger('cluster') });
     }
     log.info({ datapath: datapath.choice, reason: datapath.reason }, 'datapath chosen');
     const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'), { ...(o.bpffs ? { bpffs: o.bpffs } : {}), ...(o.ctMax !== undefined ? { ctMax: o.ctMax } : {}), ...(o.pubMax !== undefined ? { pubMax: o.pubMax } : {}) });

@@ -75,7 +75,7 @@ export const OPTIONS: readonly Spec[] = [
   { key: 'driftCheckMs', arg: 'ms', help: 'how often to look for datapath changes made outside berth', kind: { type: 'int', min: 1, max: 86_400_000 }, default: 2000, what: 'a number of milliseconds' },
   { key: 'dockerPlugin', arg: 'socket', help: "serve Docker's NetworkDriver and IpamDriver plugin protocol on this unix socket (see `berth docker-plugin install`)", kind: path('a socket path') },
   { key: 'store', arg: 'url', help: 'cluster store for global (overlay) networks: embedded (this host only) or etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS)', kind: store, default: 'embedded' },
-  { key: 'advertiseAddr', arg: 'ip', help: "with --store etcd://: this host's underlay IPv4 address (default: the default route's)", kind: ipv4 },
+  { key: 'advertiseAddr', arg: 'ip', help: "with --store etcd://: this host's underlay IPv4 address (default: the --uplink's one address, else the default route's)", kind: ipv4 },
   { key: 'ctMax', arg: 'entries', help: 'eBPF datapath: connection table entries, two a flow (a pinned table of another size is migrated)', kind: { type: 'int', min: 1024, max: 1 << 26 }, what: 'a number of entries' },
   { key: 'pubMax', arg: 'entries', help: 'eBPF datapath: published-port entries, one a port or range per family (default 65536; a change rewrites the table)', kind: { type: 'int', min: 16, max: 1 << 20 }, what: 'a number of entries' },
   { key: 'bpffs', arg: 'dir', help: 'bpffs mount where the datapath and the overlay pin their maps and links (mounted if it is not)', kind: path('a directory path'), default: '/sys/fs/bpf' },
