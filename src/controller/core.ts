@@ -20,6 +20,7 @@ import type { Datapath } from '../datapath/datapath.js';
 import { desiredDatapath } from '../datapath/desired.js';
 import type { PortHolder } from '../drivers/ports.js';
 import { sandboxNetnsPath } from '../drivers/netns.js';
+import { timed } from '../timing.js';
 import type { CreateNetworkRequest } from './requests.js';
 
 export interface ControllerEvents {
@@ -104,7 +105,7 @@ export class Core {
     const out = fn(draft);
     this.admit(draft);
     this.state = draft;
-    await this.opts.store.save(this.state, durable);
+    await timed('store', () => this.opts.store.save(this.state, durable));
     return out;
   }
 

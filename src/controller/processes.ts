@@ -13,6 +13,7 @@ import type { SandboxRecord, State } from '../store/model.js';
 import { parseKeyValues } from './options.js';
 import { linkEnv } from './names.js';
 import type { Core } from './core.js';
+import { phase } from '../timing.js';
 
 /**
  * @path as seen through berthd's own root, whatever mount namespace it runs
@@ -46,7 +47,9 @@ export function processSpec(state: State, sandboxDir: string, sb: SandboxRecord,
 export async function startProcess(core: Core, sb: SandboxRecord): Promise<void> {
   const dir = core.sandboxDir(sb.id);
   await mkdir(dir, { recursive: true });
+  const t = performance.now();
   const child = startDetached(processSpec(core.state, dir, sb, sb.cmd), join(dir, 'output.log'));
+  phase('process', performance.now() - t);
   const pid = child.pid;
   if (!pid) throw new BerthError('internal', `could not start '${sb.cmd.join(' ')}' in sandbox '${sb.name}'`);
   const pidStart = processStart(pid) ?? '';

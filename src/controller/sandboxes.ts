@@ -20,18 +20,7 @@ import { startProcess } from './processes.js';
 import { transaction } from './transaction.js';
 import { allocateGlobal } from './scope.js';
 import type { Core } from './core.js';
-
-/** Milliseconds spent in each named phase since the last lap. */
-function stopwatch(): ((name: string) => void) & { phases: Record<string, number> } {
-  let last = performance.now();
-  const phases: Record<string, number> = {};
-  const lap = (name: string) => {
-    const now = performance.now();
-    phases[name] = Math.round((now - last) * 100) / 100;
-    last = now;
-  };
-  return Object.assign(lap, { phases });
-}
+import { stopwatch, timed } from '../timing.js';
 
 export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRecord> {
   // 1. Validate everything before anything changes.
@@ -65,7 +54,7 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
     tx.onUndo(() => destroySandbox(core, rec));
     await realizeSandbox(core, rec, true);
     lap('kernel');
-    await writeFiles(core, rec);
+    await timed('files', () => writeFiles(core, rec));
     lap('files');
     await startProcess(core, rec);
     lap('process');
@@ -85,7 +74,7 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
 export async function realizeSandbox(core: Core, sb: SandboxRecord, fresh = false): Promise<void> {
   // Another engine owns an external sandbox's namespace: berth cannot remake its interface there.
   if (sb.mode === 'external') return;
-  if (sb.mode === 'networks' || sb.mode === 'none') await ensureNetns(sb.netnsPath);
+  if (sb.mode === 'networks' || sb.mode === 'none') await timed('netns', () => ensureNetns(sb.netnsPath));
   for (const ep of sb.endpoints) {
     const n = core.state.networks[ep.network];
     if (!n) continue;
@@ -124,7 +113,7 @@ export async function removeSandbox(core: Core, ref: string, force: boolean): Pr
     for (const ep of sb.endpoints) releaseEndpoint(s, ep);
     delete s.sandboxes[sb.id];
   });
-  await destroySandbox(core, sb);
+  await timed('teardown', () => destroySandbox(core, sb));
   await refreshLinkers(core, sb);
   core.log.info({ sandbox: sb.name }, 'sandbox removed');
 }
