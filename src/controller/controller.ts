@@ -42,6 +42,7 @@ export class Controller {
   static async open(opts: ControllerOptions): Promise<Controller> {
     const c = new Controller(new Core(await opts.store.load(), opts));
     await ensureDefaultNetwork(c.core);
+    await c.core.persist();
     return c;
   }
 
@@ -67,7 +68,12 @@ export class Controller {
       try {
         return await fn(this.core);
       } finally {
-        await this.afterCommit();
+        // the operation's commits reach the store before its answer (and before the datapath follows them)
+        try {
+          await this.core.persist();
+        } finally {
+          await this.afterCommit();
+        }
       }
     });
   }

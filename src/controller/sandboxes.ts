@@ -31,7 +31,8 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
   const t0 = process.hrtime.bigint();
   const lap = stopwatch();
   const sb = await transaction(core, async (tx) => {
-    // 2. Allocate and record (the store first: a crash from here on is repaired by reconcile).
+    // 2. Allocate and record (in memory: the store is written when the operation ends; a crash before leaves kernel objects
+    // of no recorded sandbox, which reconcile sweeps).
     const rec = await tx.record((draft) => {
       const r: SandboxRecord = {
         id, name: spec.name, created: new Date().toISOString(), mode: spec.mode, ...(spec.sharedWith ? { sharedWith: spec.sharedWith } : {}),

@@ -121,6 +121,20 @@ export function changedFronts(before: DesiredDatapath | undefined, after: Desire
   return out;
 }
 
+/**
+ * Front ends removed or changed from @before to @after, not the added ones:
+ * only a front end that led somewhere before can have flows to flush (a
+ * removal flushes its flows, and a process's first apply flushes every flow
+ * the table no longer makes, so none of a new front end's can be left).
+ */
+export function staleFronts(before: DesiredDatapath, after: DesiredDatapath): FrontEnd[] {
+  const a = publishTargets(before);
+  const b = publishTargets(after);
+  const out: FrontEnd[] = [];
+  for (const [k, x] of a) if (x.target !== b.get(k)?.target) out.push(x.front);
+  return out;
+}
+
 /** The state's networks, endpoints, publishes and links as the datapath sees them, not yet resolved. */
 function datapathSpec(state: State, uplink?: string): DatapathSpec {
   const networks: DpNetwork[] = Object.values(state.networks).map((n) => {

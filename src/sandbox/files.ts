@@ -78,8 +78,10 @@ export async function writeSandboxFiles(dir: string, content: { hosts: string; r
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const f = filesIn(dir);
   // writeFile truncates and writes the same inode: bind mounts see the change.
-  await writeFile(f.hosts, content.hosts, { mode: 0o644 });
-  await writeFile(f.resolvConf, content.resolvConf, { mode: 0o644 });
-  await writeFile(f.hostname, content.hostname + '\n', { mode: 0o644 });
+  await Promise.all([
+    writeFile(f.hosts, content.hosts, { mode: 0o644 }),
+    writeFile(f.resolvConf, content.resolvConf, { mode: 0o644 }),
+    writeFile(f.hostname, content.hostname + '\n', { mode: 0o644 }),
+  ]);
   return f;
 }

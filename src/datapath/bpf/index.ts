@@ -26,7 +26,7 @@ import { nl } from '../../netlink/index.js';
 import { dpPub, PUB_MAX, PUB_MAX_LIMIT } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
 import type { Counts, Datapath, DatapathLimits, DatapathStatus, DesiredDatapath, DpEventBatch, DpExplainQuery, DpExplainResult, DpTraffic } from '../datapath.js';
-import { changedFronts } from '../desired.js';
+import { staleFronts } from '../desired.js';
 import { SysctlKeeper, type Sysctl } from '../sysctl.js';
 import { SerialQueue } from '../../serial.js';
 import { ApplyTimer, lastApplyStatus, type LastApply } from '../apply-record.js';
@@ -189,11 +189,12 @@ export class BpfDatapath implements Datapath {
 
   /** The publish table's new generation; then the flows of the front ends the intent says changed, unless their translation still holds. */
   private syncPublishes(c: CompiledMaps, desired: DesiredDatapath): Promise<number> {
-    const fronts = this.published ? changedFronts(this.published, desired) : undefined;
+    const fronts = this.published ? staleFronts(this.published, desired) : undefined;
     return syncPublishes(
       { sel: this.map('berth_dp_pubsel'), table: this.map('berth_dp_pub'), allow: this.map('berth_dp_allow'), pubMax: this.pubMax },
       c,
-      () => this.ct.flushPublished(this.ctTables(), c.pubs, fronts),
+      // nothing removed or changed (an attach adds): no flow can be stale, and the tables need not be read
+      async () => (fronts?.length === 0 ? 0 : this.ct.flushPublished(this.ctTables(), c.pubs, fronts)),
     );
   }
 
