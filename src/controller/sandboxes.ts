@@ -97,9 +97,9 @@ export async function destroySandbox(core: Core, sb: SandboxRecord): Promise<voi
     return;
   }
   if (sb.pid && isRunning(sb.pid, sb.pidStart)) killSandboxProcess(sb.pid);
-  for (const ep of sb.endpoints) await leaveEndpoint(core, sb, ep).catch(() => undefined);
-  if (sb.mode === 'networks' || sb.mode === 'none') await removeNetns(sb.netnsPath);
-  await rm(core.sandboxDir(sb.id), { recursive: true, force: true });
+  for (const ep of sb.endpoints) await timed('teardown.links', () => leaveEndpoint(core, sb, ep).catch(() => undefined));
+  if (sb.mode === 'networks' || sb.mode === 'none') await timed('teardown.netns', () => removeNetns(sb.netnsPath));
+  await timed('teardown.files', () => rm(core.sandboxDir(sb.id), { recursive: true, force: true }));
 }
 
 export async function removeSandbox(core: Core, ref: string, force: boolean): Promise<void> {
@@ -114,7 +114,7 @@ export async function removeSandbox(core: Core, ref: string, force: boolean): Pr
     for (const ep of sb.endpoints) releaseEndpoint(s, ep);
     delete s.sandboxes[sb.id];
   });
-  await timed('teardown', () => destroySandbox(core, sb));
+  await destroySandbox(core, sb);
   await refreshLinkers(core, sb);
   core.log.info({ sandbox: sb.name }, 'sandbox removed');
 }
