@@ -14,6 +14,9 @@ import { ctKey, ctVal, CtFlag, type DpPub } from '../../bpf/abi.js';
 import type { FrontEnd } from '../desired.js';
 import { PROTO } from './compile.js';
 
+/** where berth_ct_val's flags sit, found through the codec (36: after saddr, daddr, sport, dport) */
+const CT_VAL_FLAGS = ctVal.encode({ saddr: Buffer.alloc(16), daddr: Buffer.alloc(16), sport: 0, dport: 0, flags: 0xffff, lastSeen: 0n, created: 0n, packets: 0n, bytes: 0n, pubId: 0, ack: 0 }).indexOf(Buffer.from([0xff, 0xff]));
+
 /** connection table entries by default: two a flow, so 131,072 flows */
 export const CT_MAX_DEFAULT = 262144;
 
@@ -123,9 +126,11 @@ export class ConnTable {
     }
     const dead: Buffer[] = [];
     for (let i = 0; i < count; i++) {
+      // most flows are not a publish's forward entry: told by the flags alone, before anything is decoded
+      const flags = values.readUInt16LE(i * ctVal.size + CT_VAL_FLAGS);
+      if (!(flags & CtFlag.Publish) || flags & CtFlag.Reply) continue;
       const kb = keys.subarray(i * ctKey.size, (i + 1) * ctKey.size);
       const v = ctVal.decode(values, i * ctVal.size);
-      if (!(v.flags & CtFlag.Publish) || v.flags & CtFlag.Reply) continue;
       const k = ctKey.decode(kb);
       const pk = (k.proto << 16) | k.dport;
       if (frontPorts && !frontPorts.has(pk)) continue;

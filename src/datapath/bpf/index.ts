@@ -26,7 +26,7 @@ import { nl } from '../../netlink/index.js';
 import { dpPub, PUB_MAX, PUB_MAX_LIMIT } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
 import type { Counts, Datapath, DatapathLimits, DatapathStatus, DesiredDatapath, DpEventBatch, DpExplainQuery, DpExplainResult, DpTraffic } from '../datapath.js';
-import { staleFronts } from '../desired.js';
+import { frontKey, staleFronts } from '../desired.js';
 import { SysctlKeeper, type Sysctl } from '../sysctl.js';
 import { SerialQueue } from '../../serial.js';
 import { ApplyTimer, lastApplyStatus, type LastApply } from '../apply-record.js';
@@ -190,11 +190,23 @@ export class BpfDatapath implements Datapath {
   /** The publish table's new generation; then the flows of the front ends the intent says changed, unless their translation still holds. */
   private syncPublishes(c: CompiledMaps, desired: DesiredDatapath): Promise<number> {
     const fronts = this.published ? staleFronts(this.published, desired) : undefined;
+    const flush = () => this.ct.flushPublished(this.ctTables(), c.pubs, fronts);
+    const live = new Set(desired.publishes.map(frontKey));
     return syncPublishes(
       { sel: this.map('berth_dp_pubsel'), table: this.map('berth_dp_pub'), allow: this.map('berth_dp_allow'), pubMax: this.pubMax },
       c,
-      // nothing removed or changed (an attach adds): no flow can be stale, and the tables need not be read
-      async () => (fronts?.length === 0 ? 0 : this.ct.flushPublished(this.ctTables(), c.pubs, fronts)),
+      async () => {
+        // Nothing removed or changed (an attach adds): no flow can be stale, and the tables need not be read.
+        if (fronts?.length === 0) return 0;
+        // Only removed front ends (a sandbox went): their flows lead nowhere either way, so the walk over the connection
+        // tables (many flows: hundreds of ms) runs after the answer, but first in this datapath's queue: no later apply
+        // (a new publish of the same port) goes in before those flows are gone. A retargeted front end is flushed here.
+        if (fronts && !fronts.some((f) => live.has(frontKey(f)))) {
+          void this.queue.run(flush).catch((e: unknown) => this.log.warn({ err: e }, 'flushing the flows of removed publishes failed'));
+          return 0;
+        }
+        return flush();
+      },
     );
   }
 
