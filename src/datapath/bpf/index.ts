@@ -63,6 +63,8 @@ export class BpfDatapath implements Datapath {
   private readonly mirror = new Map<string, Entries>();
   /** the publish table and allow-lists last written */
   private publishedKey = '';
+  /** the publish selector word and allow map as this process left them (publish.ts) */
+  private pubKnown: { sel?: number; allowEmpty?: boolean } = {};
   /** the intent of the last apply whose publish table went in: which front ends changed is said against it */
   private published: DesiredDatapath | undefined;
   private cfgWritten: Buffer | undefined;
@@ -194,7 +196,7 @@ export class BpfDatapath implements Datapath {
     const flush = () => this.ct.flushPublished(this.ctTables(), c.pubs, fronts);
     const live = new Set(desired.publishes.map(frontKey));
     return syncPublishes(
-      { sel: this.map('berth_dp_pubsel'), table: this.map('berth_dp_pub'), allow: this.map('berth_dp_allow'), pubMax: this.pubMax },
+      { sel: this.map('berth_dp_pubsel'), table: this.map('berth_dp_pub'), allow: this.map('berth_dp_allow'), pubMax: this.pubMax, known: this.pubKnown },
       c,
       async () => {
         // Nothing removed or changed (an attach adds): no flow can be stale, and the tables need not be read.
@@ -233,6 +235,7 @@ export class BpfDatapath implements Datapath {
   private forget(): void {
     this.mirror.clear();
     this.publishedKey = '';
+    this.pubKnown = {};
     this.cfgWritten = undefined;
     this.sysctls.forget();
   }
