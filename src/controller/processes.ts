@@ -3,8 +3,8 @@
  * and link environment, supervised (its exit code is recorded), and its
  * output read back by offset.
  */
-import { mkdir, open } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../errors.js';
 import { filesIn } from '../sandbox/files.js';
@@ -46,7 +46,7 @@ export function processSpec(state: State, sandboxDir: string, sb: SandboxRecord,
 /** Starts @sb's command and records its pid, and its exit code once that very process ends. */
 export async function startProcess(core: Core, sb: SandboxRecord): Promise<void> {
   const dir = core.sandboxDir(sb.id);
-  await mkdir(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true });
   const t = performance.now();
   const child = startDetached(processSpec(core.state, dir, sb, sb.cmd), join(dir, 'output.log'));
   phase('process', performance.now() - t);
