@@ -1,8 +1,9 @@
 /**
  * Sandboxes: a namespace (its own, the host's, none, or another sandbox's),
  * its endpoints, files and process. Every change is validated in full, then
- * recorded in the store, then made in the kernel by drivers; a failure in the
- * kernel step undoes both (transaction.ts).
+ * committed to the state, then made in the kernel by drivers; a failure in the
+ * kernel step undoes both (transaction.ts). The store is written when the
+ * operation ends (Core.commit).
  */
 import { rm } from 'node:fs/promises';
 import { badRequest, conflict, notFound } from '../errors.js';
