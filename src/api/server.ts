@@ -10,7 +10,7 @@ import { BerthError, badRequest, notFound } from '../errors.js';
 import type { Controller } from '../controller/controller.js';
 import { networkView, pseudoNetworkView, sandboxView } from './views.js';
 import { exposure } from '../controller/exposure.js';
-import { Timing, withTiming } from '../timing.js';
+import { Timing, phase, withTiming } from '../timing.js';
 
 type Handler = (ctx: { params: string[]; body: unknown; query: URLSearchParams }) => Promise<unknown> | unknown;
 interface Route {
@@ -80,7 +80,13 @@ export function routes(c: Controller, info: ApiInfo): Route[] {
       return null;
     }),
     R('GET', '/v1/sandboxes', () => Object.values(c.snapshot().sandboxes).map((s) => sandboxView(c, s))),
-    R('POST', '/v1/sandboxes', async ({ body }) => sandboxView(c, await c.run(body as never)), 201),
+    R('POST', '/v1/sandboxes', async ({ body }) => {
+      const sb = await c.run(body as never);
+      const t = performance.now();
+      const v = sandboxView(c, sb);
+      phase('view', performance.now() - t);
+      return v;
+    }, 201),
     R('GET', '/v1/sandboxes/:ref', ({ params }) => sandboxView(c, c.sandbox(p(params, 0)))),
     R('POST', '/v1/sandboxes/:ref/update', async ({ params, body }) => sandboxView(c, await c.update(p(params, 0), (body ?? {}) as never))),
     R('DELETE', '/v1/sandboxes/:ref', async ({ params, query }) => {

@@ -50,6 +50,7 @@ export async function startProcess(core: Core, sb: SandboxRecord): Promise<void>
   const t = performance.now();
   const child = startDetached(processSpec(core.state, dir, sb, sb.cmd), join(dir, 'output.log'));
   phase('process', performance.now() - t);
+  const t2 = performance.now();
   const pid = child.pid;
   if (!pid) throw new BerthError('internal', `could not start '${sb.cmd.join(' ')}' in sandbox '${sb.name}'`);
   const pidStart = processStart(pid) ?? '';
@@ -68,6 +69,7 @@ export async function startProcess(core: Core, sb: SandboxRecord): Promise<void>
     rec.pidStart = pidStart;
     rec.exitCode = null;
   }, false);
+  phase('record', performance.now() - t2);
 }
 
 /** The command's output from byte @offset on (at most 1 MiB at a time). */

@@ -21,11 +21,13 @@ import { startProcess } from './processes.js';
 import { transaction } from './transaction.js';
 import { allocateGlobal } from './scope.js';
 import type { Core } from './core.js';
-import { stopwatch, timed } from '../timing.js';
+import { phase, stopwatch, timed } from '../timing.js';
 
 export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRecord> {
   // 1. Validate everything before anything changes.
+  const tv = performance.now();
   const spec = parseRunRequest(core, req);
+  phase('validate', performance.now() - tv);
   const { id, network } = spec;
   // A global network's address is taken in the cluster store first (the local pool then only records it).
   const clusterIp = network?.scope === 'global' ? await allocateGlobal(core, network, id, spec.ip) : undefined;
@@ -34,6 +36,7 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
   const sb = await transaction(core, async (tx) => {
     // 2. Allocate and record (in memory: the store is written when the operation ends; a crash before leaves kernel objects
     // of no recorded sandbox, which reconcile sweeps).
+    const tr = performance.now();
     const rec = await tx.record((draft) => {
       const r: SandboxRecord = {
         id, name: spec.name, created: new Date().toISOString(), mode: spec.mode, ...(spec.sharedWith ? { sharedWith: spec.sharedWith } : {}),
@@ -51,6 +54,7 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
       for (const ep of s.sandboxes[id]?.endpoints ?? []) releaseEndpoint(s, ep);
       delete s.sandboxes[id];
     });
+    phase('record', performance.now() - tr);
     lap('record');
     // 3. Make it real.
     tx.onUndo(() => destroySandbox(core, rec));
