@@ -1,8 +1,8 @@
 /**
  * The embedded store: the state document in the state directory, written
- * crash-safely (write a temporary file, fsync it, rename over the old one,
- * fsync the directory), so a `kill -9` at any moment leaves either the old
- * or the new state, never a torn one.
+ * crash-safely (write a temporary file, rename it over the old one; the file
+ * and the directory are fsynced behind, see save()), so a `kill -9` at any
+ * moment leaves either the old or the new state, never a torn one.
  */
 import { open, readFile, mkdir, rm } from 'node:fs/promises';
 import { renameSync, writeFileSync } from 'node:fs';
