@@ -52,7 +52,7 @@ export function parseArgs(argv: string[]): Opts {
     runs: get('--runs') ?? (quick ? 3 : 5),
     seconds: get('--seconds') ?? (quick ? 2 : 10),
     attach: quick ? 30 : 200,
-    concurrent: quick ? 20 : 50,
+    concurrent: quick ? 20 : 100,
     scaleRuns: quick ? 1 : 3,
     out: oi >= 0 ? argv[oi + 1]! : projectPath('bench', reference ? 'reference' : 'results'),
     reference,

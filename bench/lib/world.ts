@@ -14,6 +14,7 @@
 import { run, tryRun } from '../../src/exec.js';
 import type { ApiClient } from '../../src/api/client.js';
 import { BerthHost, UPLINK, type BerthdProcess } from '../../harness/berthd.js';
+import { parseServerTiming } from '../../src/timing.js';
 import { bounded } from '../../harness/procs.js';
 import { Topology } from '../../harness/topology.js';
 import type { SandboxView } from '../../src/api/views.js';
@@ -70,6 +71,8 @@ export interface SandboxInfo {
   id: string;
   netns: string;
   ip: string;
+  /** berthd's share of the create by phase, ms (its Server-Timing header; "total" is the whole share) */
+  serverTiming: Record<string, number>;
 }
 
 export class BerthWorld {
@@ -136,17 +139,23 @@ export class BerthWorld {
   }
 
   async createSandbox(name: string, publish: string[] = [], more: { network?: string; expose?: string[]; links?: string[] } = {}): Promise<SandboxInfo> {
-    const v = await this.api.call<SandboxView>('POST', '/v1/sandboxes', { name, network: 'bridge', publish, cmd: ['sleep', 'infinity'], ...more });
+    const { value: v, serverTiming } = await this.api.callTimed<SandboxView>('POST', '/v1/sandboxes', { name, network: 'bridge', publish, cmd: ['sleep', 'infinity'], ...more });
     const n = Object.values(v.NetworkSettings.Networks)[0];
-    const sb = { id: v.Id, netns: v.NetworkSettings.SandboxKey, ip: n?.IPAddress ?? '' };
+    const sb = { id: v.Id, netns: v.NetworkSettings.SandboxKey, ip: n?.IPAddress ?? '', serverTiming: parseServerTiming(serverTiming) };
     this.sandboxes.push(sb);
     return sb;
   }
 
   async removeSandbox(id: string): Promise<void> {
-    await this.api.call('DELETE', `/v1/sandboxes/${encodeURIComponent(id)}?force=1`);
+    await this.removeSandboxTimed(id);
+  }
+
+  /** Removes sandbox @id; resolves with berthd's share of the remove by phase (as createSandbox's serverTiming). */
+  async removeSandboxTimed(id: string): Promise<Record<string, number>> {
+    const { serverTiming } = await this.api.callTimed('DELETE', `/v1/sandboxes/${encodeURIComponent(id)}?force=1`);
     const i = this.sandboxes.findIndex((s) => s.id === id);
     if (i >= 0) this.sandboxes.splice(i, 1);
+    return parseServerTiming(serverTiming);
   }
 
   /** The two benchmark sandboxes: s1 (client), s2 (servers, published). */

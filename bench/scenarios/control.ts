@@ -12,39 +12,82 @@ export interface Ctl {
   /** what the create time includes */
   createNote: string;
   create: (name: string, publish: string[]) => Promise<unknown>;
-  remove: (h: unknown) => Promise<void>;
+  /** resolves with berthd's share of the remove by phase (berth only: its Server-Timing header) */
+  remove: (h: unknown) => Promise<Record<string, number> | void>;
+  /** berthd's share of a create by phase, from its handle (berth only) */
+  serverTiming?: (h: unknown) => Record<string, number>;
   stats: () => Promise<TreeStats>;
 }
+
+/** Samples of berthd's share of each request (Server-Timing "total") and of the datapath apply within it. */
+class Shares {
+  readonly berthd: number[] = [];
+  readonly datapath: number[] = [];
+  readonly phases: Record<string, number>[] = [];
+
+  add(t: Record<string, number> | void | undefined): void {
+    if (!t || t.total === undefined) return;
+    this.berthd.push(t.total);
+    this.datapath.push(t.datapath ?? 0);
+    this.phases.push(t);
+  }
+
+  /** median ms per phase over the samples (where the berthd share goes) */
+  medianPhases(): Record<string, number> {
+    const names = new Set(this.phases.flatMap((p) => Object.keys(p)));
+    return Object.fromEntries([...names].map((n) => [n, +percentile(this.phases.map((p) => p[n] ?? 0), 50).toFixed(2)]));
+  }
+
+  figures(what: string, system: string, out: { berthd: { system: string; samples: number[]; extra?: Record<string, unknown> }[]; datapath: { system: string; samples: number[] }[] }): void {
+    if (!this.berthd.length) return;
+    out.berthd.push({ system, samples: this.berthd, extra: { phasesMedianMs: this.medianPhases() } });
+    out.datapath.push({ system, samples: this.datapath });
+    progress(`${what} · ${system}: berthd's share p50 ${percentile(this.berthd, 50).toFixed(1)} ms p99 ${percentile(this.berthd, 99).toFixed(1)} ms, the datapath's p50 ${percentile(this.datapath, 50).toFixed(1)} ms p99 ${percentile(this.datapath, 99).toFixed(1)} ms; median phases ${JSON.stringify(this.medianPhases())}`);
+  }
+}
+
+const shareFigures = () => ({ berthd: [] as { system: string; samples: number[]; extra?: Record<string, unknown> }[], datapath: [] as { system: string; samples: number[] }[] });
 
 export async function attachSequential(ctls: Ctl[], o: Opts): Promise<ScenarioResult> {
   const create: { system: string; samples: number[] }[] = [];
   const remove: { system: string; samples: number[] }[] = [];
   const notMeasured: { system: string; why: string }[] = [];
+  const crShare = shareFigures();
+  const rmShare = shareFigures();
   for (const c of ctls) try {
     progress(`attach · ${c.name}: ${o.attach} sequential creates with one published port (${c.createNote}), then removes`);
     const cr: number[] = [];
     const rm: number[] = [];
     const made: unknown[] = [];
+    const crS = new Shares();
+    const rmS = new Shares();
     for (let i = 0; i < o.attach; i++) {
       const t = performance.now();
-      made.push(await c.create(`attach-${i}`, [`${22000 + i}:80`]));
+      const h = await c.create(`attach-${i}`, [`${22000 + i}:80`]);
       cr.push(performance.now() - t);
+      made.push(h);
+      crS.add(c.serverTiming?.(h));
     }
     for (const h of made) {
       const t = performance.now();
-      await c.remove(h);
+      rmS.add(await c.remove(h));
       rm.push(performance.now() - t);
     }
     progress(`attach · ${c.name}: create p50 ${percentile(cr, 50).toFixed(1)} ms p99 ${percentile(cr, 99).toFixed(1)} ms; remove p50 ${percentile(rm, 50).toFixed(1)} ms`);
     create.push({ system: c.name, samples: cr });
     remove.push({ system: c.name, samples: rm });
+    crS.figures('attach create', c.name, crShare);
+    rmS.figures('attach remove', c.name, rmShare);
   } catch (e) {
     notMeasured.push(failed('attach', c.name, e));
   }
   return {
     id: 'attach', title: 'Attach latency, sequential', notMeasured: [...notMeasured, ...skipped],
-    method: `${o.attach} creates in a row, each with one published port, timed at the client, then a forced remove of each. berth-*: POST /v1/sandboxes (create + connect to the default bridge + publish, command 'sleep infinity'); docker*: the whole 'docker run -d -p PORT:80 IMAGE sleep' (container start included, so it is an upper bound of Docker's network share) and 'docker rm -f'. No limit: there is nothing to compare with`,
-    figures: [msFigure('create + publish', create), msFigure('remove', remove)],
+    method: `${o.attach} creates in a row, each with one published port, timed at the client, then a forced remove of each. berth-*: POST /v1/sandboxes (create + connect to the default bridge + publish, command 'sleep infinity'); docker*: the whole 'docker run -d -p PORT:80 IMAGE sleep' (container start included, so it is an upper bound of Docker's network share) and 'docker rm -f'. berthd's share: the Server-Timing header of each answer (from the request's arrival to its answer, queue wait included), the datapath's: the datapath apply within it; the phases' medians are in the JSON (extra.phasesMedianMs). No limit: there is nothing to compare with`,
+    figures: [
+      msFigure('create + publish', create), msFigure('create + publish, berthd\'s share', crShare.berthd), msFigure('create + publish, the datapath\'s share', crShare.datapath),
+      msFigure('remove', remove), msFigure('remove, berthd\'s share', rmShare.berthd), msFigure('remove, the datapath\'s share', rmShare.datapath),
+    ],
   };
 }
 
@@ -52,8 +95,12 @@ export async function attachConcurrent(ctls: Ctl[], o: Opts): Promise<ScenarioRe
   const lat: { system: string; samples: number[]; extra?: Record<string, unknown> }[] = [];
   const rmLat: { system: string; samples: number[] }[] = [];
   const notMeasured: { system: string; why: string }[] = [];
+  const crShare = shareFigures();
+  const rmShare = shareFigures();
   for (const c of ctls) try {
     progress(`concurrent-attach · ${c.name}: ${o.concurrent} creates at once, each with one published port`);
+    const crS = new Shares();
+    const rmS = new Shares();
     const start = performance.now();
     const results = await Promise.all(Array.from({ length: o.concurrent }, async (_, i) => {
       const t = performance.now();
@@ -61,10 +108,11 @@ export async function attachConcurrent(ctls: Ctl[], o: Opts): Promise<ScenarioRe
       return { h, ms: performance.now() - t };
     }));
     const wall = performance.now() - start;
+    for (const r of results) crS.add(c.serverTiming?.(r.h));
     const t1 = performance.now();
     const rms = await Promise.all(results.map(async ({ h }) => {
       const t = performance.now();
-      await c.remove(h);
+      rmS.add(await c.remove(h));
       return performance.now() - t;
     }));
     const rmWall = performance.now() - t1;
@@ -72,13 +120,18 @@ export async function attachConcurrent(ctls: Ctl[], o: Opts): Promise<ScenarioRe
     progress(`concurrent-attach · ${c.name}: p50 ${percentile(samples, 50).toFixed(1)} ms, p99 ${percentile(samples, 99).toFixed(1)} ms, all ${o.concurrent} in ${wall.toFixed(0)} ms; removes all in ${rmWall.toFixed(0)} ms`);
     lat.push({ system: c.name, samples, extra: { wallMs: wall, perSecond: (o.concurrent * 1000) / wall } });
     rmLat.push({ system: c.name, samples: rms });
+    crS.figures('concurrent-attach create', c.name, crShare);
+    rmS.figures('concurrent-attach remove', c.name, rmShare);
   } catch (e) {
     notMeasured.push(failed('concurrent-attach', c.name, e));
   }
   return {
     id: 'concurrent-attach', title: `Attach latency, ${o.concurrent} at once`, notMeasured: [...notMeasured, ...skipped],
-    method: `${o.concurrent} creates started together (each with one published port), each timed from its own start to its answer; the wall time for all of them is in extra. berth serialises its mutations, so the p99 is close to the wall time. docker*: whole 'docker run -d'`,
-    figures: [msFigure('create + publish (each)', lat), msFigure('remove (each)', rmLat)],
+    method: `${o.concurrent} creates started together (each with one published port), each timed from its own start to its answer; the wall time for all of them is in extra. berth serialises its mutations, so the p99 is close to the wall time; berthd's share (Server-Timing) includes the wait in its queue. docker*: whole 'docker run -d'`,
+    figures: [
+      msFigure('create + publish (each)', lat), msFigure('create + publish (each), berthd\'s share', crShare.berthd), msFigure('create + publish (each), the datapath\'s share', crShare.datapath),
+      msFigure('remove (each)', rmLat), msFigure('remove (each), berthd\'s share', rmShare.berthd), msFigure('remove (each), the datapath\'s share', rmShare.datapath),
+    ],
   };
 }
 
@@ -154,7 +207,8 @@ export function controlSystems(berths: BerthWorld[], dockers: DockerWorld[]): Ct
       name: b.name,
       createNote: 'API call',
       create: (name, publish) => b.createSandbox(name, publish),
-      remove: (h) => b.removeSandbox((h as { id: string }).id),
+      remove: (h) => b.removeSandboxTimed((h as { id: string }).id),
+      serverTiming: (h) => (h as { serverTiming: Record<string, number> }).serverTiming,
       stats: () => b.stats(),
     })),
     ...dockers.map((d): Ctl => ({

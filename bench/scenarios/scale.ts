@@ -29,11 +29,13 @@ export async function manyPorts(berths: BerthWorld[], dockers: DockerWorld[], li
       progress(`ports-10k · ${b.name}: a sandbox with ${n.toLocaleString('en')} single published ports (${base}.. → 8080)`);
       const t = performance.now();
       const sb = await b.createSandbox('many', Array.from({ length: n }, (_, i) => `${base + i}:${PORTS.http}`));
-      createMs.push({ system: b.name, samples: [performance.now() - t] });
+      createMs.push({ system: b.name, samples: [performance.now() - t] }, { system: `${b.name}, berthd's share`, samples: [sb.serverTiming.total ?? NaN] });
+      progress(`ports-10k · ${b.name}: created in ${(performance.now() - t).toFixed(0)} ms; berthd's share by phase ${JSON.stringify(sb.serverTiming)}`);
       made.push(async () => {
         const t = performance.now();
-        await b.removeSandbox(sb.id);
-        removeMs.push({ system: b.name, samples: [performance.now() - t] });
+        const st = await b.removeSandboxTimed(sb.id);
+        removeMs.push({ system: b.name, samples: [performance.now() - t] }, { system: `${b.name}, berthd's share`, samples: [st.total ?? NaN] });
+        progress(`ports-10k · ${b.name}: removed in ${(performance.now() - t).toFixed(0)} ms; berthd's share by phase ${JSON.stringify(st)}`);
       });
       await servers.startNginx(`${b.name}/many`, sb.netns);
       for (const port of [base, base + n - 1]) await waitPort(b.path('ext'), BERTH.up, port);

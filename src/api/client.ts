@@ -8,6 +8,11 @@ export class ApiClient {
   constructor(readonly socket: string) {}
 
   call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.callTimed<T>(method, path, body).then((r) => r.value);
+  }
+
+  /** As call(), with berthd's Server-Timing header (its share of the request by phase, see src/timing.ts). */
+  callTimed<T>(method: string, path: string, body?: unknown): Promise<{ value: T; serverTiming: string }> {
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const req = request(
@@ -23,7 +28,7 @@ export class ApiClient {
               const msg = (parsed as { error?: { message?: string } } | null)?.error?.message ?? `HTTP ${status}`;
               reject(BerthError.fromStatus(status, msg));
             } else {
-              resolve(parsed as T);
+              resolve({ value: parsed as T, serverTiming: String(res.headers['server-timing'] ?? '') });
             }
           });
         },

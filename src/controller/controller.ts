@@ -9,6 +9,7 @@
  */
 import { badRequest } from '../errors.js';
 import { SerialQueue } from '../serial.js';
+import { phase, timed } from '../timing.js';
 import { desiredDatapath } from '../datapath/desired.js';
 import type { DatapathStatus, DesiredDatapath } from '../datapath/datapath.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../store/model.js';
@@ -41,6 +42,7 @@ export class Controller {
   static async open(opts: ControllerOptions): Promise<Controller> {
     const c = new Controller(new Core(await opts.store.load(), opts));
     await ensureDefaultNetwork(c.core);
+    await c.core.persist();
     return c;
   }
 
@@ -59,11 +61,19 @@ export class Controller {
    * operations on this; @fn must not call exclusive() itself.
    */
   exclusive<T>(fn: (core: Core) => Promise<T>): Promise<T> {
+    const queued = performance.now();
     return this.queue.run(async () => {
+      // waiting behind other mutations is part of berthd's share of a request
+      phase('queue', performance.now() - queued);
       try {
         return await fn(this.core);
       } finally {
-        await this.afterCommit();
+        // the operation's commits reach the store before its answer (and before the datapath follows them)
+        try {
+          await this.core.persist();
+        } finally {
+          await this.afterCommit();
+        }
       }
     });
   }
@@ -83,9 +93,11 @@ export class Controller {
     const t0 = performance.now();
     opts.ports?.sync(Object.values(state.sandboxes).flatMap((s) => s.publish));
     const t1 = performance.now();
-    await this.syncDatapath(this.core.reapply);
+    phase('ports', t1 - t0);
+    await timed('datapath', () => this.syncDatapath(this.core.reapply));
     const t2 = performance.now();
     for (const hook of this.hooks) await hook(this.core.state);
+    phase('hooks', performance.now() - t2);
     this.core.log.debug({ ports: +(t1 - t0).toFixed(2), datapath: +(t2 - t1).toFixed(2), hooks: +(performance.now() - t2).toFixed(2) }, 'committed');
   }
 

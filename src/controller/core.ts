@@ -20,6 +20,7 @@ import type { Datapath } from '../datapath/datapath.js';
 import { desiredDatapath } from '../datapath/desired.js';
 import type { PortHolder } from '../drivers/ports.js';
 import { sandboxNetnsPath } from '../drivers/netns.js';
+import { timed } from '../timing.js';
 import type { CreateNetworkRequest } from './requests.js';
 
 export interface ControllerEvents {
@@ -95,17 +96,39 @@ export class Core {
   }
 
   /**
-   * Runs @fn on a copy of the state; commits it (to memory and the store)
-   * only if @fn succeeds. @durable false: a fact a reboot voids anyway (see
-   * EmbeddedStore.save), written without waiting for the disk.
+   * Runs @fn on a copy of the state; commits it to memory only if @fn
+   * succeeds. The store is written once at the end of the operation
+   * (persist(), from Controller.exclusive), before it answers, however many
+   * commits it made: a create made two full rewrites of the state file, and
+   * its kernel steps need not wait for one (a crash between the kernel step
+   * and the write leaves objects of no recorded sandbox, which reconcile's
+   * sweep removes on start, as it removes those of a sandbox recorded but
+   * not made). @durable false: a fact a reboot voids anyway (see
+   * EmbeddedStore.save).
    */
   async commit<T>(fn: (draft: State) => T, durable = true): Promise<T> {
     const draft = structuredClone(this.state);
     const out = fn(draft);
     this.admit(draft);
     this.state = draft;
-    await this.opts.store.save(this.state, durable);
+    this.unsaved = this.unsaved === 'durable' || durable ? 'durable' : 'volatile';
     return out;
+  }
+
+  /** committed changes not written to the store yet, and whether one of them must be durable */
+  private unsaved: 'durable' | 'volatile' | undefined;
+
+  /** Writes the state to the store when a commit changed it since the last write. */
+  async persist(): Promise<void> {
+    const u = this.unsaved;
+    if (!u) return;
+    this.unsaved = undefined;
+    try {
+      await timed('store', () => this.opts.store.save(this.state, u === 'durable'));
+    } catch (e) {
+      this.unsaved = u;
+      throw e;
+    }
   }
 
   /** Refuses a state the datapath's fixed tables cannot hold, before anything of it is committed. */

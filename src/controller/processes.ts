@@ -3,8 +3,8 @@
  * and link environment, supervised (its exit code is recorded), and its
  * output read back by offset.
  */
-import { mkdir, open } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../errors.js';
 import { filesIn } from '../sandbox/files.js';
@@ -13,6 +13,7 @@ import type { SandboxRecord, State } from '../store/model.js';
 import { parseKeyValues } from './options.js';
 import { linkEnv } from './names.js';
 import type { Core } from './core.js';
+import { phase } from '../timing.js';
 
 /**
  * @path as seen through berthd's own root, whatever mount namespace it runs
@@ -45,8 +46,11 @@ export function processSpec(state: State, sandboxDir: string, sb: SandboxRecord,
 /** Starts @sb's command and records its pid, and its exit code once that very process ends. */
 export async function startProcess(core: Core, sb: SandboxRecord): Promise<void> {
   const dir = core.sandboxDir(sb.id);
-  await mkdir(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true });
+  const t = performance.now();
   const child = startDetached(processSpec(core.state, dir, sb, sb.cmd), join(dir, 'output.log'));
+  phase('process', performance.now() - t);
+  const t2 = performance.now();
   const pid = child.pid;
   if (!pid) throw new BerthError('internal', `could not start '${sb.cmd.join(' ')}' in sandbox '${sb.name}'`);
   const pidStart = processStart(pid) ?? '';
@@ -65,6 +69,7 @@ export async function startProcess(core: Core, sb: SandboxRecord): Promise<void>
     rec.pidStart = pidStart;
     rec.exitCode = null;
   }, false);
+  phase('record', performance.now() - t2);
 }
 
 /** The command's output from byte @offset on (at most 1 MiB at a time). */

@@ -1,8 +1,9 @@
 /**
  * Sandboxes: a namespace (its own, the host's, none, or another sandbox's),
  * its endpoints, files and process. Every change is validated in full, then
- * recorded in the store, then made in the kernel by drivers; a failure in the
- * kernel step undoes both (transaction.ts).
+ * committed to the state, then made in the kernel by drivers; a failure in the
+ * kernel step undoes both (transaction.ts). The store is written when the
+ * operation ends (Core.commit).
  */
 import { rm } from 'node:fs/promises';
 import { badRequest, conflict, notFound } from '../errors.js';
@@ -20,29 +21,22 @@ import { startProcess } from './processes.js';
 import { transaction } from './transaction.js';
 import { allocateGlobal } from './scope.js';
 import type { Core } from './core.js';
-
-/** Milliseconds spent in each named phase since the last lap. */
-function stopwatch(): ((name: string) => void) & { phases: Record<string, number> } {
-  let last = performance.now();
-  const phases: Record<string, number> = {};
-  const lap = (name: string) => {
-    const now = performance.now();
-    phases[name] = Math.round((now - last) * 100) / 100;
-    last = now;
-  };
-  return Object.assign(lap, { phases });
-}
+import { phase, stopwatch, timed } from '../timing.js';
 
 export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRecord> {
   // 1. Validate everything before anything changes.
+  const tv = performance.now();
   const spec = parseRunRequest(core, req);
+  phase('validate', performance.now() - tv);
   const { id, network } = spec;
   // A global network's address is taken in the cluster store first (the local pool then only records it).
   const clusterIp = network?.scope === 'global' ? await allocateGlobal(core, network, id, spec.ip) : undefined;
   const t0 = process.hrtime.bigint();
   const lap = stopwatch();
   const sb = await transaction(core, async (tx) => {
-    // 2. Allocate and record (the store first: a crash from here on is repaired by reconcile).
+    // 2. Allocate and record (in memory: the store is written when the operation ends; a crash before leaves kernel objects
+    // of no recorded sandbox, which reconcile sweeps).
+    const tr = performance.now();
     const rec = await tx.record((draft) => {
       const r: SandboxRecord = {
         id, name: spec.name, created: new Date().toISOString(), mode: spec.mode, ...(spec.sharedWith ? { sharedWith: spec.sharedWith } : {}),
@@ -60,12 +54,13 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
       for (const ep of s.sandboxes[id]?.endpoints ?? []) releaseEndpoint(s, ep);
       delete s.sandboxes[id];
     });
+    phase('record', performance.now() - tr);
     lap('record');
     // 3. Make it real.
     tx.onUndo(() => destroySandbox(core, rec));
     await realizeSandbox(core, rec, true);
     lap('kernel');
-    await writeFiles(core, rec);
+    await timed('files', () => writeFiles(core, rec));
     lap('files');
     await startProcess(core, rec);
     lap('process');
@@ -85,7 +80,7 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
 export async function realizeSandbox(core: Core, sb: SandboxRecord, fresh = false): Promise<void> {
   // Another engine owns an external sandbox's namespace: berth cannot remake its interface there.
   if (sb.mode === 'external') return;
-  if (sb.mode === 'networks' || sb.mode === 'none') await ensureNetns(sb.netnsPath);
+  if (sb.mode === 'networks' || sb.mode === 'none') await timed('netns', () => ensureNetns(sb.netnsPath));
   for (const ep of sb.endpoints) {
     const n = core.state.networks[ep.network];
     if (!n) continue;
@@ -107,9 +102,9 @@ export async function destroySandbox(core: Core, sb: SandboxRecord): Promise<voi
     return;
   }
   if (sb.pid && isRunning(sb.pid, sb.pidStart)) killSandboxProcess(sb.pid);
-  for (const ep of sb.endpoints) await leaveEndpoint(core, sb, ep).catch(() => undefined);
-  if (sb.mode === 'networks' || sb.mode === 'none') await removeNetns(sb.netnsPath);
-  await rm(core.sandboxDir(sb.id), { recursive: true, force: true });
+  for (const ep of sb.endpoints) await timed('teardown.links', () => leaveEndpoint(core, sb, ep).catch(() => undefined));
+  if (sb.mode === 'networks' || sb.mode === 'none') await timed('teardown.netns', () => removeNetns(sb.netnsPath));
+  await timed('teardown.files', () => rm(core.sandboxDir(sb.id), { recursive: true, force: true }));
 }
 
 export async function removeSandbox(core: Core, ref: string, force: boolean): Promise<void> {

@@ -19,15 +19,17 @@ afterEach(async () => {
 });
 
 describe('a transaction', () => {
-  it('commits each recorded step to the store at once, and keeps them all when it succeeds', async () => {
+  it('commits each recorded step at once (the store is written when the operation persists), and keeps them all when it succeeds', async () => {
     await transaction(core, async (tx) => {
       await tx.record((s) => (s.nextEphemeral = 40000), (s) => delete s.nextEphemeral);
-      expect((await new EmbeddedStore(dir).load()).nextEphemeral).toBe(40000);
+      expect(core.state.nextEphemeral).toBe(40000);
+      expect((await new EmbeddedStore(dir).load()).nextEphemeral).toBeUndefined();
       tx.onUndo(async () => {
         throw new Error('must not run');
       });
     });
     expect(core.state.nextEphemeral).toBe(40000);
+    await core.persist();
     expect((await new EmbeddedStore(dir).load()).nextEphemeral).toBe(40000);
   });
 
@@ -50,6 +52,7 @@ describe('a transaction', () => {
     await expect(failure).rejects.toThrow('step failed');
     expect(ran).toEqual(['kernel 2', 'kernel 1', 'state']);
     expect(core.state.nextEphemeral).toBeUndefined();
+    await core.persist();
     expect((await new EmbeddedStore(dir).load()).nextEphemeral).toBeUndefined();
   });
 

@@ -85,6 +85,8 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
   await mkdir(dirname(o.socket), { recursive: true, mode: 0o750 });
   const lock = await DaemonLock.acquire(o.stateDir, o.socket);
   let server: Server | undefined;
+  // saves are made durable behind the requests (EmbeddedStore.save): stop() waits for the last
+  const store = new EmbeddedStore(o.stateDir);
   let plugin: Server | undefined;
   let metricsServer: Server | undefined;
   let dns: DnsManager | undefined;
@@ -111,7 +113,7 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
     dns = new DnsManager(() => withClusterEndpoints(controller.snapshot(), joined?.cluster), subsystemLogger('dns'), o.resolvConf, o.dnsPort);
     const d = dns;
     controller = await Controller.open({
-      store: new EmbeddedStore(o.stateDir),
+      store,
       stateDir: o.stateDir,
       resolvConf: o.resolvConf,
       config: { defaultSubnet: bip.text, defaultGateway: gateway, ...(o.fixedCidr ? { defaultIpRange: o.fixedCidr } : {}), defaultBridge: o.bridge },
@@ -186,6 +188,7 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
       if (ms) await new Promise<void>((resolve) => ms.close(() => resolve()));
       await dd.closeAll();
       await joined?.cluster.leave().catch(() => undefined);
+      await store.flush().catch((e: unknown) => log.error({ err: e }, 'the state could not be written to disk'));
       await owner?.release();
       await lock.release();
       log.info('berthd stopped; sandboxes keep running');

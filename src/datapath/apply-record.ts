@@ -1,5 +1,6 @@
 /** What a backend's last apply did and how long it took: timed by phase while it runs, shown by status(). Both backends use it. */
 import type { LastApplyStatus } from './datapath.js';
+import { phase } from '../timing.js';
 
 export interface LastApply {
   at: string;
@@ -27,6 +28,8 @@ export class ApplyTimer {
   mark(name: string): void {
     const now = performance.now();
     this.phase[name] = Math.round((now - this.tp) * 100) / 100;
+    // within the request that caused the apply, as datapath.NAME (Server-Timing)
+    phase(`datapath.${name}`, now - this.tp);
     this.tp = now;
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DpNetwork } from './datapath.js';
-import { changedFronts, resolveDatapath, type DatapathSpec, type DpPublishSpec } from './desired.js';
+import { changedFronts, resolveDatapath, staleFronts, type DatapathSpec, type DpPublishSpec } from './desired.js';
 
 const net = (id: string, o: Partial<DpNetwork> = {}): DpNetwork => ({ id, name: id, bridge: `br-${id}`, subnet4: '10.1.0.0/24', internal: false, icc: true, masquerade: true, ...o });
 const pub = (o: Partial<DpPublishSpec> = {}): DpPublishSpec => ({ sandbox: 's', network: 'a', hostIp: '', hostPort: 8080, count: 1, containerV4: '10.1.0.2', containerPort: 80, proto: 'tcp', allow: [], ...o });
@@ -40,5 +40,15 @@ describe('the resolved intent', () => {
   it('a publish on an internal network changes no front end', () => {
     expect(changedFronts(resolveDatapath(spec()), resolveDatapath(spec({ publishes: [pub({ network: 'i' })] })))).toEqual([]);
     expect(changedFronts(resolveDatapath(spec()), resolveDatapath(spec({ publishes: [pub()] })))).toEqual([{ proto: 'tcp', hostIp: '', hostPort: 8080, count: 1 }]);
+  });
+
+  it('stale front ends: removed or retargeted ones, never an added one (no flow of it can exist)', () => {
+    const none = resolveDatapath(spec());
+    const one = resolveDatapath(spec({ publishes: [pub()] }));
+    const moved = resolveDatapath(spec({ publishes: [pub({ containerPort: 81 })] }));
+    expect(staleFronts(none, one)).toEqual([]);
+    expect(staleFronts(one, none)).toEqual([{ proto: 'tcp', hostIp: '', hostPort: 8080, count: 1 }]);
+    expect(staleFronts(one, moved)).toEqual([{ proto: 'tcp', hostIp: '', hostPort: 8080, count: 1 }]);
+    expect(staleFronts(one, one)).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import { parsePrefix } from '../ipam/addr.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../store/model.js';
 import { ignoring, type JoinContext, type NetworkDriver } from './driver.js';
 import { configureSandboxSide, sandboxHasLink } from './sandbox-side.js';
+import { timed } from '../timing.js';
 
 type Step = [name: string, run: () => Promise<unknown>];
 
@@ -71,9 +72,9 @@ export class BridgeDriver implements NetworkDriver {
   async join(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
     const hostIf = ep.hostIf!;
     await runSteps(`endpoint ${ep.ifname} of ${sb.name} on ${n.name}`, [
-      ['createVeth', () => nl.linkAddVeth({ name: hostIf, peerName: ep.ifname, peerNetns: sb.netnsPath, mtu: ctx.mtu, peerMac: ep.mac })],
-      ['attachToBridge', () => nl.linkSet({ name: hostIf, master: n.bridge!, up: true })],
-      ['configureSandboxSide', () => configureSandboxSide(n, sb, ep, ctx)],
+      ['createVeth', () => timed('veth', () => nl.linkAddVeth({ name: hostIf, peerName: ep.ifname, peerNetns: sb.netnsPath, mtu: ctx.mtu, peerMac: ep.mac }))],
+      ['attachToBridge', () => timed('veth', () => nl.linkSet({ name: hostIf, master: n.bridge!, up: true }))],
+      ['configureSandboxSide', () => timed('addressing', () => configureSandboxSide(n, sb, ep, ctx))],
     ]);
   }
 

@@ -41,11 +41,28 @@ export class PortHolder {
     log.debug({ limit, budget: this.budget }, 'open-file limit for held ports');
   }
 
-  /** The first port of @p that a program other than berth holds, with why; null when all are free or berth's. */
+  /**
+   * The first port of @p that a program other than berth holds, with why;
+   * null when all are free or berth's. A free port is held at once (one
+   * socket a port, not a probe now and a hold after the commit): the next
+   * sync() keeps it when it was published, and releases it when the change
+   * did not go through.
+   */
   inUse(p: Pick<PublishRecord, 'hostIp' | 'hostPort' | 'count' | 'proto'>): string | null {
     if (p.proto === 'sctp') return null;
     for (let port = p.hostPort; port < p.hostPort + p.count; port++) {
-      if (this.held.has(key(p.proto, p.hostIp, port))) continue;
+      const k = key(p.proto, p.hostIp, port);
+      if (this.held.has(k)) continue;
+      try {
+        this.held.set(k, addon().portHold({ proto: p.proto, address: p.hostIp, port }));
+        this.warned.delete(k);
+        // held before any sync() saw it published: the next one keeps or releases it
+        this.synced = undefined;
+        continue;
+      } catch (e) {
+        // out of files: the probe below says whether another program has it (sync() says why it is not held)
+        if (!isNativeError(e) || !['EADDRINUSE', 'EMFILE', 'ENFILE'].includes(e.code ?? '')) throw e;
+      }
       try {
         // SO_REUSEADDR for the probe: connections in TIME_WAIT on the port are no one's.
         addon().portRelease(addon().portHold({ proto: p.proto, address: p.hostIp, port, reuse: true }));

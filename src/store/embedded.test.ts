@@ -31,6 +31,18 @@ describe('the embedded store', () => {
     await expect(readFile(join(dir, 'state.json.tmp'))).rejects.toThrow(/ENOENT/);
   });
 
+  it('makes saves durable behind them: flush() resolves once the last is on disk, and the file holds the newest', async () => {
+    const s = new EmbeddedStore(dir);
+    const st = await s.load();
+    for (let i = 0; i < 20; i++) {
+      st.nextEphemeral = 40000 + i;
+      await s.save(st);
+    }
+    await s.flush();
+    expect(JSON.parse(await readFile(join(dir, 'state.json'), 'utf8'))).toEqual(st);
+    expect(await new EmbeddedStore(dir).load()).toEqual(st);
+  });
+
   it('refuses a state file of another version, naming it', async () => {
     await writeFile(join(dir, 'state.json'), JSON.stringify({ version: 99, instance: 'x', networks: {}, sandboxes: {} }));
     await expect(new EmbeddedStore(dir).load()).rejects.toThrow(/state\.json has state version 99; this berthd reads version 1/);

@@ -5,7 +5,7 @@
  * cls_bpf filter on each sandbox's host-side veth.
  */
 import { readdir, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfLink } from '../../bpf/link.js';
 import { addon } from '../../native/addon.js';
@@ -43,7 +43,8 @@ export class Attachments {
     const want = new Map<string, { hook: Hook; ifindex: number }>();
     for (const u of c.uplinks) want.set(this.pinPath('uplink', u.ifname), { hook: 'uplink', ifindex: u.ifindex });
     want.set(this.pinPath('host', 'lo'), { hook: 'host', ifindex: 1 });
-    const pinned = new Set((await readdir(this.linkDir)).map((f) => join(this.linkDir, f)));
+    // a directory of a few pins: read synchronously (cheaper than a thread-pool round trip on every apply)
+    const pinned = new Set(readdirSync(this.linkDir).map((f) => join(this.linkDir, f)));
     for (const [path, w] of want) {
       const prog = l.programs[w.hook];
       if (this.attached.get(path) === w.ifindex && pinned.has(path)) continue;

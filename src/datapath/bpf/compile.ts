@@ -17,6 +17,10 @@ const ZERO16 = Buffer.alloc(16);
 
 /** An address as the datapath keys it: IPv6, or IPv4 mapped into IPv6. */
 export function addr16(ip: string): Buffer {
+  return addr16Of(ip);
+}
+
+function addr16Of(ip: string): Buffer {
   const f = familyOf(ip);
   if (!f) throw new TypeError(`'${ip}' is not an IP address`);
   const b = Buffer.alloc(16);
@@ -101,6 +105,13 @@ export function pubWalks(rows: { proto: number; start: number; end: number }[]):
 }
 
 export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): CompiledMaps {
+  // 10,000 publishes to one sandbox name its address 10,000 times: parsed once (the buffers are only read)
+  const seen = new Map<string, Buffer>();
+  const addr16 = (ip: string): Buffer => {
+    let b = seen.get(ip);
+    if (!b) seen.set(ip, (b = addr16Of(ip)));
+    return b;
+  };
   const byName = new Map(links.map((l) => [l.name, l]));
   const warnings: string[] = [];
   const out: CompiledMaps = {

@@ -14,6 +14,9 @@ import { ctKey, ctVal, CtFlag, type DpPub } from '../../bpf/abi.js';
 import type { FrontEnd } from '../desired.js';
 import { PROTO } from './compile.js';
 
+/** where berth_ct_val's flags sit, found through the codec (36: after saddr, daddr, sport, dport) */
+const CT_VAL_FLAGS = ctVal.encode({ saddr: Buffer.alloc(16), daddr: Buffer.alloc(16), sport: 0, dport: 0, flags: 0xffff, lastSeen: 0n, created: 0n, packets: 0n, bytes: 0n, pubId: 0, ack: 0 }).indexOf(Buffer.from([0xff, 0xff]));
+
 /** connection table entries by default: two a flow, so 131,072 flows */
 export const CT_MAX_DEFAULT = 262144;
 
@@ -109,14 +112,29 @@ export class ConnTable {
 
   private async flushPublishedIn(ct: RawMap, pubs: DpPub[], fronts: FrontEnd[] | undefined): Promise<number> {
     const { keys, values, count } = await ct.entries();
+    if (!count) return 0;
+    // Indexed by protocol and port: a lookup per flow, not a walk of every publish (10,000 single ports, many flows).
+    const frontPorts = fronts ? portSet(fronts.map((f) => ({ proto: PROTO[f.proto], start: f.hostPort, end: f.hostPort + Math.max(1, f.count) - 1 }))) : undefined;
+    const byPort = new Map<number, DpPub[]>();
+    for (const p of pubs) {
+      for (let port = p.start; port <= p.end; port++) {
+        const k = (p.proto << 16) | port;
+        const at = byPort.get(k);
+        if (at) at.push(p);
+        else byPort.set(k, [p]);
+      }
+    }
     const dead: Buffer[] = [];
     for (let i = 0; i < count; i++) {
+      // most flows are not a publish's forward entry: told by the flags alone, before anything is decoded
+      const flags = values.readUInt16LE(i * ctVal.size + CT_VAL_FLAGS);
+      if (!(flags & CtFlag.Publish) || flags & CtFlag.Reply) continue;
       const kb = keys.subarray(i * ctKey.size, (i + 1) * ctKey.size);
       const v = ctVal.decode(values, i * ctVal.size);
-      if (!(v.flags & CtFlag.Publish) || v.flags & CtFlag.Reply) continue;
       const k = ctKey.decode(kb);
-      if (fronts && !fronts.some((f) => PROTO[f.proto] === k.proto && f.hostPort <= k.dport && k.dport < f.hostPort + Math.max(1, f.count))) continue;
-      const ok = pubs.some((p) => p.proto === k.proto && p.start <= k.dport && k.dport <= p.end && p.target.equals(v.daddr) && p.cport + (k.dport - p.start) === v.dport);
+      const pk = (k.proto << 16) | k.dport;
+      if (frontPorts && !frontPorts.has(pk)) continue;
+      const ok = byPort.get(pk)?.some((p) => p.target.equals(v.daddr) && p.cport + (k.dport - p.start) === v.dport);
       if (ok) continue;
       dead.push(Buffer.from(kb));
       dead.push(ctKey.encode({ saddr: v.daddr, daddr: v.saddr, sport: v.dport, dport: v.sport, proto: k.proto }));
@@ -150,4 +168,11 @@ export class ConnTable {
     if (gone.length) await ct.deleteBatch(Buffer.concat(gone));
     return gone.length;
   }
+}
+
+/** (proto << 16 | port) of every port of @ranges. */
+function portSet(ranges: { proto: number; start: number; end: number }[]): Set<number> {
+  const out = new Set<number>();
+  for (const r of ranges) for (let port = r.start; port <= r.end; port++) out.add((r.proto << 16) | port);
+  return out;
 }

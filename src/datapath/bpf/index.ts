@@ -23,10 +23,10 @@ import type { Logger } from 'pino';
 import { BPFFS_ROOT, ensureBpffs } from '../../bpf/bpffs.js';
 import { type NlLink, type RawMap } from '../../native/addon.js';
 import { nl } from '../../netlink/index.js';
-import { dpPub, PUB_MAX, PUB_MAX_LIMIT } from '../../bpf/abi.js';
+import { PUB_MAX, PUB_MAX_LIMIT } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
 import type { Counts, Datapath, DatapathLimits, DatapathStatus, DesiredDatapath, DpEventBatch, DpExplainQuery, DpExplainResult, DpTraffic } from '../datapath.js';
-import { changedFronts } from '../desired.js';
+import { frontKey, staleFronts } from '../desired.js';
 import { SysctlKeeper, type Sysctl } from '../sysctl.js';
 import { SerialQueue } from '../../serial.js';
 import { ApplyTimer, lastApplyStatus, type LastApply } from '../apply-record.js';
@@ -63,6 +63,8 @@ export class BpfDatapath implements Datapath {
   private readonly mirror = new Map<string, Entries>();
   /** the publish table and allow-lists last written */
   private publishedKey = '';
+  /** the publish selector word and allow map as this process left them (publish.ts) */
+  private pubKnown: { sel?: number; allowEmpty?: boolean } = {};
   /** the intent of the last apply whose publish table went in: which front ends changed is said against it */
   private published: DesiredDatapath | undefined;
   private cfgWritten: Buffer | undefined;
@@ -160,7 +162,8 @@ export class BpfDatapath implements Datapath {
       changed += await syncMap(this.map(m.name), c[key], m.batch, this.mirror.get(m.name));
       this.mirror.set(m.name, c[key]);
     }
-    const pubKey = JSON.stringify([c.pubs.map((p) => dpPub.encode(p).toString('hex')), c.pubAllow]);
+    // what decides the table's contents, cheaper to build than its 10,000 encoded rows
+    const pubKey = c.pubs.map((p) => `${p.hostIp.toString('hex')}${p.target.toString('hex')}${p.start}-${p.end}:${p.cport}/${p.proto}/${p.flags}/${p.walk}`).join(',') + JSON.stringify(c.pubAllow);
     if (pubKey !== this.publishedKey) {
       changed += await this.syncPublishes(c, desired);
       this.publishedKey = pubKey;
@@ -189,11 +192,24 @@ export class BpfDatapath implements Datapath {
 
   /** The publish table's new generation; then the flows of the front ends the intent says changed, unless their translation still holds. */
   private syncPublishes(c: CompiledMaps, desired: DesiredDatapath): Promise<number> {
-    const fronts = this.published ? changedFronts(this.published, desired) : undefined;
+    const fronts = this.published ? staleFronts(this.published, desired) : undefined;
+    const flush = () => this.ct.flushPublished(this.ctTables(), c.pubs, fronts);
+    const live = new Set(desired.publishes.map(frontKey));
     return syncPublishes(
-      { sel: this.map('berth_dp_pubsel'), table: this.map('berth_dp_pub'), allow: this.map('berth_dp_allow'), pubMax: this.pubMax },
+      { sel: this.map('berth_dp_pubsel'), table: this.map('berth_dp_pub'), allow: this.map('berth_dp_allow'), pubMax: this.pubMax, known: this.pubKnown },
       c,
-      () => this.ct.flushPublished(this.ctTables(), c.pubs, fronts),
+      async () => {
+        // Nothing removed or changed (an attach adds): no flow can be stale, and the tables need not be read.
+        if (fronts?.length === 0) return 0;
+        // Only removed front ends (a sandbox went): their flows lead nowhere either way, so the walk over the connection
+        // tables (many flows: hundreds of ms) runs after the answer, but first in this datapath's queue: no later apply
+        // (a new publish of the same port) goes in before those flows are gone. A retargeted front end is flushed here.
+        if (fronts && !fronts.some((f) => live.has(frontKey(f)))) {
+          void this.queue.run(flush).catch((e: unknown) => this.log.warn({ err: e }, 'flushing the flows of removed publishes failed'));
+          return 0;
+        }
+        return flush();
+      },
     );
   }
 
@@ -219,6 +235,7 @@ export class BpfDatapath implements Datapath {
   private forget(): void {
     this.mirror.clear();
     this.publishedKey = '';
+    this.pubKnown = {};
     this.cfgWritten = undefined;
     this.sysctls.forget();
   }
