@@ -53,7 +53,8 @@ export class PortHolder {
     for (let port = p.hostPort; port < p.hostPort + p.count; port++) {
       const k = key(p.proto, p.hostIp, port);
       if (this.held.has(k)) continue;
-      try {
+      // past the budget a port is only probed: held sockets never take berthd's reserve
+      if (this.held.size < this.budget) try {
         this.held.set(k, addon().portHold({ proto: p.proto, address: p.hostIp, port }));
         this.warned.delete(k);
         // held before any sync() saw it published: the next one keeps or releases it
