@@ -52,7 +52,8 @@ export function decodeStdin(text: string): Record<string, unknown> {
 export function checkVersion(raw: Record<string, unknown>): CniVersion {
   const v = raw.cniVersion;
   if (!(SUPPORTED_VERSIONS as readonly unknown[]).includes(v)) {
-    throw new CniError(CODE.incompatibleVersion, `cniVersion ${show(v)} is not supported: berth-cni speaks ${SUPPORTED_VERSIONS.join(', ')}`);
+    const what = v === undefined ? 'cniVersion is missing' : `cniVersion ${show(v)} is not supported`;
+    throw new CniError(CODE.incompatibleVersion, `${what}: berth-cni speaks ${SUPPORTED_VERSIONS.join(', ')}`);
   }
   return v as CniVersion;
 }
