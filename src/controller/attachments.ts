@@ -253,6 +253,9 @@ export async function attach(core: Core, req: AttachRequest): Promise<Attachment
     await detachRecord(core, existing);
   }
 
+  if ((await nl.linkList({ netns: req.netns })).some((l) => l.name === key.ifname)) {
+    throw conflict(`CNI_IFNAME '${key.ifname}' exists already in CNI_NETNS '${req.netns}': berth makes the interface itself (run berth first in a chain)`);
+  }
   const sb = await transaction(core, async (tx) => {
     const n = await ensureNetwork(core, tx, spec);
     const rec = await tx.record((draft) => {

@@ -53,9 +53,10 @@ for (const datapath of ['bpf', 'iptables'] as const) {
 
     beforeAll(async () => {
       topo = testTopology();
-      h = await BerthHost.create(topo, 'host', ['--datapath', datapath]);
+      // Not a timing bound: on a loaded machine the bpf datapath's first apply takes seconds.
+      h = await BerthHost.create(topo, 'host', ['--datapath', datapath], { timeoutMs: 60_000 });
       plugin = await CniPlugin.create();
-    }, 60_000);
+    }, 90_000);
 
     afterAll(async () => {
       for (const a of agents) a.stop();
@@ -200,6 +201,7 @@ for (const datapath of ['bpf', 'iptables'] as const) {
 
       it('bad inputs get the spec\'s code and a message naming the value, and leave nothing behind', async () => {
         const netns = await ns('bad');
+        await run('ip', ['-n', topo!.ns('bad'), 'link', 'add', 'dup0', 'type', 'veth', 'peer', 'name', 'dup1']);
         const key = { containerId: 'bad1', ifname: 'eth0', netns };
         const before = await world('bad', 'c1');
         const cases: { what: string; call: CniCall; stdin: unknown; code: number; msg: RegExp }[] = [
@@ -236,6 +238,7 @@ for (const datapath of ['bpf', 'iptables'] as const) {
           { what: 'a bad MAC', call: { command: 'ADD', ...key }, stdin: conf('1.1.0', { runtimeConfig: { mac: '01:00:5e:00:00:01' } }), code: 7, msg: /mac '01:00:5e:00:00:01' is not a unicast MAC/ },
           { what: 'a bad alias', call: { command: 'ADD', ...key }, stdin: conf('1.1.0', { runtimeConfig: { aliases: ['no spaces'] } }), code: 7, msg: /alias name 'no spaces'/ },
           { what: 'a bad egress rule', call: { command: 'ADD', ...key }, stdin: conf('1.1.0', { args: { berth: { egressAllow: ['nowhere'] } } }), code: 7, msg: /nowhere/ },
+          { what: 'an interface of that name in the namespace already', call: { command: 'ADD', ...key, ifname: 'dup0' }, stdin: conf('1.1.0'), code: 7, msg: /CNI_IFNAME 'dup0' exists already in CNI_NETNS/ },
           { what: 'a path that is no namespace', call: { command: 'ADD', ...key, netns: '/tmp' }, stdin: conf('1.1.0'), code: 3, msg: /CNI_NETNS '\/tmp' is not a network namespace/ },
           { what: 'CHECK of an attachment never added', call: { command: 'CHECK', ...key }, stdin: { ...conf('1.1.0'), prevResult: { cniVersion: '1.1.0', interfaces: [{ name: 'eth0', sandbox: netns }], ips: [] } }, code: 3, msg: /no attachment of container 'bad1'/ },
         ];
@@ -248,7 +251,7 @@ for (const datapath of ['bpf', 'iptables'] as const) {
         // The control: the same key and configuration without the fault is accepted.
         const ok = await cni({ command: 'ADD', ...key }, conf('1.1.0'));
         expect(ok.code, ok.stdout).toBe(0);
-        expect(await links('bad')).toEqual(['eth0', 'lo']);
+        expect(await links('bad')).toEqual(['dup0', 'dup1', 'eth0', 'lo']);
         expect((await cni({ command: 'DEL', ...key }, conf('1.1.0'))).code).toBe(0);
       });
     });
