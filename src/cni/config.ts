@@ -26,9 +26,11 @@ const STANDARD = new Set([
   'disableCheck', 'disableGC', 'cni.dev/valid-attachments', 'cni.dev/attachments',
 ]);
 /** berth's own fields. */
-const BERTH = new Set(['network', 'subnet', 'subnet6', 'gateway', 'icc', 'internal', 'mtu', 'socket']);
+const BERTH = new Set(['network', 'subnet', 'subnet6', 'gateway', 'icc', 'internal', 'mtu', 'socket', 'holdPorts']);
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** A container name berthd takes as an alias (its sandbox-name rule). */
+const POD_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 const show = (v: unknown) => JSON.stringify(v) ?? String(v);
 
@@ -132,9 +134,11 @@ export function attachRequest(conf: CniConfig, env: CniEnv): AttachRequest {
   return {
     network: conf.name, containerId: env.containerId, ifname: env.ifname, netns: env.netns, spec: conf.spec,
     ...(mapping ? { portMappings: mapping as CniPortMapping[] } : {}),
-    aliases: aliasesFor(conf),
+    // Podman passes the container's name as K8S_POD_NAME (the dnsname plugin's source of names): it is a DNS name too.
+    aliases: [...aliasesFor(conf), ...(env.args.K8S_POD_NAME && POD_NAME_RE.test(env.args.K8S_POD_NAME) ? [env.args.K8S_POD_NAME] : [])],
     ...(ips.length ? { ips: [...new Set(ips)] } : {}),
     ...(rc.mac ? { mac: rc.mac as string } : {}),
+    ...(conf.raw.holdPorts !== undefined ? { holdPorts: conf.raw.holdPorts as boolean } : {}),
     ...(berthArgs.egressAllow !== undefined ? { egressAllow: stringList(berthArgs.egressAllow, 'args.berth.egressAllow') } : {}),
   };
 }

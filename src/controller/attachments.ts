@@ -53,6 +53,8 @@ export interface AttachRequest extends CniAttachmentKey {
   ips?: string[];
   mac?: string;
   egressAllow?: string[];
+  /** berthd holds a socket on each published host port; default false: CNI runtimes hold their own (podman does) */
+  holdPorts?: boolean;
 }
 
 /** What ADD reports, independent of the CNI version (berth-cni renders it). */
@@ -242,6 +244,8 @@ export async function attach(core: Core, req: AttachRequest): Promise<Attachment
   const aliases = [...new Set(Array.isArray(req.aliases) ? req.aliases : [])];
   for (const a of aliases) checkName(a, 'alias');
   const egressAllow = parseEgressList(Array.isArray(req.egressAllow) ? req.egressAllow : []);
+  if (req.holdPorts !== undefined && typeof req.holdPorts !== 'boolean') throw badRequest(`"holdPorts": ${JSON.stringify(req.holdPorts)} is not true or false`);
+  const hold = req.holdPorts === true;
   const id = attachmentId(key);
 
   const existing = attachmentOf(core.state, key);
@@ -269,7 +273,7 @@ export async function attach(core: Core, req: AttachRequest): Promise<Attachment
       const ep = newEndpoint(draft, n, r, { ...ips, aliases });
       // The endpoint shares the sandbox's id: its host-side veth is named from the key too.
       r.endpoints.push({ ...ep, id, ifname: key.ifname, ...(ep.hostIf ? { hostIf: hostIfName(id) } : {}), ...(mac ? { mac } : {}) });
-      r.publish = allocatePublishes(draft, id, publish, false, [], core.opts.ports);
+      r.publish = allocatePublishes(draft, id, publish, false, [], core.opts.ports).map((p) => (hold ? p : { ...p, unheld: true }));
       draft.sandboxes[id] = r;
       return r;
     }, (s) => {

@@ -54,7 +54,7 @@ export class PortHolder {
     const want = new Set<string>();
     let noFiles = 0;
     for (const p of publishes) {
-      if (p.proto === 'sctp') continue;
+      if (p.proto === 'sctp' || p.unheld) continue;
       for (let port = p.hostPort; port < p.hostPort + p.count; port++) {
         const k = key(p.proto, p.hostIp, port);
         want.add(k);

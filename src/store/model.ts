@@ -84,6 +84,8 @@ export interface PublishRecord {
   count: number;
   containerPort: number;
   proto: Proto;
+  /** berthd holds no socket on it: the runtime that asked for it holds its own (podman does, as a CNI runtime) */
+  unheld?: boolean;
 }
 
 export interface LinkRecord {
