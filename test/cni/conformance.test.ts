@@ -160,6 +160,19 @@ for (const datapath of ['bpf', 'iptables'] as const) {
         expect(procs).not.toMatch(/docker-proxy|berth-proxy/);
       });
 
+      it('berthd holds no socket on a CNI host port unless the configuration says holdPorts (the runtime holds its own)', async () => {
+        const bind = (port: number) => tryRun('nsenter', [`--net=${h!.nsPath}`, '--', 'python3', '-c', `import socket; s = socket.socket(); s.bind(('0.0.0.0', ${port})); print('bound')`]);
+        expect(await bind(8080)).toMatchObject({ code: 0, stdout: 'bound\n' });
+        const k3 = { containerId: 'held1', ifname: 'eth0', netns: await ns('held') };
+        const a3 = await cni({ command: 'ADD', ...k3 }, conf('1.1.0', { holdPorts: true, runtimeConfig: { portMappings: [{ hostPort: 8082, containerPort: 80 }] } }));
+        expect(a3.code, a3.stdout).toBe(0);
+        const held = await bind(8082);
+        expect(held.code).not.toBe(0);
+        expect(held.stderr).toMatch(/Address already in use/);
+        expect((await cni({ command: 'DEL', ...k3 }, conf('1.1.0', { holdPorts: true }))).code).toBe(0);
+        expect(await bind(8082)).toMatchObject({ code: 0, stdout: 'bound\n' });
+      });
+
       it('CHECK passes, then detects the interface removed inside the container (and names it)', async () => {
         expect(await cni({ command: 'CHECK', ...k2 }, { ...conf('1.1.0'), prevResult: res2 })).toMatchObject({ code: 0, stdout: '' });
         await run('ip', ['-n', topo!.ns('c2'), 'link', 'del', 'eth0']);
@@ -237,6 +250,7 @@ for (const datapath of ['bpf', 'iptables'] as const) {
           { what: 'an address in use', call: { command: 'ADD', ...key }, stdin: conf('1.1.0', { runtimeConfig: { ips: [ip1] } }), code: 7, msg: new RegExp(ip1.replace(/\./g, '\\.')) },
           { what: 'a bad MAC', call: { command: 'ADD', ...key }, stdin: conf('1.1.0', { runtimeConfig: { mac: '01:00:5e:00:00:01' } }), code: 7, msg: /mac '01:00:5e:00:00:01' is not a unicast MAC/ },
           { what: 'a bad alias', call: { command: 'ADD', ...key }, stdin: conf('1.1.0', { runtimeConfig: { aliases: ['no spaces'] } }), code: 7, msg: /alias name 'no spaces'/ },
+          { what: 'a bad holdPorts', call: { command: 'ADD', ...key }, stdin: conf('1.1.0', { holdPorts: 'yes' }), code: 7, msg: /"holdPorts": "yes" is not true or false/ },
           { what: 'a bad egress rule', call: { command: 'ADD', ...key }, stdin: conf('1.1.0', { args: { berth: { egressAllow: ['nowhere'] } } }), code: 7, msg: /nowhere/ },
           { what: 'an interface of that name in the namespace already', call: { command: 'ADD', ...key, ifname: 'dup0' }, stdin: conf('1.1.0'), code: 7, msg: /CNI_IFNAME 'dup0' exists already in CNI_NETNS/ },
           { what: 'a path that is no namespace', call: { command: 'ADD', ...key, netns: '/tmp' }, stdin: conf('1.1.0'), code: 3, msg: /CNI_NETNS '\/tmp' is not a network namespace/ },

@@ -1,7 +1,7 @@
 /**
  * berth as podman's network, through berth-cni: a real podman (Debian's 4.3,
- * CNI backend, harness/podman.ts) and berthd (bpf datapath) both run in a
- * test-made "host" namespace; the image is busybox-static imported (nothing
+ * CNI backend, harness/podman.ts) and berthd both run in a
+ * test-made "host" namespace, once on each datapath; the image is busybox-static imported (nothing
  * is pulled) and everything is driven with real `podman` commands. The
  * containers' namespaces are podman's own.
  */
@@ -16,7 +16,7 @@ import { testTopology } from '../helpers/kernel.js';
 const IMAGE = 'localhost/berthbox:test';
 const GW = '10.94.0.1';
 
-describe('podman with berth-cni on the bpf datapath', () => {
+for (const datapath of ['bpf', 'iptables'] as const) describe(`podman with berth-cni on the ${datapath} datapath`, () => {
   let topo: Topology | undefined;
   let h: BerthHost | undefined;
   let plugin: CniPlugin | undefined;
@@ -30,7 +30,7 @@ describe('podman with berth-cni on the bpf datapath', () => {
   beforeAll(async () => {
     topo = testTopology();
     // Not a timing bound: on a loaded machine the bpf datapath's first apply takes seconds.
-    h = await BerthHost.create(topo, 'host', ['--datapath', 'bpf'], { timeoutMs: 60_000 });
+    h = await BerthHost.create(topo, 'host', ['--datapath', datapath], { timeoutMs: 60_000 });
     plugin = await CniPlugin.create();
     pm = await Podman.create(h.nsPath, plugin.dir);
     // Podman 4.3's libcni speaks CNI up to 1.0.0.
