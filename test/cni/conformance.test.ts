@@ -28,6 +28,8 @@ for (const datapath of ['bpf', 'iptables'] as const) {
     let plugin: CniPlugin | undefined;
     const agents: Agent[] = [];
     let seq = 0;
+    /** web1's ADD result and namespace: it stays attached to the end (the restart checks it) */
+    let web1: { res: Record<string, unknown>; netns: string } | undefined;
 
     const conf = (version: string, extra: Record<string, unknown> = {}) => ({
       cniVersion: version, name: 'web', type: 'berth', network: 'web', subnet: SUBNET, socket: h!.socket, ...extra,
@@ -134,6 +136,7 @@ for (const datapath of ['bpf', 'iptables'] as const) {
         const a2 = await cni({ command: 'ADD', ...k2 }, conf('1.1.0', { runtimeConfig: { aliases: ['back'], ips: ['10.94.0.200/24'] } }));
         expect(a2.code, a2.stdout).toBe(0);
         res2 = a2.json!;
+        web1 = { res: a1.json!, netns: k1.netns };
         ip1 = ((a1.json!.ips as { address: string }[])[0]!.address).split('/')[0]!;
         ip2 = ((a2.json!.ips as { address: string }[])[0]!.address).split('/')[0]!;
         c1 = await Agent.start('c1', k1.netns);
@@ -270,7 +273,7 @@ for (const datapath of ['bpf', 'iptables'] as const) {
       });
     });
 
-    it('STATUS succeeds while berthd serves; with berthd down STATUS says unavailable (50) and ADD and DEL say try again (11)', async () => {
+    it('STATUS succeeds while berthd serves; with berthd down STATUS says unavailable (50) and ADD and DEL say try again (11); after its restart the attachments are as they were', async () => {
       expect(await cni({ command: 'STATUS' }, conf('1.1.0'))).toMatchObject({ code: 0, stdout: '' });
       await h!.kill('SIGKILL');
       try {
@@ -293,6 +296,10 @@ for (const datapath of ['bpf', 'iptables'] as const) {
         await h!.start(['--datapath', datapath], 60_000);
       }
       expect(await cni({ command: 'STATUS' }, conf('1.1.0'))).toMatchObject({ code: 0, stdout: '' });
+      // What was attached before the kill is still there and still published.
+      expect(await cni({ command: 'CHECK', containerId: 'web1', ifname: 'eth0', netns: web1!.netns }, { ...conf('1.1.0'), prevResult: web1!.res })).toMatchObject({ code: 0, stdout: '' });
+      const ext = agents.find((a) => a.name === 'ext')!;
+      expect(await ext.probe('tcp', UPLINK.host, 8080)).toMatchObject({ ok: true, reply: { by: 'c1' } });
     }, 120_000);
   });
 }
