@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(clang llvm libelf-dev zlib1g-dev pkg-config make cmake g++
   iproute2 iptables nftables conntrack iputils-ping socat bind9-dnsutils util-linux python3
   docker.io busybox-static debian-archive-keyring ca-certificates etcd-server etcd-client
-  iperf3 bpftool systemd)
+  iperf3 bpftool systemd podman)
 
 apt_install "${APT_PACKAGES[@]}"
 

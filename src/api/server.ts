@@ -11,6 +11,7 @@ import type { Controller } from '../controller/controller.js';
 import { networkView, pseudoNetworkView, sandboxView } from './views.js';
 import { exposure } from '../controller/exposure.js';
 import { Timing, phase, withTiming } from '../timing.js';
+import { attach, checkAttachment, detach, gcAttachments } from '../controller/attachments.js';
 
 type Handler = (ctx: { params: string[]; body: unknown; query: URLSearchParams }) => Promise<unknown> | unknown;
 interface Route {
@@ -78,6 +79,14 @@ export function routes(c: Controller, info: ApiInfo): Route[] {
       if (typeof b.sandbox !== 'string') throw badRequest('disconnect needs {"sandbox": NAME}');
       await c.disconnect(p(params, 0), b.sandbox);
       return null;
+    }),
+    // CNI attachments (berth-cni): a runtime's namespace as an endpoint, keyed by (CNI network, container id, ifname).
+    R('POST', '/v1/cni/attachments', ({ body }) => c.exclusive((core) => attach(core, body as never)), 201),
+    R('DELETE', '/v1/cni/attachments', async ({ body }) => ({ removed: await c.exclusive((core) => detach(core, (body ?? {}) as never)) })),
+    R('POST', '/v1/cni/check', ({ body }) => c.exclusive((core) => checkAttachment(core, body as never))),
+    R('POST', '/v1/cni/gc', ({ body }) => {
+      const b = (body ?? {}) as { network?: unknown; valid?: unknown };
+      return c.exclusive(async (core) => ({ removed: await gcAttachments(core, b.network, b.valid) }));
     }),
     R('GET', '/v1/sandboxes', () => Object.values(c.snapshot().sandboxes).map((s) => sandboxView(c, s))),
     R('POST', '/v1/sandboxes', async ({ body }) => {

@@ -84,7 +84,7 @@ export class PortHolder {
     this.synced = sig;
     const want = new Set<string>();
     for (const p of publishes) {
-      if (p.proto === 'sctp') continue;
+      if (p.proto === 'sctp' || p.unheld) continue;
       for (let port = p.hostPort; port < p.hostPort + p.count; port++) want.add(key(p.proto, p.hostIp, port));
     }
     // release first: a port no longer published frees its descriptor for one that is

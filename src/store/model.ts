@@ -84,6 +84,8 @@ export interface PublishRecord {
   count: number;
   containerPort: number;
   proto: Proto;
+  /** berthd holds no socket on it: the runtime that asked for it holds its own (podman does, as a CNI runtime) */
+  unheld?: boolean;
 }
 
 export interface LinkRecord {
@@ -93,18 +95,26 @@ export interface LinkRecord {
 }
 
 /**
- * 'external': an endpoint whose namespace another engine (Docker) owns and
- * plumbs: berth made the veth and holds the address, ports and policy; no
- * namespace, files or process of berth's.
+ * 'external': an endpoint whose namespace another engine (Docker, a CNI
+ * runtime) owns: berth made the veth and holds the address, ports and policy;
+ * no namespace, files or process of berth's.
  */
 export type SandboxMode = 'networks' | 'host' | 'none' | 'container' | 'external';
 
 export interface ExternalInfo {
-  engine: 'docker';
-  /** the veth end handed to the engine, named so in berthd's namespace until the engine moves it */
+  engine: 'docker' | 'cni';
+  /** the veth end handed to the engine, named so in berthd's namespace until the engine moves it ('' for cni: berth puts it in the namespace itself) */
   peer: string;
   /** the engine's sandbox key while joined */
   sandboxKey?: string;
+  /** engine 'cni': the attachment's key as the runtime names it (CNI network name, CNI_CONTAINERID, CNI_IFNAME) */
+  cni?: CniAttachmentKey;
+}
+
+export interface CniAttachmentKey {
+  network: string;
+  containerId: string;
+  ifname: string;
 }
 
 export interface SandboxRecord {
