@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { NetworkView, SandboxView } from '../api/views.js';
 import type { ProcessSpec } from '../sandbox/process.js';
-import { printJson, table } from './table.js';
+import { printJson, table } from './table.cjs';
 import type { Exposure } from '../controller/exposure.js';
 import type { DatapathStatus, DpEventView } from '../datapath/datapath.js';
 

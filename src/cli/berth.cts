@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 /**
  * The berth command line. Start-up is most of what a short command costs, so
- * this file and the command definitions import only commander: each action
- * loads what it uses when it runs (the API client, the native addon, the
- * doctor, the demo), and `berth --help` loads none of them
- * (test/cli/startup.test.ts checks the module graph).
+ * this file, the command definitions and what `berth ps` and `berth version`
+ * need (the API client, the addon's loader, the package's version) are
+ * CommonJS (.cts): node's ES module loader is not started for them. The
+ * definitions import only commander; each action loads what it uses when it
+ * runs, with require() for the CommonJS modules and import() for the rest
+ * (the doctor, the demo, the logger, inspect's templates), and `berth --help`
+ * loads none of them (test/cli/startup.test.ts checks the module graph).
  */
 import { Command, Option } from 'commander';
-import { addDaemonCommands, type Api } from './commands.js';
-import { addDockerPluginCommands } from './docker-plugin.js';
-import { addServiceCommands } from './service-commands.js';
-import { DEFAULT_SOCKET } from '../api/defaults.js';
+import { addDaemonCommands, type Api } from './commands.cjs';
+import { addDockerPluginCommands } from './docker-plugin.cjs';
+import { addServiceCommands } from './service-commands.cjs';
+import { DEFAULT_SOCKET } from '../api/defaults.cjs';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -31,7 +34,7 @@ export function buildCli(): Command {
   const socket = (): string => program.opts().socket;
   const api = (): Api => ({
     async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-      const { ApiClient } = await import('../api/client.js');
+      const { ApiClient } = require('../api/client.cjs') as typeof import('../api/client.cjs');
       return new ApiClient(socket()).call<T>(method, path, body);
     },
   });
@@ -41,7 +44,7 @@ export function buildCli(): Command {
     .description('berth\'s, node\'s, libbpf\'s, the datapath ABI\'s and the running berthd\'s versions')
     .addOption(formatOption())
     .action(async (opts: { format: string }) => {
-      const { printVersion } = await import('./version.js');
+      const { printVersion } = require('./version.cjs') as typeof import('./version.cjs');
       await printVersion(socket(), opts.format);
     });
 
@@ -54,7 +57,7 @@ export function buildCli(): Command {
       await applyLogLevel(program.opts().logLevel);
       const { doctor, formatDoctor } = await import('../doctor/doctor.js');
       const r = await doctor({ bpffs: opts.bpffs, socket: program.opts().socket });
-      if (opts.format === 'json') (await import('./table.js')).printJson(r);
+      if (opts.format === 'json') (require('./table.cjs') as typeof import('./table.cjs')).printJson(r);
       else process.stdout.write(formatDoctor(r) + '\n');
     });
 

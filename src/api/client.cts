@@ -1,8 +1,8 @@
-/** The CLI's side of berthd's API: HTTP over the unix socket. */
+/** The CLI's side of berthd's API: HTTP over the unix socket. CommonJS, as the CLI's start-up path is (src/cli/berth.cts). */
 import { request } from 'node:http';
-import { BerthError, unavailable } from '../errors.js';
+import { BerthError, unavailable } from '../errors.cjs';
 
-export { DEFAULT_SOCKET } from './defaults.js';
+export { DEFAULT_SOCKET } from './defaults.cjs';
 
 export class ApiClient {
   constructor(readonly socket: string) {}
