@@ -102,6 +102,28 @@ describe('the module graph', () => {
   });
 });
 
+describe('one command defined alone', () => {
+  it('has the help it has in the whole tree, for every command', async () => {
+    const help = (await run(process.execPath, [BERTH, '--help'])).stdout;
+    const names = [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
+    expect(names).toEqual(expect.arrayContaining(['version', 'doctor', 'network', 'run', 'ps', 'inspect', 'docker-plugin', 'install-service']));
+    for (const name of names) {
+      // `help NAME` builds the whole tree; `NAME --help` only NAME.
+      const whole = (await run(process.execPath, [BERTH, 'help', name])).stdout;
+      const alone = (await run(process.execPath, [BERTH, name, '--help'])).stdout;
+      expect(alone).toBe(whole);
+      expect(alone).toMatch(new RegExp(`^Usage: berth ${name} `));
+    }
+  });
+
+  it('an unknown command still gets the whole tree: commander names it and suggests one', async () => {
+    const r = await tryRun(process.execPath, [BERTH, 'netwrk']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("unknown command 'netwrk'");
+    expect(r.stderr).toContain('(Did you mean network?)');
+  });
+});
+
 describe('berth version', () => {
   it('names berth, node, libbpf, the ABI, and a berthd that is not there, without failing', async () => {
     const sock = join(dir, 'absent.sock');
