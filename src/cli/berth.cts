@@ -9,7 +9,7 @@
  * (the doctor, the demo, the logger, inspect's templates), and `berth --help`
  * loads none of them (test/cli/startup.test.ts checks the module graph).
  */
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.cjs';
 import { addDaemonCommands, type Api } from './commands.cjs';
 import { addDockerPluginCommands } from './docker-plugin.cjs';
 import { addServiceCommands } from './service-commands.cjs';

@@ -44,13 +44,14 @@ async function loaded(...args: string[]): Promise<{ files: string[]; stdout: str
 }
 
 /** Runs berth with the CommonJS recorder; resolves with the project files it loaded, whether the ES module loader started, and how it ended. */
-async function loadedCjs(...args: string[]): Promise<{ files: string[]; esmLoader: boolean; code: number; stdout: string; stderr: string }> {
+async function loadedCjs(...args: string[]): Promise<{ files: string[]; esmLoader: boolean; esmResolver: boolean; code: number; stdout: string; stderr: string }> {
   const log = join(dir, `cjs-${Math.random().toString(36).slice(2)}`);
   const r = await tryRun('env', [`BERTH_MODULE_LOG=${log}`, process.execPath, '--require', CJS_RECORDER, BERTH, ...args]);
   const { files, lines } = await projectFiles(log);
   const esm = lines.find((l) => l.startsWith('esm-loader '));
-  if (!esm) throw new Error(`the recorder wrote no verdict on the ES module loader:\n${lines.join('\n')}`);
-  return { files, esmLoader: esm === 'esm-loader started', code: r.code, stdout: r.stdout, stderr: r.stderr };
+  const resolver = lines.find((l) => l.startsWith('esm-resolver '));
+  if (!esm || !resolver) throw new Error(`the recorder wrote no verdict on the ES module loader:\n${lines.join('\n')}`);
+  return { files, esmLoader: esm === 'esm-loader started', esmResolver: resolver === 'esm-resolver started', code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 const HEAVY = ['dist/src/native/addon.js', 'dist/src/doctor/doctor.js', 'dist/src/cli/demo.js', 'dist/src/log.js'];
@@ -65,6 +66,7 @@ describe('the module graph', () => {
     const cjs = await loadedCjs('doctor', '--format', 'json');
     expect(cjs.code).toBe(0);
     expect(cjs.esmLoader).toBe(true);
+    expect(cjs.esmResolver).toBe(true);
     expect(cjs.files).toContain('build/Release/berth.node');
   });
 
@@ -72,14 +74,19 @@ describe('the module graph', () => {
     const r = await loadedCjs('--help');
     expect(r.stdout).toMatch(/^Usage: berth /);
     expect(r.esmLoader).toBe(false);
+    // commander is required by its file: by name its package.json "exports" would load node's ES module resolver.
+    expect(r.esmResolver).toBe(false);
+    expect(r.files).toContain('node_modules/commander/index.js');
     expect(r.files.filter((f) => !f.startsWith('node_modules/commander/'))).toEqual([
       'dist/src/api/defaults.cjs',
       'dist/src/cli/berth.cjs',
+      'dist/src/cli/commander.cjs',
       'dist/src/cli/commands.cjs',
       'dist/src/cli/docker-plugin.cjs',
       'dist/src/cli/service-commands.cjs',
       'dist/src/cli/table.cjs',
       'dist/src/docker/defaults.cjs',
+      'dist/src/package.cjs',
     ]);
   });
 
@@ -88,6 +95,7 @@ describe('the module graph', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot reach berthd at .*none\.sock \(ENOENT\)/);
     expect(r.esmLoader).toBe(false);
+    expect(r.esmResolver).toBe(false);
     expect(r.files).toContain('dist/src/api/client.cjs');
     expect(r.files).toContain('dist/src/errors.cjs');
     expect(r.files.filter((f) => HEAVY.includes(f) || f.endsWith('.node') || f.startsWith('node_modules/pino/') || f.includes('/native/'))).toEqual([]);
@@ -97,6 +105,7 @@ describe('the module graph', () => {
     const r = await loadedCjs('--socket', join(dir, 'none.sock'), 'version');
     expect(r.code).toBe(0);
     expect(r.esmLoader).toBe(false);
+    expect(r.esmResolver).toBe(false);
     for (const f of ['dist/src/cli/version.cjs', 'dist/src/native/load.cjs', 'build/Release/berth.node', 'dist/src/package.cjs', 'dist/src/api/client.cjs']) expect(r.files).toContain(f);
     expect(r.files.filter((f) => HEAVY.includes(f) || f.startsWith('node_modules/pino/'))).toEqual([]);
   });
