@@ -13,7 +13,7 @@ import { BerthHost } from '../harness/berthd.js';
 import { Topology } from '../harness/topology.js';
 import { projectPath } from '../src/paths.js';
 
-const BERTH = projectPath('dist', 'src', 'cli', 'berth.js');
+const BERTH = projectPath('dist', 'src', 'cli', 'berth.cjs');
 
 function parseRuns(argv: string[]): number {
   const i = argv.indexOf('--runs');

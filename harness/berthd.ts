@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiClient } from '../src/api/client.js';
+import { ApiClient } from '../src/api/client.cjs';
 import { PrivateBpffs } from '../src/bpf/bpffs.js';
 import { run, tryRun } from '../src/exec.js';
 import { projectPath } from '../src/paths.js';
@@ -22,7 +22,7 @@ import { bounded } from './procs.js';
 import type { Topology } from './topology.js';
 
 const BERTHD = projectPath('dist', 'src', 'daemon', 'berthd.js');
-const BERTH = projectPath('dist', 'src', 'cli', 'berth.js');
+const BERTH = projectPath('dist', 'src', 'cli', 'berth.cjs');
 
 export class BerthdProcess {
   logs = '';

@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiClient } from '../src/api/client.js';
+import { ApiClient } from '../src/api/client.cjs';
 import { PrivateBpffs } from '../src/bpf/bpffs.js';
 import { run, tryRun } from '../src/exec.js';
 import { BerthdProcess, berthCli, berthCliTry } from './berthd.js';

@@ -12,7 +12,7 @@
  *                                          (berthd --datapath DP in DP-host)
  */
 import { run, tryRun } from '../../src/exec.js';
-import type { ApiClient } from '../../src/api/client.js';
+import type { ApiClient } from '../../src/api/client.cjs';
 import { BerthHost, UPLINK, type BerthdProcess } from '../../harness/berthd.js';
 import { parseServerTiming } from '../../src/timing.js';
 import { bounded } from '../../harness/procs.js';

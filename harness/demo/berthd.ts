@@ -7,7 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiClient } from '../../src/api/client.js';
+import { ApiClient } from '../../src/api/client.cjs';
 import type { NetworkView, SandboxView } from '../../src/api/views.js';
 import { BerthdProcess } from '../berthd.js';
 import { removeLeftovers } from '../leftovers.js';

@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { ApiClient } from '../../src/api/client.js';
+import type { ApiClient } from '../../src/api/client.cjs';
 import type { SandboxView } from '../../src/api/views.js';
 import type { DatapathStatus } from '../../src/datapath/datapath.js';
 import { run } from '../../src/exec.js';

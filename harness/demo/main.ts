@@ -4,7 +4,7 @@
  * harness). `--format table` (default) says what happens as it happens;
  * `--format json` prints the DemoResult alone.
  */
-import { printJson } from '../../src/cli/table.js';
+import { printJson } from '../../src/cli/table.cjs';
 import { runDemo } from './index.js';
 
 async function main(argv: string[]): Promise<void> {

@@ -7,8 +7,7 @@ import { structCodec, type Codec } from './codec.js';
 
 // ---- shared by the demo and the datapath (bpf/include/berth_abi.h) ----
 
-/** BERTH_ABI_VERSION: the header's contract version, raised with each incompatible change. */
-export const ABI_VERSION = 1;
+export { ABI_VERSION } from './abi-version.cjs';
 
 export const DropReason = {
   None: 0, Malformed: 1, ProtoFilter: 2, SpoofMac: 3, SpoofIp: 4, SpoofArp: 5, Family: 6, L2: 7, Isolation: 8, Icc: 9,

@@ -5,7 +5,7 @@
  * from the fields the template names.
  */
 import type { NetworkView, SandboxView } from '../api/views.js';
-import { printJson, table } from './table.js';
+import { printJson, table } from './table.cjs';
 import { compile } from './template.js';
 
 export type InspectKind = 'sandbox' | 'network';

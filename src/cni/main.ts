@@ -7,9 +7,9 @@
  * the logger, so a runtime's call costs node's start-up and one request.
  * Results and errors go to stdout as the spec says; an error exits 1.
  */
-import { ApiClient } from '../api/client.js';
-import { DEFAULT_SOCKET } from '../api/defaults.js';
-import { BerthError } from '../errors.js';
+import { ApiClient } from '../api/client.cjs';
+import { DEFAULT_SOCKET } from '../api/defaults.cjs';
+import { BerthError } from '../errors.cjs';
 import type { AttachmentView } from '../controller/attachments.js';
 import { attachRequest, checkVersion, decodeStdin, parseConfig, replyVersion } from './config.js';
 import { expectationOf, renderResult, type DnsRequest } from './result.js';

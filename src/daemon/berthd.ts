@@ -29,6 +29,7 @@ import { withClusterEndpoints } from '../cluster/names.js';
 import { readFileSync } from 'node:fs';
 import { Metrics } from '../metrics/metrics.js';
 import { parseMetricsAddr, startMetricsServer } from '../metrics/server.js';
+import { packageVersion } from '../package.cjs';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -143,7 +144,7 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
     const started = new Date().toISOString();
     server = await startApi(o.socket, controller, {
       info: () => ({
-        version: '0.1.0',
+        version: packageVersion,
         pid: process.pid,
         started,
         stateDir: o.stateDir,

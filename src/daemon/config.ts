@@ -9,7 +9,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { BerthError } from '../errors.js';
 import { parseIp, parsePrefix } from '../ipam/addr.js';
 import { parseMetricsAddr } from '../metrics/server.js';
-import { DEFAULT_SOCKET } from '../api/client.js';
+import { DEFAULT_SOCKET } from '../api/defaults.cjs';
 import type { DaemonOptions } from './berthd.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/berth/berthd.json';

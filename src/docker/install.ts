@@ -8,7 +8,7 @@ import { mkdir, readFile, unlink, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { badRequest } from '../errors.js';
 
-import { PLUGIN_SPEC_DIR } from './defaults.js';
+import { PLUGIN_SPEC_DIR } from './defaults.cjs';
 
 export function specPath(name: string, dir = PLUGIN_SPEC_DIR): string {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw badRequest(`invalid plugin name '${name}'`);

@@ -1,5 +1,5 @@
 /** `berth doctor`'s look at a running berthd: whether it answers, its datapath and its effective configuration. */
-import { ApiClient } from '../api/client.js';
+import { ApiClient } from '../api/client.cjs';
 import type { ConfigReport } from '../daemon/config.js';
 import type { DatapathChoice } from './doctor.js';
 

@@ -1,10 +1,10 @@
 /**
- * The only importer of the compiled addon (build/Release/berth.node). Everything
- * else uses the typed facades in src/bpf/, which build on the declarations here.
+ * The compiled addon's (build/Release/berth.node) declarations, and addon(),
+ * which load.cts implements (the only loader of the binary, CommonJS so that
+ * `berth version` needs no ES module loader). Everything else uses the typed
+ * facades in src/bpf/, which build on the declarations here.
  */
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { projectPath } from '../paths.js';
+export { addon } from './load.cjs';
 
 /** Error thrown by the addon for a failed system or libbpf call. */
 export interface NativeError extends Error {
@@ -363,18 +363,4 @@ export interface Addon {
   libbpf(): { version: string; mode: 'in-tree' | 'system'; possibleCpus: number };
   setLogger(fn: ((level: 'warn' | 'info' | 'debug', message: string) => void) | null): void;
   netlink: NetlinkAddon;
-}
-
-let cached: Addon | undefined;
-
-/** Loads the addon once; a clear error says how to build it when it is missing. */
-export function addon(): Addon {
-  if (cached) return cached;
-  const file = projectPath('build', 'Release', 'berth.node');
-  if (!existsSync(file)) {
-    throw new Error(`berth's native addon is not built (${file} is missing): run 'npm run setup'`);
-  }
-  const require = createRequire(import.meta.url);
-  cached = require(file) as Addon;
-  return cached;
 }

@@ -5,7 +5,7 @@ import { listNetns } from '../../harness/topology.js';
 import { projectPath } from '../../src/paths.js';
 import type { DemoResult } from '../../harness/demo/index.js';
 
-const berth = (...args: string[]) => run('node', [projectPath('dist', 'src', 'cli', 'berth.js'), ...args], { timeoutMs: 60_000 });
+const berth = (...args: string[]) => run('node', [projectPath('dist', 'src', 'cli', 'berth.cjs'), ...args], { timeoutMs: 60_000 });
 
 describe('berth doctor', () => {
   it('prints a table naming the libbpf build and the datapath', async () => {

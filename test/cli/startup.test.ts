@@ -1,9 +1,12 @@
 /**
- * What the compiled `berth` loads (the module graph, recorded by a preloaded
- * hook: ESM URLs, CommonJS files, mapped .node addons), `berth version` with
- * no berthd, and install-/uninstall-service into a temporary root, with the
- * written unit checked by `systemd-analyze verify`. No kernel objects.
+ * What the compiled `berth` loads (the module graph, recorded by preloaded
+ * recorders: ESM URLs through a loader hook, and, without one, CommonJS
+ * files, mapped .node addons and whether node's ES module loader started at
+ * all), `berth version` with no berthd, and install-/uninstall-service into a
+ * temporary root, with the written unit checked by `systemd-analyze verify`.
+ * No kernel objects.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +15,10 @@ import { run, tryRun } from '../../src/exec.js';
 import { projectPath } from '../../src/paths.js';
 import { UNIT_MARK } from '../../src/cli/service.js';
 
-const BERTH = projectPath('dist', 'src', 'cli', 'berth.js');
+const BERTH = projectPath('dist', 'src', 'cli', 'berth.cjs');
 const HOOK = projectPath('test', 'fixtures', 'record-modules.mjs');
+const CJS_RECORDER = projectPath('test', 'fixtures', 'record-cjs.cjs');
+const VERSION = (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
 let dir: string;
 
 beforeAll(async () => {
@@ -23,45 +28,108 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs berth with the recording hook; resolves with the project files it loaded (relative) and its output. */
+/** The project files a module log names (relative to the project root), the recorders' own excepted. */
+async function projectFiles(log: string): Promise<{ files: string[]; lines: string[] }> {
+  const lines = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
+  const root = projectPath() + '/';
+  const files = lines.map((l) => l.replace(/^\S+ /, '').replace(/^file:\/\//, '')).filter((f) => f.startsWith(root)).map((f) => f.slice(root.length));
+  return { files: [...new Set(files)].filter((f) => !f.startsWith('test/fixtures/')).sort(), lines };
+}
+
+/** Runs berth with the ESM recording hook (which starts the ES module loader itself); resolves with the project files it loaded and its output. */
 async function loaded(...args: string[]): Promise<{ files: string[]; stdout: string }> {
   const log = join(dir, `modules-${Math.random().toString(36).slice(2)}`);
   const r = await run('env', [`BERTH_MODULE_LOG=${log}`, process.execPath, '--import', HOOK, BERTH, ...args]);
-  const lines = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
-  const root = projectPath() + '/';
-  const files = [...new Set(lines.map((l) => l.replace(/^\S+ /, '').replace(/^file:\/\//, '')).filter((f) => f.startsWith(root)).map((f) => f.slice(root.length)))];
-  return { files: files.sort(), stdout: r.stdout };
+  return { files: (await projectFiles(log)).files, stdout: r.stdout };
 }
 
+/** Runs berth with the CommonJS recorder; resolves with the project files it loaded, whether the ES module loader started, and how it ended. */
+async function loadedCjs(...args: string[]): Promise<{ files: string[]; esmLoader: boolean; esmResolver: boolean; code: number; stdout: string; stderr: string }> {
+  const log = join(dir, `cjs-${Math.random().toString(36).slice(2)}`);
+  const r = await tryRun('env', [`BERTH_MODULE_LOG=${log}`, process.execPath, '--require', CJS_RECORDER, BERTH, ...args]);
+  const { files, lines } = await projectFiles(log);
+  const esm = lines.find((l) => l.startsWith('esm-loader '));
+  const resolver = lines.find((l) => l.startsWith('esm-resolver '));
+  if (!esm || !resolver) throw new Error(`the recorder wrote no verdict on the ES module loader:\n${lines.join('\n')}`);
+  return { files, esmLoader: esm === 'esm-loader started', esmResolver: resolver === 'esm-resolver started', code: r.code, stdout: r.stdout, stderr: r.stderr };
+}
+
+const HEAVY = ['dist/src/native/addon.js', 'dist/src/doctor/doctor.js', 'dist/src/cli/demo.js', 'dist/src/log.js'];
+
 describe('the module graph', () => {
-  it('the recorder sees the addon, the doctor and pino when a command uses them (the control)', async () => {
+  it('the recorders see the addon, the doctor, pino and the ES module loader when a command uses them (the control)', async () => {
     const { files } = await loaded('doctor', '--format', 'json');
     expect(files).toContain('dist/src/native/addon.js');
     expect(files).toContain('build/Release/berth.node');
     expect(files).toContain('dist/src/doctor/doctor.js');
     expect(files.some((f) => f.startsWith('node_modules/pino/'))).toBe(true);
+    const cjs = await loadedCjs('doctor', '--format', 'json');
+    expect(cjs.code).toBe(0);
+    expect(cjs.esmLoader).toBe(true);
+    expect(cjs.esmResolver).toBe(true);
+    expect(cjs.files).toContain('build/Release/berth.node');
   });
 
-  it('berth --help loads commander and the command definitions, nothing else', async () => {
-    const { files, stdout } = await loaded('--help');
-    expect(stdout).toMatch(/^Usage: berth /);
-    expect(files.filter((f) => !f.startsWith('node_modules/commander/'))).toEqual([
-      'dist/src/api/defaults.js',
-      'dist/src/cli/berth.js',
-      'dist/src/cli/commands.js',
-      'dist/src/cli/docker-plugin.js',
-      'dist/src/cli/service-commands.js',
-      'dist/src/cli/table.js',
-      'dist/src/docker/defaults.js',
+  it('berth --help loads commander and the command definitions, all CommonJS, and never starts the ES module loader', async () => {
+    const r = await loadedCjs('--help');
+    expect(r.stdout).toMatch(/^Usage: berth /);
+    expect(r.esmLoader).toBe(false);
+    // commander is required by its file: by name its package.json "exports" would load node's ES module resolver.
+    expect(r.esmResolver).toBe(false);
+    expect(r.files).toContain('node_modules/commander/index.js');
+    expect(r.files.filter((f) => !f.startsWith('node_modules/commander/'))).toEqual([
+      'dist/src/api/defaults.cjs',
+      'dist/src/cli/berth.cjs',
+      'dist/src/cli/commander.cjs',
+      'dist/src/cli/commands.cjs',
+      'dist/src/cli/docker-plugin.cjs',
+      'dist/src/cli/service-commands.cjs',
+      'dist/src/cli/table.cjs',
+      'dist/src/docker/defaults.cjs',
+      'dist/src/package.cjs',
     ]);
   });
 
-  it('an API command loads the client, not the addon, the doctor, the demo or the logger', async () => {
-    const r = await run('env', [`BERTH_MODULE_LOG=${join(dir, 'ps')}`, process.execPath, '--import', HOOK, BERTH, '--socket', join(dir, 'none.sock'), 'ps']).catch((e: Error) => e);
-    expect(String(r)).toMatch(/cannot reach berthd at .*none\.sock \(ENOENT\)/);
-    const files = (await readFile(join(dir, 'ps'), 'utf8')).split('\n');
-    expect(files.some((l) => l.endsWith('/dist/src/api/client.js'))).toBe(true);
-    for (const bad of ['/native/addon.js', '/doctor/doctor.js', '/cli/demo.js', '/log.js', '.node', '/pino/']) expect(files.filter((l) => l.includes(bad))).toEqual([]);
+  it('an API command loads the client, not the addon, the doctor, the demo or the logger, and no ES module', async () => {
+    const r = await loadedCjs('--socket', join(dir, 'none.sock'), 'ps');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot reach berthd at .*none\.sock \(ENOENT\)/);
+    expect(r.esmLoader).toBe(false);
+    expect(r.esmResolver).toBe(false);
+    expect(r.files).toContain('dist/src/api/client.cjs');
+    expect(r.files).toContain('dist/src/errors.cjs');
+    expect(r.files.filter((f) => HEAVY.includes(f) || f.endsWith('.node') || f.startsWith('node_modules/pino/') || f.includes('/native/'))).toEqual([]);
+  });
+
+  it('berth version loads the addon through its CommonJS loader, the client and the package version, and no ES module', async () => {
+    const r = await loadedCjs('--socket', join(dir, 'none.sock'), 'version');
+    expect(r.code).toBe(0);
+    expect(r.esmLoader).toBe(false);
+    expect(r.esmResolver).toBe(false);
+    for (const f of ['dist/src/cli/version.cjs', 'dist/src/native/load.cjs', 'build/Release/berth.node', 'dist/src/package.cjs', 'dist/src/api/client.cjs']) expect(r.files).toContain(f);
+    expect(r.files.filter((f) => HEAVY.includes(f) || f.startsWith('node_modules/pino/'))).toEqual([]);
+  });
+});
+
+describe('one command defined alone', () => {
+  it('has the help it has in the whole tree, for every command', async () => {
+    const help = (await run(process.execPath, [BERTH, '--help'])).stdout;
+    const names = [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
+    expect(names).toEqual(expect.arrayContaining(['version', 'doctor', 'network', 'run', 'ps', 'inspect', 'docker-plugin', 'install-service']));
+    for (const name of names) {
+      // `help NAME` builds the whole tree; `NAME --help` only NAME.
+      const whole = (await run(process.execPath, [BERTH, 'help', name])).stdout;
+      const alone = (await run(process.execPath, [BERTH, name, '--help'])).stdout;
+      expect(alone).toBe(whole);
+      expect(alone).toMatch(new RegExp(`^Usage: berth ${name} `));
+    }
+  });
+
+  it('an unknown command still gets the whole tree: commander names it and suggests one', async () => {
+    const r = await tryRun(process.execPath, [BERTH, 'netwrk']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("unknown command 'netwrk'");
+    expect(r.stderr).toContain('(Did you mean network?)');
   });
 });
 
@@ -70,14 +138,14 @@ describe('berth version', () => {
     const sock = join(dir, 'absent.sock');
     for (const flag of ['version', '--version', '-v']) {
       const { stdout } = await run(process.execPath, [BERTH, '--socket', sock, flag]);
-      expect(stdout).toMatch(/^berth:\s+0\.1\.0$/m);
+      expect(stdout).toMatch(new RegExp(`^berth:\\s+${VERSION.replace(/\./g, '\\.')}$`, 'm'));
       expect(stdout).toMatch(new RegExp(`^node:\\s+${process.version.replace(/\./g, '\\.')}$`, 'm'));
       expect(stdout).toMatch(/^libbpf:\s+v1\.\d+ \(in-tree\)$/m);
       expect(stdout).toMatch(/^datapath ABI:\s+1$/m);
       expect(stdout).toContain(`berthd:       not running (socket ${sock}: ENOENT)`);
     }
     const j = JSON.parse((await run(process.execPath, [BERTH, '--socket', sock, 'version', '--format', 'json'])).stdout);
-    expect(j).toMatchObject({ berth: '0.1.0', node: process.version, datapathAbi: 1, libbpf: { mode: 'in-tree' }, berthd: { running: false, socket: sock, reason: 'ENOENT' } });
+    expect(j).toMatchObject({ berth: VERSION, node: process.version, datapathAbi: 1, libbpf: { mode: 'in-tree' }, berthd: { running: false, socket: sock, reason: 'ENOENT' } });
   });
 });
 

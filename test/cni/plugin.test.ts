@@ -37,15 +37,15 @@ describe('berth-cni start-up', () => {
     expect(JSON.parse(stdout)).toMatchObject({ code: 50 });
     // The control: the recorder saw the modules that ran.
     expect(files).toContain('dist/src/cni/main.js');
-    expect(files).toContain('dist/src/api/client.js');
+    expect(files).toContain('dist/src/api/client.cjs');
     expect(files).toEqual([
-      'dist/src/api/client.js',
-      'dist/src/api/defaults.js',
+      'dist/src/api/client.cjs',
+      'dist/src/api/defaults.cjs',
       'dist/src/cni/config.js',
       'dist/src/cni/main.js',
       'dist/src/cni/result.js',
       'dist/src/cni/spec.js',
-      'dist/src/errors.js',
+      'dist/src/errors.cjs',
     ]);
   });
 });

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UPLINK } from '../../harness/berthd.js';
 import { run } from '../../src/exec.js';
-import { ApiClient } from '../../src/api/client.js';
+import { ApiClient } from '../../src/api/client.cjs';
 import { projectPath } from '../../src/paths.js';
 import { EXT2, HOST_ALT, SCTP, UPLINK6, World, type ProbeResult, type WorldSpec } from '../helpers/conformance.js';
 
@@ -374,7 +374,7 @@ describe.each(DATAPATHS)('the %s datapath', (datapath) => {
   });
 
   it('berth doctor shows the verdict counters of the pinned datapath, by reason', async () => {
-    const r = await run(process.execPath, [projectPath('dist', 'src', 'cli', 'berth.js'), 'doctor', '--format', 'json', ...(w.h.bpffs ? ['--bpffs', w.h.bpffs.path] : [])]);
+    const r = await run(process.execPath, [projectPath('dist', 'src', 'cli', 'berth.cjs'), 'doctor', '--format', 'json', ...(w.h.bpffs ? ['--bpffs', w.h.bpffs.path] : [])]);
     const d = (JSON.parse(r.stdout) as { drops: { byReason: Record<string, { packets: number }> } | null }).drops;
     if (datapath !== 'bpf') {
       expect(d).toBeNull();

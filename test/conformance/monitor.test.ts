@@ -9,7 +9,7 @@ import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../src/paths.js';
-import { ApiClient } from '../../src/api/client.js';
+import { ApiClient } from '../../src/api/client.cjs';
 import { UPLINK } from '../../harness/berthd.js';
 import { World } from '../helpers/conformance.js';
 
@@ -20,7 +20,7 @@ describe('berth monitor on the bpf datapath', () => {
 
   /** Starts `berth monitor ARGS --format json --count 1` and resolves with the event it prints. */
   function monitorOne(...args: string[]): { event: Promise<Record<string, unknown>>; ready: Promise<void> } {
-    const p = spawn(process.execPath, [projectPath('dist', 'src', 'cli', 'berth.js'), '--socket', w.h.socket, 'monitor', ...args, '--format', 'json', '--count', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [projectPath('dist', 'src', 'cli', 'berth.cjs'), '--socket', w.h.socket, 'monitor', ...args, '--format', 'json', '--count', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => p.kill('SIGKILL'), 15_000);
     const event = new Promise<Record<string, unknown>>((resolve, reject) => {
       createInterface({ input: p.stdout! }).once('line', (l) => resolve(JSON.parse(l) as Record<string, unknown>));

@@ -23,7 +23,7 @@ let dir: string;
 let specDir: string;
 let bpffs: PrivateBpffs;
 
-const berthInHost = (...args: string[]) => run('nsenter', [`--net=${topo.nsPath('host')}`, '--', process.execPath, projectPath('dist', 'src', 'cli', 'berth.js'), ...args], { timeoutMs: 30_000 });
+const berthInHost = (...args: string[]) => run('nsenter', [`--net=${topo.nsPath('host')}`, '--', process.execPath, projectPath('dist', 'src', 'cli', 'berth.cjs'), ...args], { timeoutMs: 30_000 });
 
 function activate(socket: string): Promise<unknown> {
   return new Promise((resolve, reject) => {

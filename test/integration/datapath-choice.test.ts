@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient } from '../../src/api/client.js';
+import { ApiClient } from '../../src/api/client.cjs';
 import { BerthdProcess } from '../../harness/berthd.js';
 import { removeLeftovers } from '../../harness/leftovers.js';
 import { run } from '../../src/exec.js';

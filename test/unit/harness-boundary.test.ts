@@ -13,7 +13,7 @@ async function tsFiles(dir: string): Promise<string[]> {
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) out.push(...(await tsFiles(p)));
-    else if (/\.(ts|mjs)$/.test(e.name)) out.push(p);
+    else if (/\.(c?ts|mjs)$/.test(e.name)) out.push(p);
   }
   return out;
 }
@@ -23,7 +23,7 @@ async function importsInto(dir: string, folders: string[], skip: (f: string) => 
   const hits: string[] = [];
   for (const f of await tsFiles(projectPath(dir))) {
     if (skip(f)) continue;
-    for (const m of (await readFile(f, 'utf8')).matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+    for (const m of (await readFile(f, 'utf8')).matchAll(/(?:from|import|require)\s*\(?\s*'([^']+)'/g)) {
       const spec = m[1]!;
       if (!spec.startsWith('.')) continue;
       const target = relative(projectPath(), join(f, '..', spec)).split('/')[0]!;

@@ -3,8 +3,8 @@
  * find berthd's driver. The work is docker-plugin-run.ts, loaded when one runs.
  */
 import type { Command } from 'commander';
-import { DEFAULT_SOCKET } from '../api/defaults.js';
-import { DEFAULT_PLUGIN_NAME, DEFAULT_PLUGIN_SOCKET, PLUGIN_SPEC_DIR } from '../docker/defaults.js';
+import { DEFAULT_SOCKET } from '../api/defaults.cjs';
+import { DEFAULT_PLUGIN_NAME, DEFAULT_PLUGIN_SOCKET, PLUGIN_SPEC_DIR } from '../docker/defaults.cjs';
 
 export function addDockerPluginCommands(program: Command): void {
   const dp = program.command('docker-plugin').description('make berth Docker\'s network and IPAM driver (berthd --docker-plugin SOCKET serves it)');

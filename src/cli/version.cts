@@ -3,11 +3,11 @@
  * node it runs on, the libbpf and datapath ABI compiled into its addon, and
  * the version of the berthd answering on the socket. A berthd that does not
  * answer is reported, not an error: the command is how one finds that out.
+ * CommonJS, with all it loads (see berth.cts).
  */
-import { readFileSync } from 'node:fs';
-import { projectPath } from '../paths.js';
-import { ABI_VERSION } from '../bpf/abi.js';
-import { printJson } from './table.js';
+import { ABI_VERSION } from '../bpf/abi-version.cjs';
+import { packageVersion } from '../package.cjs';
+import { printJson } from './table.cjs';
 
 export interface VersionReport {
   berth: string;
@@ -15,7 +15,7 @@ export interface VersionReport {
   /** null when the addon is not built (libbpfError says so) */
   libbpf: { version: string; mode: 'in-tree' | 'system' } | null;
   libbpfError?: string;
-  /** BERTH_ABI_VERSION of the addon's header (this CLI's src/bpf/abi.ts when the addon is not built) */
+  /** BERTH_ABI_VERSION of the addon's header (this CLI's src/bpf/abi-version.cts when the addon is not built) */
   datapathAbi: number;
   berthd: { running: true; socket: string; version: string; pid: number; datapath: string } | { running: false; socket: string; reason: string };
 }
@@ -24,7 +24,7 @@ export interface VersionReport {
 const BERTHD_TIMEOUT_MS = 2000;
 
 async function berthdVersion(socket: string): Promise<VersionReport['berthd']> {
-  const { ApiClient } = await import('../api/client.js');
+  const { ApiClient } = require('../api/client.cjs') as typeof import('../api/client.cjs');
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${BERTHD_TIMEOUT_MS} ms`)), BERTHD_TIMEOUT_MS);
@@ -43,9 +43,8 @@ async function berthdVersion(socket: string): Promise<VersionReport['berthd']> {
 }
 
 async function nativeVersions(): Promise<Pick<VersionReport, 'libbpf' | 'libbpfError' | 'datapathAbi'>> {
-  const { addon } = await import('../native/addon.js');
   try {
-    const a = addon();
+    const a = (require('../native/load.cjs') as typeof import('../native/load.cjs')).addon();
     const { version, mode } = a.libbpf();
     return { libbpf: { version, mode }, datapathAbi: a.abiVersion() };
   } catch (e) {
@@ -54,9 +53,8 @@ async function nativeVersions(): Promise<Pick<VersionReport, 'libbpf' | 'libbpfE
 }
 
 export async function versionReport(socket: string): Promise<VersionReport> {
-  const pkg = JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string };
   const [native, berthd] = await Promise.all([nativeVersions(), berthdVersion(socket)]);
-  return { berth: pkg.version, node: process.version, ...native, berthd };
+  return { berth: packageVersion, node: process.version, ...native, berthd };
 }
 
 export function formatVersion(r: VersionReport): string {
@@ -64,7 +62,7 @@ export function formatVersion(r: VersionReport): string {
     ['berth', r.berth],
     ['node', r.node],
     ['libbpf', r.libbpf ? `v${r.libbpf.version.replace(/^v/, '')} (${r.libbpf.mode})` : `unknown: ${r.libbpfError}`],
-    ['datapath ABI', `${r.datapathAbi}${r.datapathAbi !== ABI_VERSION ? ` (this CLI's src/bpf/abi.ts says ${ABI_VERSION}: rebuild)` : ''}`],
+    ['datapath ABI', `${r.datapathAbi}${r.datapathAbi !== ABI_VERSION ? ` (this CLI's src/bpf/abi-version.cts says ${ABI_VERSION}: rebuild)` : ''}`],
     ['berthd', r.berthd.running ? `${r.berthd.version} (pid ${r.berthd.pid}, ${r.berthd.datapath} datapath, socket ${r.berthd.socket})` : `not running (socket ${r.berthd.socket}: ${r.berthd.reason})`],
   ];
   return lines.map(([k, v]) => `${(k + ':').padEnd(14)}${v}\n`).join('');

@@ -3,10 +3,10 @@
  * Only commander and the table printer load with them; what an action needs
  * besides the API is imported when it runs.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from './commander.cjs';
 import type { NetworkView, SandboxView } from '../api/views.js';
 import type { ProcessSpec } from '../sandbox/process.js';
-import { printJson, table } from './table.js';
+import { printJson, table } from './table.cjs';
 import type { Exposure } from '../controller/exposure.js';
 import type { DatapathStatus, DpEventView } from '../datapath/datapath.js';
 
