@@ -160,9 +160,16 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 	if (snet) {
 		const struct berth_dp_net *onet;
 
-		/* An address of its own subnet that no sandbox holds: the bridge decides. */
-		if (*snet == ep->net)
+		/*
+		 * An address of its own subnet that no sandbox here holds: the bridge
+		 * decides, or on a routed network the route to its host's block. Members
+		 * on other hosts are reached only with icc (links stay on one host).
+		 */
+		if (*snet == ep->net) {
+			if ((net->flags & BERTH_NET_ROUTED) && !(net->flags & BERTH_NET_ICC))
+				return -BERTH_DROP_ICC;
 			return to_stack(c, BERTH_RULE_SUBNET);
+		}
 		/* Another network's embedded DNS answers only that network's sandboxes. */
 		onet = bpf_map_lookup_elem(&berth_dp_nets, snet);
 		if (onet && is_gateway_dns(&c->p, onet))

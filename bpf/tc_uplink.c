@@ -7,7 +7,8 @@
  * published port is checked against its bind address and allow-list and
  * DNAT-ed, keeping the client's address. Packets for 127.0.0.0/8 or ::1 and
  * packets addressed straight to a sandbox or a gateway (its DNS port too) are
- * dropped. Everything else is
+ * dropped, except, on a routed network, packets between two of its members
+ * (a sandbox on another host reaching one here, with icc). Everything else is
  * the host's business: passed on untouched. Every path ends at the one
  * exit, `out:` (lib/dp_verdict.h).
  */
@@ -17,6 +18,17 @@
 #include "lib/dp_nat.h"
 #include "lib/dp_publish.h"
 #include "lib/dp_verdict.h"
+
+/* The source is of routed network @net's subnet too: a member on another host. */
+static __always_inline int routed_member(const struct dp_ctx *c, __u32 net)
+{
+	struct berth_dp_lpm_id k DP_ALIGNED = { .prefixlen = 32 + 128 };
+	__u32 *snet;
+
+	addr_cpy(k.a, c->p.key.saddr);
+	snet = bpf_map_lookup_elem(&berth_dp_subnets, &k);
+	return snet && *snet == net;
+}
 
 SEC("tc")
 int berth_from_uplink(struct __sk_buff *skb)
@@ -50,8 +62,13 @@ int berth_from_uplink(struct __sk_buff *skb)
 	addr_cpy(sk.a, c.p.key.daddr);
 	snet = bpf_map_lookup_elem(&berth_dp_subnets, &sk);
 	if (snet) {
-		/* The embedded DNS is no resolver for the LAN: named apart from other direct traffic. */
 		net = bpf_map_lookup_elem(&berth_dp_nets, snet);
+		if (net && (net->flags & BERTH_NET_ROUTED) && routed_member(&c, *snet)) {
+			c.rule = BERTH_RULE_ICC;
+			ret = (net->flags & BERTH_NET_ICC) ? to_stack(&c, BERTH_RULE_ICC) : -BERTH_DROP_ICC;
+			goto out;
+		}
+		/* The embedded DNS is no resolver for the LAN: named apart from other direct traffic. */
 		ret = net && is_gateway_dns(&c.p, net) ? -BERTH_DROP_DNS_OUTSIDE : -BERTH_DROP_DIRECT;
 		goto out;
 	}

@@ -141,11 +141,18 @@ export function render(d: DesiredDatapath): Rendered {
     for (const n of nets) post.push(`-o ${n.bridge} -m conntrack --ctstate DNAT -j RETURN`);
     for (const n of nets) {
       const sn = subnetOf(n, f);
-      if (sn && n.masquerade && !n.internal) post.push(`-s ${sn} ! -o ${n.bridge} -j MASQUERADE`);
+      // A routed network's members on other hosts see each other's own addresses.
+      if (sn && n.masquerade && !n.internal) post.push(`-s ${sn}${n.routed ? ` ! -d ${sn}` : ''} ! -o ${n.bridge} -j MASQUERADE`);
     }
 
     // filter: forwarding.
     for (const n of nets) fwd.push(`-o ${n.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+    // Routed networks: members on other hosts, through the uplink both ways, with icc (links stay on one host).
+    for (const n of nets.filter((x) => x.routed && subnetOf(x, f))) {
+      const sn = subnetOf(n, f)!;
+      const verdict = n.icc ? 'ACCEPT' : 'DROP';
+      fwd.push(`-i ${n.bridge} -d ${sn} ! -o ${n.bridge} -j ${verdict}`, `! -i ${n.bridge} -s ${sn} -d ${sn} -o ${n.bridge} -j ${verdict}`);
+    }
     if (nets.length) fwd.push(`-j ${CHAIN.publish}`, `-j ${CHAIN.isolation1}`);
     for (const n of nets) fwd.push(`-i ${n.bridge} -o ${n.bridge} -j ${n.icc ? 'ACCEPT' : CHAIN.icc}`);
     // Nothing else enters a network: no direct routing to sandbox addresses, and no built-in policy is relied on.
