@@ -46,7 +46,7 @@ export function blockCount(subnet: Prefix, bits: number): bigint {
   return 1n << BigInt(bits - subnet.bits);
 }
 
-const keyOf = (netId: string, block: string) => `blocks/${netId}/${block.split('/')[0]}`;
+export const blockKey = (netId: string, block: string) => `blocks/${netId}/${block.split('/')[0]}`;
 
 /** Every host's blocks of network @netId, as last seen. */
 export function blocksOf(cluster: Cluster, netId: string): BlockEntry[] {
@@ -68,7 +68,7 @@ export async function claimBlock(cluster: Cluster, netId: string, subnet: Prefix
   for (let i = 0n; i < n; i++) {
     const block = nthBlock(subnet, bits, i);
     if (held.has(block)) continue;
-    if (await cluster.store.create(keyOf(netId, block), { host: cluster.hostId, underlay: cluster.underlay, block } satisfies BlockEntry)) return block;
+    if (await cluster.store.create(blockKey(netId, block), { host: cluster.hostId, underlay: cluster.underlay, block } satisfies BlockEntry)) return block;
     // Another host took it between our view and the write.
     if (++lost > 64) break;
   }
@@ -81,20 +81,13 @@ export async function claimBlock(cluster: Cluster, netId: string, subnet: Prefix
  * another host holds it.
  */
 export async function assertBlock(cluster: Cluster, netId: string, block: string): Promise<boolean> {
-  const key = keyOf(netId, block);
+  const key = blockKey(netId, block);
   const cur = cluster.store.get<BlockEntry>(key);
   const want: BlockEntry = { host: cluster.hostId, underlay: cluster.underlay, block };
   if (!cur) return cluster.store.create(key, want);
   if (cur.host !== cluster.hostId) return false;
   if (cur.underlay !== cluster.underlay) await cluster.store.put(key, want);
   return true;
-}
-
-/** Gives this host's @block of @netId back. */
-export async function releaseBlock(cluster: Cluster, netId: string, block: string): Promise<void> {
-  const cur = cluster.store.get<BlockEntry>(keyOf(netId, block));
-  if (cur && cur.host !== cluster.hostId) return;
-  await cluster.store.delete(keyOf(netId, block));
 }
 
 /** The gateway of @block: its first host address, this host's bridge address on the network. */

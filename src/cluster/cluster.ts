@@ -134,9 +134,9 @@ export class Cluster extends EventEmitter {
     });
   }
 
-  /** Records @n as a global network; refuses (conflict) a name or VNI another network has. */
-  async createNetwork(n: NetworkRecord, g: GlobalNetwork = this.globalOf(n)): Promise<void> {
-    const keys: Record<string, unknown> = { [`names/${n.name}`]: n.id, [`networks/${n.id}`]: g };
+  /** Records @n as a global network (with @extra keys, in one transaction); refuses (conflict) a name or VNI another network has. */
+  async createNetwork(n: NetworkRecord, g: GlobalNetwork = this.globalOf(n), extra: Record<string, unknown> = {}): Promise<void> {
+    const keys: Record<string, unknown> = { [`names/${n.name}`]: n.id, [`networks/${n.id}`]: g, ...extra };
     if (g.vxlan) keys[`vnis/${g.vxlan.vni}`] = n.id;
     if (await this.store.createAll(Object.keys(keys), keys)) return;
     if (await this.store.exists(`names/${n.name}`)) throw conflict(`network '${n.name}' already exists in the cluster`);

@@ -21,7 +21,7 @@ import { checkSubnetFree } from '../controller/addressing.js';
 import { adoptNetwork } from '../controller/networks.js';
 import { transaction } from '../controller/transaction.js';
 import type { Cluster, GlobalNetwork } from './cluster.js';
-import { assertBlock, blockBits, blockGateway, blocksOf, claimBlock, releaseBlock } from './blocks.js';
+import { assertBlock, blockBits, blockGateway, blockKey, blocksOf, claimBlock, nthBlock, type BlockEntry } from './blocks.js';
 
 export class RoutedNetworks {
   constructor(
@@ -75,8 +75,12 @@ export class RoutedNetworks {
     };
     let rec: NetworkRecord | undefined;
     await transaction(core, async (tx) => {
-      // The cluster first: it decides whether the name is free everywhere; then this host's block.
-      await cluster.createNetwork({ id, name } as NetworkRecord, g);
+      // The cluster first: it decides whether the name is free everywhere. The first block is
+      // this host's, written with the network, so no other host joining at once takes it.
+      const first = nthBlock(subnet, bits, 0n);
+      await cluster.createNetwork({ id, name } as NetworkRecord, g, {
+        [blockKey(id, first)]: { host: cluster.hostId, underlay: cluster.underlay, block: first } satisfies BlockEntry,
+      });
       tx.onUndo(() => cluster.deleteNetwork({ id, name } as NetworkRecord));
       rec = await this.localRecord(g);
       await adoptNetwork(core, rec);
@@ -121,10 +125,5 @@ export class RoutedNetworks {
         this.log.error({ network: n.name, block: n.routed.block }, 'block held here is held by another host in the cluster');
       }
     }
-  }
-
-  /** Gives this host's block of @n back (the network is gone here). */
-  release(n: NetworkRecord): Promise<void> {
-    return n.routed ? releaseBlock(this.cluster, n.id, n.routed.block) : Promise.resolve();
   }
 }
