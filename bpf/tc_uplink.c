@@ -8,7 +8,9 @@
  * DNAT-ed, keeping the client's address. Packets for 127.0.0.0/8 or ::1 and
  * packets addressed straight to a sandbox or a gateway (its DNS port too) are
  * dropped, except, on a routed network, packets between two of its members
- * (a sandbox on another host reaching one here, with icc). Everything else is
+ * (a sandbox on another host reaching one here, with icc), unless the source
+ * is of this host's own block: those addresses live only on this host's
+ * bridge, so one arriving from outside is forged. Everything else is
  * the host's business: passed on untouched. Every path ends at the one
  * exit, `out:` (lib/dp_verdict.h).
  */
@@ -19,7 +21,10 @@
 #include "lib/dp_publish.h"
 #include "lib/dp_verdict.h"
 
-/* The source is of routed network @net's subnet too: a member on another host. */
+/*
+ * The source is of routed network @net's subnet too (a member on another
+ * host): 1; of this host's own block (the entry keyed by the bridge, @net): -1.
+ */
 static __always_inline int routed_member(const struct dp_ctx *c, __u32 net)
 {
 	struct berth_dp_lpm_id k DP_ALIGNED = { .prefixlen = 32 + 128 };
@@ -27,7 +32,10 @@ static __always_inline int routed_member(const struct dp_ctx *c, __u32 net)
 
 	addr_cpy(k.a, c->p.key.saddr);
 	snet = bpf_map_lookup_elem(&berth_dp_subnets, &k);
-	return snet && *snet == net;
+	if (!snet || *snet != net)
+		return 0;
+	k.id = bpf_htonl(net);
+	return bpf_map_lookup_elem(&berth_dp_subnets, &k) ? -1 : 1;
 }
 
 SEC("tc")
@@ -63,10 +71,14 @@ int berth_from_uplink(struct __sk_buff *skb)
 	snet = bpf_map_lookup_elem(&berth_dp_subnets, &sk);
 	if (snet) {
 		net = bpf_map_lookup_elem(&berth_dp_nets, snet);
-		if (net && (net->flags & BERTH_NET_ROUTED) && routed_member(&c, *snet)) {
-			c.rule = BERTH_RULE_ICC;
-			ret = (net->flags & BERTH_NET_ICC) ? to_stack(&c, BERTH_RULE_ICC) : -BERTH_DROP_ICC;
-			goto out;
+		if (net && (net->flags & BERTH_NET_ROUTED)) {
+			int m = routed_member(&c, *snet);
+
+			if (m) {
+				c.rule = BERTH_RULE_ICC;
+				ret = m < 0 ? -BERTH_DROP_SPOOF_IP : (net->flags & BERTH_NET_ICC) ? to_stack(&c, BERTH_RULE_ICC) : -BERTH_DROP_ICC;
+				goto out;
+			}
 		}
 		/* The embedded DNS is no resolver for the LAN: named apart from other direct traffic. */
 		ret = net && is_gateway_dns(&c.p, net) ? -BERTH_DROP_DNS_OUTSIDE : -BERTH_DROP_DIRECT;

@@ -33,6 +33,8 @@ export interface DpNetwork {
    * the bridge, under the same icc)
    */
   routed?: boolean;
+  /** a routed network: this host's block of @subnet4; its addresses never arrive from the uplink (forged) */
+  block4?: string;
 }
 
 /** One destination an egress allow-list admits: a prefix, optionally one port of one protocol. */

@@ -55,6 +55,25 @@ async function capture(ns: string, iface: string, secs: number, traffic: () => P
   return JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as { frames: number; vxlan: number; flows: Record<string, number> };
 }
 
+/** Drop counters of @h's datapath by reason (`berth datapath`). */
+async function drops(h: LabHost, reason: string): Promise<number> {
+  const d = JSON.parse((await h.berth('datapath', '--format', 'json')).stdout) as { detail?: { drops?: Record<string, { packets: number }> } };
+  return d.detail?.drops?.[reason]?.packets ?? 0;
+}
+
+/** Sends one UDP datagram with source @src (any address: a raw socket) from host @h's own namespace. */
+async function sendUdpFrom(lab: OverlayLab, h: LabHost, src: string, dst: string, port: number, text: string): Promise<void> {
+  const py = [
+    'import socket,struct,sys',
+    's,d,p,t=sys.argv[1],sys.argv[2],int(sys.argv[3]),sys.argv[4].encode()',
+    'u=struct.pack("!HHHH",40000,p,8+len(t),0)+t',
+    'ip=struct.pack("!BBHHHBBH4s4s",0x45,0,20+len(u),0,0x4000,64,17,0,socket.inet_aton(s),socket.inet_aton(d))',
+    'k=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW)',
+    'k.sendto(ip+u,(d,0))',
+  ].join('\n');
+  await run('ip', ['netns', 'exec', lab.topo.ns(h.short), 'python3', '-c', py, src, dst, String(port), text]);
+}
+
 for (const datapath of ['iptables', 'bpf'] as const) {
   let lab: OverlayLab;
   let h1: LabHost, h2: LabHost;
@@ -192,6 +211,42 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       expect(Number(ip.rc.split('.')[3])).toBeGreaterThan(64);
       await eventually(async () => (await h1.execTry('ra', 'ping', '-c', '1', '-W', '1', 'rc')).code === 0);
     }, 60_000);
+
+    it('icc=false holds across hosts: a same-host link reaches the port, a member on another host reaches nothing', async () => {
+      await h1.berth('network', 'create', '-d', 'routed', '--subnet', '10.93.0.0/24', '-o', 'icc=false', 'rquiet');
+      await eventually(async () => (await networkNames(h2)).includes('rquiet'));
+      await h1.berth('run', '-d', '--name', 'qa', '--network', 'rquiet', '--', 'sleep', 'infinity');
+      await h2.berth('run', '-d', '--name', 'qb', '--network', 'rquiet', '--expose', '7200', '--', 'socat', 'TCP-LISTEN:7200,reuseaddr,fork', 'SYSTEM:echo hello');
+      await h2.berth('run', '-d', '--name', 'qc', '--network', 'rquiet', '--link', 'qb', '--', 'sleep', 'infinity');
+      ip.qa = await h1.ipOf('qa', 'rquiet');
+      ip.qb = await h2.ipOf('qb', 'rquiet');
+      await eventually(async () => (await h2.exec('qb', 'ss', '-Hltn', 'sport = :7200')).stdout.includes('7200'));
+      await eventually(async () => (await routesVia(lab, h1, '10.93.')).length === 1);
+      // The control: the probe succeeds where policy allows it (a link on qb's host).
+      expect((await h2.exec('qc', 'socat', '-T', '3', '-', `TCP:${ip.qb}:7200,connect-timeout=3`)).stdout.trim()).toBe('hello');
+      const before = await drops(h1, 'icc');
+      const r = await h1.execTry('qa', 'socat', '-T', '3', '-', `TCP:${ip.qb}:7200,connect-timeout=3`);
+      expect(r.stdout.trim()).not.toBe('hello');
+      expect((await h1.execTry('qa', 'ping', '-c', '2', '-W', '1', ip.qb!)).code).not.toBe(0);
+      expect((await h2.execTry('qb', 'ping', '-c', '2', '-W', '1', ip.qa!)).code).not.toBe(0);
+      expect(await drops(h1, 'icc')).toBeGreaterThan(before);
+      for (const [h, s] of [[h1, 'qa'], [h2, 'qc'], [h2, 'qb']] as const) await h.berth('rm', '-f', s);
+      await h1.berth('network', 'rm', 'rquiet');
+    }, 60_000);
+
+    it('a source of the receiving host\'s own block arriving from the underlay is dropped there as forged', async () => {
+      const got = h2.execTry('rb', 'timeout', '5', 'socat', '-u', 'UDP-RECV:7300', 'STDOUT').then((x) => x.stdout);
+      await eventually(async () => (await h2.exec('rb', 'ss', '-Hlun', 'sport = :7300')).stdout.includes('7300'));
+      const before = await drops(h2, 'spoof-ip');
+      // The control: a source of h1's block, sent from h1, is delivered.
+      await sendUdpFrom(lab, h1, ip.ra!, ip.rb!, 7300, 'legit\n');
+      // h1 (as if a sandbox there got past its own checks) claims an address of h2's block.
+      await sendUdpFrom(lab, h1, ip.rc!, ip.rb!, 7300, 'forged\n');
+      const text = await got;
+      expect(text).toContain('legit');
+      expect(text).not.toContain('forged');
+      expect(await drops(h2, 'spoof-ip')).toBeGreaterThan(before);
+    });
 
     it('a removed network has its routes withdrawn from the other host, and its blocks given back', async () => {
       const [n] = await json<NetworkView[]>(h1.berth('network', 'inspect', 'rnet'));

@@ -123,6 +123,8 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
       gwMac: macBytes(br.mac), flags, bridge: br.ifindex, mtu: br.mtu,
     }));
     for (const sn of [n.subnet4, n.subnet6]) if (sn) put(out.subnets, lpmKey(sn), u32(br.ifindex));
+    // A routed network's own block, keyed by its bridge: a source of it arriving from the uplink is forged.
+    if (n.routed && n.block4) put(out.subnets, lpmKey(n.block4, br.ifindex), u32(br.ifindex));
   }
   const epNet = new Map<string, number>(); // "sandbox/network" -> bridge ifindex
   for (const e of d.endpoints) {

@@ -34,3 +34,17 @@ describe('routed networks (iptables)', () => {
     expect(rules(n, 'filter', CHAIN.forward).some((r) => r.includes('-d 10.90.0.0/24'))).toBe(false);
   });
 });
+
+describe('routed networks (iptables drop reasons)', () => {
+  it('name the icc=false and forged-block drops, in the order iptables-save prints them', async () => {
+    const { dropReason } = await import('./drops.js');
+    expect(dropReason('ip4', CHAIN.forward, '-d 10.90.0.0/24 -i br-r ! -o br-r -j DROP')).toBe('icc');
+    expect(dropReason('ip4', CHAIN.forward, '-s 10.90.0.0/24 -d 10.90.0.0/24 ! -i br-r -o br-r -j DROP')).toBe('icc');
+    expect(dropReason('ip4', CHAIN.forward, '-o br-r -j DROP')).toBe('direct');
+    expect(dropReason('ip4', CHAIN.prerouting, '-s 10.90.0.64/26 -i eth0 -j DROP')).toBe('spoof-ip');
+  });
+  it('drop a source of the own block arriving on the uplink', () => {
+    const d = resolveDatapath({ uplink: 'eth0', networks: [routed({ block4: '10.90.0.64/26' })], endpoints: [], publishes: [], links: [] });
+    expect(render(d).rules.ip4.raw![CHAIN.prerouting]).toContain('-s 10.90.0.64/26 -i eth0 -j DROP');
+  });
+});
