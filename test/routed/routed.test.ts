@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OverlayLab, type LabHost } from '../../harness/overlay-lab.js';
 import type { NetworkView } from '../../src/api/views.js';
 import { run, tryRun } from '../../src/exec.js';
+import { BerthHost } from '../../harness/berthd.js';
+import { testTopology } from '../helpers/kernel.js';
 
 const json = async <T>(p: Promise<{ stdout: string }>): Promise<T> => JSON.parse((await p).stdout) as T;
 
@@ -212,6 +214,27 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       await eventually(async () => (await h1.execTry('ra', 'ping', '-c', '1', '-W', '1', 'rc')).code === 0);
     }, 60_000);
 
+    it('an internal routed network joins its members across hosts and nothing outside', async () => {
+      await h2.berth('network', 'create', '-d', 'routed', '--internal', '--subnet', '10.94.0.0/24', '-o', 'routed.block=/28', 'rinner');
+      await eventually(async () => (await networkNames(h1)).includes('rinner'));
+      await h1.berth('run', '-d', '--name', 'ia', '--network', 'rinner', '--', 'sleep', 'infinity');
+      await h2.berth('run', '-d', '--name', 'ib', '--network', 'rinner', '--', 'sleep', 'infinity');
+      ip.ia = await h1.ipOf('ia', 'rinner');
+      ip.ib = await h2.ipOf('ib', 'rinner');
+      // h2 made it: the first /28 is h2's.
+      expect(ip.ib).toMatch(/^10\.94\.0\.([2-9]|1[0-4])$/);
+      expect(ip.ia).toMatch(/^10\.94\.0\.(1[89]|2\d|30)$/);
+      await eventually(async () => (await h1.execTry('ia', 'ping', '-c', '1', '-W', '1', ip.ib!)).code === 0);
+      await h2.exec('ib', 'ping', '-c', '1', '-W', '2', 'ia');
+      // The control: on rnet, ra reaches the plain host; on the internal network, ia does not.
+      await h1.exec('ra', 'ping', '-c', '1', '-W', '2', '198.19.0.50');
+      expect((await h1.execTry('ia', 'ping', '-c', '2', '-W', '1', '198.19.0.50')).code).not.toBe(0);
+      await h1.berth('rm', '-f', 'ia');
+      await h2.berth('rm', '-f', 'ib');
+      await h1.berth('network', 'rm', 'rinner');
+      await eventually(async () => !(await networkNames(h2)).includes('rinner'));
+    }, 60_000);
+
     it('icc=false holds across hosts: a same-host link reaches the port, a member on another host reaches nothing', async () => {
       await h1.berth('network', 'create', '-d', 'routed', '--subnet', '10.93.0.0/24', '-o', 'icc=false', 'rquiet');
       await eventually(async () => (await networkNames(h2)).includes('rquiet'));
@@ -263,3 +286,19 @@ for (const datapath of ['iptables', 'bpf'] as const) {
     });
   });
 }
+
+describe('routed without a cluster store', () => {
+  it('is refused, saying how to get one', async () => {
+    const topo = testTopology();
+    let h: BerthHost | undefined;
+    try {
+      h = await BerthHost.create(topo, 'host', ['--datapath', 'iptables']);
+      const r = await h.berthTry('network', 'create', '-d', 'routed', '--subnet', '10.95.0.0/24', 'rt');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/routed and overlay networks need a cluster store: start berthd with --store etcd:\/\/HOST:PORT/);
+    } finally {
+      await h?.destroy();
+      await topo.destroy();
+    }
+  });
+});
