@@ -45,6 +45,7 @@ int berth_from_uplink(struct __sk_buff *skb)
 	struct berth_dp_lpm_id sk DP_ALIGNED = { .prefixlen = 32 + 128 };
 	const struct berth_dp_pub *pub;
 	const struct berth_dp_net *net;
+	const struct berth_dp_ep *dep;
 	__u32 *snet;
 	int ret;
 
@@ -76,7 +77,15 @@ int berth_from_uplink(struct __sk_buff *skb)
 
 			if (m) {
 				c.rule = BERTH_RULE_ICC;
-				ret = m < 0 ? -BERTH_DROP_SPOOF_IP : (net->flags & BERTH_NET_ICC) ? to_stack(&c, BERTH_RULE_ICC) : -BERTH_DROP_ICC;
+				if (m < 0)
+					ret = -BERTH_DROP_SPOOF_IP;
+				else if (!(net->flags & BERTH_NET_ICC))
+					ret = -BERTH_DROP_ICC;
+				else {
+					/* A sandbox here: straight into its namespace; else (an address no sandbox holds) the bridge decides. */
+					dep = bpf_map_lookup_elem(&berth_dp_ep_ip, c.p.key.daddr);
+					ret = dep && dep->net == *snet ? to_endpoint(&c, dep, 0) : to_stack(&c, BERTH_RULE_ICC);
+				}
 				goto out;
 			}
 		}

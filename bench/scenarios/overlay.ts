@@ -27,7 +27,7 @@ export async function overlayScenario(topo: ReturnType<typeof benchTopology>, ov
     }
     for (const dp of BERTH_DATAPATHS) for (const driver of ['overlay', 'routed'] as const) {
       if (!o.systems.includes(dp)) continue;
-      progress(`overlay: building berth-${dp} ${driver}: etcd, two hosts with berthd --store etcd:// --datapath ${dp}, a ${driver} network, a sandbox on each`);
+      progress(`overlay: building berth-${dp} ${driver}: etcd, two hosts with berthd --store etcd:// --datapath ${dp}, ${driver === 'overlay' ? 'an' : 'a'} ${driver} network, a sandbox on each`);
       let w: OverlayWorld | undefined;
       try {
         w = await OverlayWorld.build(topo, dp, (x) => overlays.push(x), driver);

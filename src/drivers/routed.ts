@@ -5,6 +5,7 @@
  * hosts without encapsulation:
  *  - the whole subnet on the bridge (link scope), so an address of a block no
  *    host holds dies here instead of leaving by the default route;
+ *  - in each sandbox, the whole subnet via this host's gateway;
  *  - each other host's block via that host's underlay address (the kernel
  *    picks the device; through the underlay's gateway when the hosts are not
  *    on one segment).
@@ -12,6 +13,7 @@
  */
 import { nl } from '../netlink/index.js';
 import { containsPrefix, parsePrefix } from '../ipam/addr.js';
+import { poolFor } from '../ipam/ipam.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../store/model.js';
 import { BridgeDriver } from './bridge.js';
 import type { JoinContext, NetworkDriver } from './driver.js';
@@ -63,8 +65,11 @@ export class RoutedDriver implements NetworkDriver {
     return changed;
   }
 
-  join(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
-    return this.bridge.join(n, sb, ep, ctx);
+  async join(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
+    await this.bridge.join(n, sb, ep, ctx);
+    // Other hosts' blocks are off-link: via this host's gateway, also when the network is
+    // internal (no default route) or another endpoint carries the sandbox's default route.
+    await nl.routeReplace({ netns: sb.netnsPath, dst: n.routed!.subnet, via: poolFor(n.pools, 4)!.gateway, dev: ep.ifname });
   }
 
   leave(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<void> {
