@@ -63,6 +63,12 @@ async function drops(h: LabHost, reason: string): Promise<number> {
   return d.detail?.drops?.[reason]?.packets ?? 0;
 }
 
+/** The eBPF datapath's event counters of @h (`berth datapath`): redirects by kind. */
+async function stats(h: LabHost): Promise<Record<string, number>> {
+  const d = JSON.parse((await h.berth('datapath', '--format', 'json')).stdout) as { detail?: { stats?: Record<string, number> } };
+  return d.detail?.stats ?? {};
+}
+
 /** Sends one UDP datagram with source @src (any address: a raw socket) from host @h's own namespace. */
 async function sendUdpFrom(lab: OverlayLab, h: LabHost, src: string, dst: string, port: number, text: string): Promise<void> {
   const py = [
@@ -157,6 +163,19 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       await eventually(async () => (await h2.exec('rb', 'ss', '-Hltn', 'sport = :7001')).stdout.includes('7001'));
       await h1.exec('ra', 'bash', '-c', `head -c 2000000 /dev/zero | tr '\\0' x | socat -u STDIN TCP:${ip.rb}:7001`);
       expect((await bulk).stdout.length).toBe(2_000_000);
+    });
+
+    // The eBPF datapath only: the iptables one forwards through the bridge and the stack.
+    if (datapath === 'bpf') it('eBPF: packets between hosts are redirected, out of the underlay device and into the sandbox', async () => {
+      const [a0, b0] = [await stats(h1), await stats(h2)];
+      await h1.exec('ra', 'ping', '-c', '5', '-i', '0.2', '-W', '2', ip.rb!);
+      const [a1, b1] = [await stats(h1), await stats(h2)];
+      // Each way: out by the FIB on the sending host (Redirect, or RedirectNeigh before the neighbour is known), into the namespace on the other (RedirectPeer).
+      const out = (x: Record<string, number>) => (x.Redirect ?? 0) + (x.RedirectNeigh ?? 0);
+      expect(out(a1) - out(a0)).toBeGreaterThanOrEqual(5);
+      expect(out(b1) - out(b0)).toBeGreaterThanOrEqual(5);
+      expect((a1.RedirectPeer ?? 0) - (a0.RedirectPeer ?? 0)).toBeGreaterThanOrEqual(5);
+      expect((b1.RedirectPeer ?? 0) - (b0.RedirectPeer ?? 0)).toBeGreaterThanOrEqual(5);
     });
 
     it('the underlay carries the sandboxes\' own addresses, and no VXLAN', async () => {
