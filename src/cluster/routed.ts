@@ -101,10 +101,18 @@ export class RoutedNetworks {
     return this.cluster.allocate(n.id, pool, owner, requested);
   }
 
-  /** The other hosts' blocks of @n, as routes: block -> underlay address. */
+  /**
+   * The other hosts' blocks of @n, as routes: block -> underlay address. A
+   * host that left (its registration lapsed) with no endpoints on @n has its
+   * route withdrawn (it keeps its block and gets the route back when it
+   * returns); one with endpoints keeps it, so its sandboxes stay reachable
+   * while its berthd is down.
+   */
   peers(n: NetworkRecord): { block: string; via: string }[] {
+    const present = new Set(this.cluster.hosts().map((h) => h.id));
+    for (const e of this.cluster.endpoints(n.id).values()) present.add(e.host);
     return blocksOf(this.cluster, n.id)
-      .filter((b) => b.host !== this.cluster.hostId && b.underlay !== this.cluster.underlay)
+      .filter((b) => b.host !== this.cluster.hostId && b.underlay !== this.cluster.underlay && present.has(b.host))
       .map((b) => ({ block: b.block, via: b.underlay }));
   }
 

@@ -290,9 +290,26 @@ for (const datapath of ['iptables', 'bpf'] as const) {
       expect(await drops(h2, 'spoof-ip')).toBeGreaterThan(before);
     });
 
+    it('a host that leaves with no sandboxes on the network has its route withdrawn, and back when it returns', async () => {
+      await h2.berth('rm', '-f', 'rb');
+      await h2.berth('rm', '-f', 'rc');
+      // The control: with h2 registered, h1 routes h2's block.
+      expect(await routesVia(lab, h1, '10.90.')).toEqual([`10.90.0.64/26 via ${h2.ip}`]);
+      await h2.kill();
+      // Its registration lapses (a 10 s lease): the route goes.
+      await eventually(async () => (await routesVia(lab, h1, '10.90.')).length === 0, 30_000);
+      await h2.start();
+      await eventually(async () => (await routesVia(lab, h1, '10.90.')).join() === `10.90.0.64/26 via ${h2.ip}`);
+      const [n2] = await json<NetworkView[]>(h2.berth('network', 'inspect', 'rnet'));
+      expect(n2!.RoutedBlock).toBe('10.90.0.64/26');
+      await h2.berth('run', '-d', '--name', 'rb', '--network', 'rnet', '--', 'sleep', 'infinity');
+      const rb = await h2.ipOf('rb', 'rnet');
+      await eventually(async () => (await h1.execTry('ra', 'ping', '-c', '1', '-W', '1', rb)).code === 0);
+    }, 90_000);
+
     it('a removed network has its routes withdrawn from the other host, and its blocks given back', async () => {
       const [n] = await json<NetworkView[]>(h1.berth('network', 'inspect', 'rnet'));
-      for (const [h, s] of [[h1, 'ra'], [h2, 'rb'], [h2, 'rc']] as const) await h.berth('rm', '-f', s);
+      for (const [h, s] of [[h1, 'ra'], [h2, 'rb']] as const) await h.berth('rm', '-f', s);
       await h2.berth('network', 'rm', 'rnet');
       await eventually(async () => !(await networkNames(h1)).includes('rnet'));
       await eventually(async () => (await routesVia(lab, h1, '10.90.')).length === 0);
