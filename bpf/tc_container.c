@@ -121,6 +121,32 @@ static __always_inline int egress_ok(const struct dp_ctx *c, const struct berth_
 	return 0;
 }
 
+/*
+ * To a member of a routed network on another host: straight out of the device
+ * the host's route to that host's block names (no bridge, no stack). An
+ * address no host holds routes onto the bridge: the bridge decides.
+ */
+static __always_inline int routed_out(struct dp_ctx *c, const struct berth_dp_net *net)
+{
+	struct bpf_fib_lookup *f = fib_params(c);
+	int r;
+
+	if (!f)
+		return to_stack(c, BERTH_RULE_SUBNET);
+	r = bpf_fib_lookup(c->skb, f, sizeof(*f), 0);
+	if ((r != BPF_FIB_LKUP_RET_SUCCESS && r != BPF_FIB_LKUP_RET_NO_NEIGH) || f->ifindex == net->bridge)
+		return to_stack(c, BERTH_RULE_SUBNET);
+	c->rule = BERTH_RULE_ROUTE;
+	c->oif = f->ifindex;
+	if (r == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		c->neigh = 1;
+		return BERTH_DELIVERY_FIB;
+	}
+	if (set_macs(c->skb, f->smac, f->dmac))
+		return -BERTH_DROP_MALFORMED;
+	return BERTH_DELIVERY_FIB;
+}
+
 static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *ep, const struct berth_dp_net *net)
 {
 	const __u8 *dst = c->p.key.daddr;
@@ -160,9 +186,18 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 	if (snet) {
 		const struct berth_dp_net *onet;
 
-		/* An address of its own subnet that no sandbox holds: the bridge decides. */
-		if (*snet == ep->net)
-			return to_stack(c, BERTH_RULE_SUBNET);
+		/*
+		 * An address of its own subnet that no sandbox here holds: the bridge
+		 * decides, or on a routed network the route to its host's block. Members
+		 * on other hosts are reached only with icc (links stay on one host).
+		 */
+		if (*snet == ep->net) {
+			if (!(net->flags & BERTH_NET_ROUTED))
+				return to_stack(c, BERTH_RULE_SUBNET);
+			if (!(net->flags & BERTH_NET_ICC))
+				return -BERTH_DROP_ICC;
+			return routed_out(c, net);
+		}
 		/* Another network's embedded DNS answers only that network's sandboxes. */
 		onet = bpf_map_lookup_elem(&berth_dp_nets, snet);
 		if (onet && is_gateway_dns(&c->p, onet))

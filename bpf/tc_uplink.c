@@ -7,7 +7,10 @@
  * published port is checked against its bind address and allow-list and
  * DNAT-ed, keeping the client's address. Packets for 127.0.0.0/8 or ::1 and
  * packets addressed straight to a sandbox or a gateway (its DNS port too) are
- * dropped. Everything else is
+ * dropped, except, on a routed network, packets between two of its members
+ * (a sandbox on another host reaching one here, with icc), unless the source
+ * is of this host's own block: those addresses live only on this host's
+ * bridge, so one arriving from outside is forged. Everything else is
  * the host's business: passed on untouched. Every path ends at the one
  * exit, `out:` (lib/dp_verdict.h).
  */
@@ -18,6 +21,23 @@
 #include "lib/dp_publish.h"
 #include "lib/dp_verdict.h"
 
+/*
+ * The source is of routed network @net's subnet too (a member on another
+ * host): 1; of this host's own block (the entry keyed by the bridge, @net): -1.
+ */
+static __always_inline int routed_member(const struct dp_ctx *c, __u32 net)
+{
+	struct berth_dp_lpm_id k DP_ALIGNED = { .prefixlen = 32 + 128 };
+	__u32 *snet;
+
+	addr_cpy(k.a, c->p.key.saddr);
+	snet = bpf_map_lookup_elem(&berth_dp_subnets, &k);
+	if (!snet || *snet != net)
+		return 0;
+	k.id = bpf_htonl(net);
+	return bpf_map_lookup_elem(&berth_dp_subnets, &k) ? -1 : 1;
+}
+
 SEC("tc")
 int berth_from_uplink(struct __sk_buff *skb)
 {
@@ -25,6 +45,7 @@ int berth_from_uplink(struct __sk_buff *skb)
 	struct berth_dp_lpm_id sk DP_ALIGNED = { .prefixlen = 32 + 128 };
 	const struct berth_dp_pub *pub;
 	const struct berth_dp_net *net;
+	const struct berth_dp_ep *dep;
 	__u32 *snet;
 	int ret;
 
@@ -50,8 +71,25 @@ int berth_from_uplink(struct __sk_buff *skb)
 	addr_cpy(sk.a, c.p.key.daddr);
 	snet = bpf_map_lookup_elem(&berth_dp_subnets, &sk);
 	if (snet) {
-		/* The embedded DNS is no resolver for the LAN: named apart from other direct traffic. */
 		net = bpf_map_lookup_elem(&berth_dp_nets, snet);
+		if (net && (net->flags & BERTH_NET_ROUTED)) {
+			int m = routed_member(&c, *snet);
+
+			if (m) {
+				c.rule = BERTH_RULE_ICC;
+				if (m < 0)
+					ret = -BERTH_DROP_SPOOF_IP;
+				else if (!(net->flags & BERTH_NET_ICC))
+					ret = -BERTH_DROP_ICC;
+				else {
+					/* A sandbox here: straight into its namespace; else (an address no sandbox holds) the bridge decides. */
+					dep = bpf_map_lookup_elem(&berth_dp_ep_ip, c.p.key.daddr);
+					ret = dep && dep->net == *snet ? to_endpoint(&c, dep, 0) : to_stack(&c, BERTH_RULE_ICC);
+				}
+				goto out;
+			}
+		}
+		/* The embedded DNS is no resolver for the LAN: named apart from other direct traffic. */
 		ret = net && is_gateway_dns(&c.p, net) ? -BERTH_DROP_DNS_OUTSIDE : -BERTH_DROP_DIRECT;
 		goto out;
 	}

@@ -11,6 +11,9 @@
  *      each berthd: --store etcd://198.20.0.100:2379 --advertise-addr its underlay address,
  *      --bpffs a private bpffs, its own state directory
  *
+ *  routed (issue 18, prefix rt<DP>-): the same cluster with a routed network "ov" (-d routed,
+ *      each host a block of ${OVL.routed}, routes via the underlay addresses, no encapsulation).
+ *
  *  plain (ovk-): the same underlay without berth: h1 ── br0 (ul) ── h2 is the limit (host to
  *      host on the underlay); kernel vxlan: in each host a vxlan device (static flood entry to
  *      the other host) on a bridge with a veth to a "container" namespace c1 / c2.
@@ -26,6 +29,8 @@ export const OVL = {
   etcd: '198.20.0.100',
   /** the berth overlay network's subnet */
   subnet: '10.120.0.0/24',
+  /** the berth routed network's subnet */
+  routed: '10.122.0.0/24',
   /** the kernel vxlan comparison's container subnet */
   kernel: '10.121.0',
   vni: 4242,
@@ -73,13 +78,16 @@ export class PlainOverlayWorld {
   }
 }
 
-/** Two berth hosts on an underlay with etcd (harness/overlay-lab.ts), one overlay network, one sandbox per host. */
+/** Two berth hosts on an underlay with etcd (harness/overlay-lab.ts), one overlay (or routed) network, one sandbox per host. */
 export class OverlayWorld {
   /** the sandboxes: o1 on h1 (client), o2 on h2 (server) */
   sandboxes: { netns: string; ip: string }[] = [];
   private lab: OverlayLab | undefined;
 
-  private constructor(readonly datapath: string) {}
+  private constructor(
+    readonly datapath: string,
+    readonly driver: 'overlay' | 'routed',
+  ) {}
 
   get name(): string {
     return `berth-${this.datapath}`;
@@ -90,12 +98,13 @@ export class OverlayWorld {
   }
 
   /** Builds the cluster; @onCreated gets it before anything can fail (the caller destroys it, also on failure). */
-  static async build(topo: Topology, datapath: string, onCreated: (w: OverlayWorld) => void): Promise<OverlayWorld> {
-    const w = new OverlayWorld(datapath);
+  static async build(topo: Topology, datapath: string, onCreated: (w: OverlayWorld) => void, driver: 'overlay' | 'routed' = 'overlay'): Promise<OverlayWorld> {
+    const w = new OverlayWorld(datapath, driver);
     onCreated(w);
-    await OverlayLab.create(2, { datapath, topo, prefix: `ov${datapath}-`, underlay: OVL.underlay, tag: `bb-bench-ov${datapath}`, onCreated: (lab) => (w.lab = lab) });
+    const p = driver === 'overlay' ? 'ov' : 'rt';
+    await OverlayLab.create(2, { datapath, topo, prefix: `${p}${datapath}-`, underlay: OVL.underlay, tag: `bb-bench-${p}${datapath}`, onCreated: (lab) => (w.lab = lab) });
     for (const h of w.hosts) await clientSysctls(h.nsPath);
-    await w.hosts[0]!.berth('network', 'create', '-d', 'overlay', '--subnet', OVL.subnet, 'ov');
+    await w.hosts[0]!.berth('network', 'create', '-d', driver, '--subnet', driver === 'overlay' ? OVL.subnet : OVL.routed, 'ov');
     for (const [i, h] of w.hosts.entries()) {
       // the network reaches h2 through etcd: retry the create until it knows the network (bounded)
       const deadline = Date.now() + 20_000;

@@ -1,4 +1,4 @@
-/** The overlay scenario: sandbox to sandbox across two berth hosts over VXLAN, against the underlay and kernel vxlan. */
+/** The overlay scenario: sandbox to sandbox across two berth hosts over VXLAN and routed, against the underlay and kernel vxlan. */
 import { PORTS, Servers, waitPort } from '../lib/tools.js';
 import { treeCpuMs } from '../lib/procs.js';
 import { BERTH_DATAPATHS, type Opts } from '../lib/options.js';
@@ -25,19 +25,19 @@ export async function overlayScenario(topo: ReturnType<typeof benchTopology>, ov
       await servers.startAll('overlay/kernel', plain.path('c2'));
       paths.push({ system: 'limit-underlay', ns: plain.path('h1'), ip: plain.h2Ip }, { system: 'kernel-vxlan', ns: plain.path('c1'), ip: plain.c2Ip });
     }
-    for (const dp of BERTH_DATAPATHS) {
+    for (const dp of BERTH_DATAPATHS) for (const driver of ['overlay', 'routed'] as const) {
       if (!o.systems.includes(dp)) continue;
-      progress(`overlay: building berth-${dp}: etcd, two hosts with berthd --store etcd:// --datapath ${dp}, an overlay network, a sandbox on each`);
+      progress(`overlay: building berth-${dp} ${driver}: etcd, two hosts with berthd --store etcd:// --datapath ${dp}, ${driver === 'overlay' ? 'an' : 'a'} ${driver} network, a sandbox on each`);
       let w: OverlayWorld | undefined;
       try {
-        w = await OverlayWorld.build(topo, dp, (x) => overlays.push(x));
+        w = await OverlayWorld.build(topo, dp, (x) => overlays.push(x), driver);
         const [, o2] = w.sandboxes;
-        await servers.startAll(`overlay/${w.name}`, o2!.netns);
+        await servers.startAll(`overlay/${w.name}-${driver}`, o2!.netns);
         const ww = w;
-        paths.push({ system: `${w.name} overlay`, ns: w.sandboxes[0]!.netns, ip: o2!.ip, cpu: () => treeCpuMs(ww.pids()) });
+        paths.push({ system: `${w.name} ${driver}`, ns: w.sandboxes[0]!.netns, ip: o2!.ip, cpu: () => treeCpuMs(ww.pids()) });
       } catch (e) {
-        notMeasured.push(failed('overlay', `berth-${dp} overlay`, e));
-        const x = overlays.find((y) => y.datapath === dp);
+        notMeasured.push(failed('overlay', `berth-${dp} ${driver}`, e));
+        const x = overlays.find((y) => y.datapath === dp && y.driver === driver);
         if (x) process.stderr.write(`bench: overlay berth-${dp}: berthd logs:\n${x.hosts.map((h) => h.daemon?.logs.split('\n').slice(-8).join('\n') ?? '').join('\n')}\n`);
       }
     }
@@ -55,8 +55,8 @@ export async function overlayScenario(topo: ReturnType<typeof benchTopology>, ov
     const f1 = await figure('overlay', 'TCP throughput', 'Gbit/s', true, lim, live.map((p) => tput(p.system, p.ns, p.ip, T, p.cpu)), o.runs, 'GB', notMeasured);
     const f2 = await figure('overlay', 'TCP latency p50 (half RTT)', 'µs', false, lim, live.map((p) => lat(p.system, p.ns, p.ip, TL, p.cpu)), o.runs, 'round trip', notMeasured);
     return {
-      id: 'overlay', title: 'Overlay: sandbox to sandbox across two hosts (VXLAN)', notMeasured: [...notMeasured, ...skipped],
-      method: `two "host" namespaces joined by an underlay (a Linux bridge in its own namespace, veths, MTU 1500), etcd in its own namespace; berth-*: berthd on each host with --store etcd:// and --advertise-addr, each with its own private bpffs, an overlay network (berth network create -d overlay --subnet ${OVL.subnet}), one sandbox per host, client on host 1, servers on host 2; limit-underlay: host 1 → host 2 on the underlay addresses (a bare underlay of the same construction, no berth); kernel-vxlan: Linux vxlan devices (VNI ${OVL.vni}, static flood entry to the other host) on a bridge with a veth to a container namespace per host, MTU 1450; CPU of the system's own processes is both berthds'`,
+      id: 'overlay', title: 'Overlay: sandbox to sandbox across two hosts (VXLAN, and routed without encapsulation)', notMeasured: [...notMeasured, ...skipped],
+      method: `two "host" namespaces joined by an underlay (a Linux bridge in its own namespace, veths, MTU 1500), etcd in its own namespace; berth-*: berthd on each host with --store etcd:// and --advertise-addr, each with its own private bpffs, an overlay network (berth network create -d overlay --subnet ${OVL.subnet}) or, in a cluster of its own, a routed one (-d routed --subnet ${OVL.routed}: a /26 block per host, routed via the underlay addresses, no encapsulation), one sandbox per host, client on host 1, servers on host 2; limit-underlay: host 1 → host 2 on the underlay addresses (a bare underlay of the same construction, no berth); kernel-vxlan: Linux vxlan devices (VNI ${OVL.vni}, static flood entry to the other host) on a bridge with a veth to a container namespace per host, MTU 1450; CPU of the system's own processes is both berthds'`,
       figures: [f1, f2],
     };
   } finally {

@@ -77,6 +77,7 @@ enum berth_net_flags {
 	BERTH_NET_ICC = 1 << 2,
 	BERTH_NET_INTERNAL = 1 << 3,
 	BERTH_NET_MASQ = 1 << 4,
+	BERTH_NET_ROUTED = 1 << 5,	/* routed: the subnet spans every host's block; members cross the uplink untranslated */
 };
 
 struct berth_dp_net {

@@ -19,6 +19,8 @@ export interface NetworkView {
   Parent?: string;
   VxlanId?: number;
   VxlanPort?: number;
+  /** routed networks: this host's block of the subnet (its Gateway is the block's) */
+  RoutedBlock?: string;
   /** global networks: the cluster's hosts, as Docker lists an overlay's peers */
   Peers?: { Name: string; Id: string; IP: string }[];
 }
@@ -49,7 +51,7 @@ export function networkView(c: Controller, n: NetworkRecord): NetworkView {
     IPAM: {
       Driver: 'default',
       Config: n.pools.map((p) => ({
-        Subnet: p.subnet,
+        Subnet: n.routed?.subnet ?? p.subnet,
         Gateway: p.gateway,
         ...(p.ipRange ? { IPRange: p.ipRange } : {}),
         ...(Object.keys(p.aux).length ? { AuxiliaryAddresses: p.aux } : {}),
@@ -60,6 +62,7 @@ export function networkView(c: Controller, n: NetworkRecord): NetworkView {
     ...(n.bridge ? { BridgeName: n.bridge } : {}),
     ...(n.parent ? { Parent: n.parent } : {}),
     ...(n.vxlan ? { VxlanId: n.vxlan.vni, VxlanPort: n.vxlan.port } : {}),
+    ...(n.routed ? { RoutedBlock: n.routed.block } : {}),
     ...(n.scope === 'global' ? { Peers: (c.clusterView()?.hosts ?? []).map((h) => ({ Name: h.name, Id: h.id, IP: h.underlay })) } : {}),
   };
 }

@@ -32,7 +32,7 @@ export function addDaemonCommands(program: Command, client: () => Api): void {
     .command('create')
     .description('create a network')
     .argument('<name>')
-    .addOption(new Option('-d, --driver <driver>', 'driver').choices(['bridge', 'macvlan', 'overlay']).default('bridge'))
+    .addOption(new Option('-d, --driver <driver>', 'driver').choices(['bridge', 'macvlan', 'overlay', 'routed']).default('bridge'))
     .option('--subnet <cidr>', 'subnet (one IPv4 and one IPv6 at most)', collect, [])
     .option('--gateway <ip>', 'gateway address', collect, [])
     .option('--ip-range <cidr>', 'range dynamic addresses are taken from', collect, [])

@@ -13,6 +13,7 @@
  *   vnis/<vni>                   network id (so are VNIs)
  *   ipam/<network id>/<address>  IpamEntry: who holds the address
  *   endpoints/<network id>/<endpoint id>  EndpointEntry
+ *   blocks/<network id>/<address>  BlockEntry: a host's block of a routed network (blocks.ts)
  *
  * A host writes only its own endpoints and allocations, and rewrites them from
  * its embedded state whenever the store is reachable (syncLocal), so a change
@@ -45,7 +46,12 @@ export interface GlobalNetwork {
   internal: boolean;
   options: Record<string, string>;
   pools: Omit<PoolRecord, 'allocated' | 'last'>[];
-  vxlan: { vni: number; port: number };
+  /** overlay networks */
+  vxlan?: { vni: number; port: number };
+  /** absent: overlay (records of older versions) */
+  driver?: 'overlay' | 'routed';
+  /** routed networks: the prefix length of each host's block */
+  routed?: { blockBits: number };
   created: string;
   /** the host it was created on */
   origin: string;
@@ -128,21 +134,22 @@ export class Cluster extends EventEmitter {
     });
   }
 
-  /** Records @n as a global network; refuses (conflict) a name or VNI another network has. */
-  async createNetwork(n: NetworkRecord): Promise<void> {
-    const g: GlobalNetwork = {
+  /** Records @n as a global network (with @extra keys, in one transaction); refuses (conflict) a name or VNI another network has. */
+  async createNetwork(n: NetworkRecord, g: GlobalNetwork = this.globalOf(n), extra: Record<string, unknown> = {}): Promise<void> {
+    const keys: Record<string, unknown> = { [`names/${n.name}`]: n.id, [`networks/${n.id}`]: g, ...extra };
+    if (g.vxlan) keys[`vnis/${g.vxlan.vni}`] = n.id;
+    if (await this.store.createAll(Object.keys(keys), keys)) return;
+    if (await this.store.exists(`names/${n.name}`)) throw conflict(`network '${n.name}' already exists in the cluster`);
+    throw conflict(`VXLAN id ${g.vxlan?.vni} is used by another overlay network of the cluster: pick another with -o vxlan.id=N`);
+  }
+
+  /** The cluster's record of overlay network @n. */
+  private globalOf(n: NetworkRecord): GlobalNetwork {
+    return {
       id: n.id, name: n.name, internal: n.internal, options: n.options,
       pools: n.pools.map((p) => ({ family: p.family, subnet: p.subnet, gateway: p.gateway, aux: p.aux, ...(p.ipRange ? { ipRange: p.ipRange } : {}) })),
       vxlan: n.vxlan!, created: n.created, origin: this.hostId,
     };
-    const ok = await this.store.createAll([`names/${n.name}`, `vnis/${g.vxlan.vni}`, `networks/${n.id}`], {
-      [`names/${n.name}`]: n.id,
-      [`vnis/${g.vxlan.vni}`]: n.id,
-      [`networks/${n.id}`]: g,
-    });
-    if (ok) return;
-    if (await this.store.exists(`names/${n.name}`)) throw conflict(`network '${n.name}' already exists in the cluster`);
-    throw conflict(`VXLAN id ${g.vxlan.vni} is used by another overlay network of the cluster: pick another with -o vxlan.id=N`);
   }
 
   /** Removes global network @n; refuses while any host has endpoints on it. */
@@ -150,7 +157,8 @@ export class Cluster extends EventEmitter {
     const eps = [...this.endpoints(n.id).values()];
     if (eps.length) throw conflict(`network '${n.name}' has active endpoints in the cluster (${eps.map((e) => `${e.name} on ${e.host}`).join(', ')}): remove them first`);
     const ipam = [...this.store.list<IpamEntry>(`ipam/${n.id}/`).keys()].map((a) => `ipam/${n.id}/${a}`);
-    await this.store.delete(`networks/${n.id}`, `names/${n.name}`, ...(n.vxlan ? [`vnis/${n.vxlan.vni}`] : []), ...ipam);
+    const blocks = [...this.store.list(`blocks/${n.id}/`).keys()].map((a) => `blocks/${n.id}/${a}`);
+    await this.store.delete(`networks/${n.id}`, `names/${n.name}`, ...(n.vxlan ? [`vnis/${n.vxlan.vni}`] : []), ...ipam, ...blocks);
   }
 
   /** Addresses of @netId held anywhere in the cluster. */

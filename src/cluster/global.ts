@@ -22,6 +22,7 @@ import { checkSubnetFree, routesElsewhere, usedPrefixes } from '../controller/ad
 import { adoptNetwork, dropNetwork } from '../controller/networks.js';
 import { transaction } from '../controller/transaction.js';
 import type { Cluster, GlobalNetwork } from './cluster.js';
+import { RoutedNetworks } from './routed.js';
 
 export interface GlobalNetworksOptions {
   cluster: Cluster;
@@ -33,8 +34,11 @@ export interface GlobalNetworksOptions {
 
 export class GlobalNetworks implements GlobalScope {
   private dirty = false;
+  private readonly routed: RoutedNetworks;
 
-  private constructor(private readonly o: GlobalNetworksOptions) {}
+  private constructor(private readonly o: GlobalNetworksOptions) {
+    this.routed = new RoutedNetworks(o.cluster, o.log, o.underlayMtu);
+  }
 
   /** Serves @controller's global networks from the cluster and starts following it. */
   static attach(controller: Controller, o: GlobalNetworksOptions): GlobalNetworks {
@@ -56,6 +60,7 @@ export class GlobalNetworks implements GlobalScope {
   }
 
   async allocate(n: NetworkRecord, owner: string, requested?: string): Promise<string | undefined> {
+    if (n.driver === 'routed') return this.routed.allocate(n, owner, requested);
     const pool = poolFor(n.pools, 4);
     if (!pool) return undefined;
     if (requested && familyOf(requested) !== 4) throw badRequest(`--ip ${requested} is not an IPv4 address`);
@@ -77,6 +82,7 @@ export class GlobalNetworks implements GlobalScope {
   }
 
   async createNetwork(core: Core, req: CreateNetworkRequest, name: string): Promise<NetworkRecord> {
+    if (req.driver === 'routed') return this.routed.createNetwork(core, req, name);
     const { cluster } = this.o;
     const options = validateOptions('overlay', req.options ?? {});
     if (optBool(req.ipv6, 'ipv6')) throw badRequest('overlay networks carry IPv4 only in this version: drop --ipv6');
@@ -101,7 +107,7 @@ export class GlobalNetworks implements GlobalScope {
       subnet = free;
     }
     const pool = makePool({ subnet: subnet.text, ...(gateways[0] ? { gateway: gateways[0] } : {}), ...(ranges[0] ? { ipRange: ranges[0] } : {}), aux: req.auxAddresses ?? {} });
-    const vnis = new Set(cluster.networks().map((g) => g.vxlan.vni));
+    const vnis = new Set(cluster.networks().flatMap((g) => (g.vxlan ? [g.vxlan.vni] : [])));
     let vni = options['vxlan.id'] ? Number(options['vxlan.id']) : 4096;
     if (options['vxlan.id'] && vnis.has(vni)) throw conflict(`VXLAN id ${vni} is used by another overlay network of the cluster: pick another with -o vxlan.id=N`);
     while (vnis.has(vni)) vni++;
@@ -130,8 +136,9 @@ export class GlobalNetworks implements GlobalScope {
         log.error({ network: g.name }, 'a global network has the name of a local network here: not joined');
         continue;
       }
-      await adoptNetwork(core, this.localRecord(g)).then(
-        () => log.info({ network: g.name, id: shortId(g.id), vni: g.vxlan.vni }, 'global network joined'),
+      const rec = g.driver === 'routed' ? this.routed.localRecord(g) : Promise.resolve(this.localRecord(g));
+      await rec.then((r) => adoptNetwork(core, r)).then(
+        () => log.info({ network: g.name, id: shortId(g.id), driver: g.driver ?? 'overlay' }, 'global network joined'),
         (e: unknown) => log.error({ err: e, network: g.name }, 'could not make a global network here'),
       );
     }
@@ -147,6 +154,7 @@ export class GlobalNetworks implements GlobalScope {
     if (!cluster.connected) return;
     const vniOf = (id: string) => core.state.networks[id]?.vxlan?.vni;
     await this.o.overlay.syncRemote(cluster.peerAddresses(), cluster.remoteEndpoints(vniOf));
+    await this.routed.syncRoutes(core);
   }
 
   /** Publishes this host's endpoints; while the store is down, marks it for the retry timer. */
@@ -159,6 +167,7 @@ export class GlobalNetworks implements GlobalScope {
     }
     try {
       await cluster.syncLocal(state);
+      await this.routed.publish(state);
       this.dirty = false;
     } catch (e) {
       if (!this.dirty) log.warn({ err: (e as Error).message }, 'cluster store not updated; retrying while it is unreachable');

@@ -15,6 +15,7 @@ import type { NetworkDriver } from '../drivers/driver.js';
 import { BridgeDriver } from '../drivers/bridge.js';
 import { MacvlanDriver } from '../drivers/macvlan.js';
 import { OverlayDriver } from '../drivers/overlay.js';
+import { RoutedDriver } from '../drivers/routed.js';
 import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
 import type { Datapath } from '../datapath/datapath.js';
 import { desiredDatapath } from '../datapath/desired.js';
@@ -73,6 +74,7 @@ export interface ClusterView {
 export class Core {
   readonly drivers: Record<NetworkRecord['driver'], NetworkDriver>;
   readonly bridge = new BridgeDriver();
+  readonly routed = new RoutedDriver();
   /** networks of scope 'global' (a cluster store): absent on a single host */
   global?: GlobalScope;
   /** set when the datapath must be re-applied though the desired state did not change (a new veth) */
@@ -84,7 +86,7 @@ export class Core {
     public state: State,
     readonly opts: ControllerOptions,
   ) {
-    this.drivers = { bridge: this.bridge, macvlan: new MacvlanDriver(), overlay: new OverlayDriver(() => opts.overlay) };
+    this.drivers = { bridge: this.bridge, macvlan: new MacvlanDriver(), overlay: new OverlayDriver(() => opts.overlay), routed: this.routed };
   }
 
   get log(): Logger {

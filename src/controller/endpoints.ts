@@ -38,7 +38,7 @@ export function newEndpoint(draft: State, n: NetworkRecord, sb: SandboxRecord, r
     id,
     network: net.id,
     ifname: `eth${i}`,
-    ...(net.driver === 'bridge' || net.driver === 'overlay' ? { hostIf: hostIfName(id) } : {}),
+    ...(net.driver === 'bridge' || net.driver === 'overlay' || net.driver === 'routed' ? { hostIf: hostIfName(id) } : {}),
     mac: macFor(v4),
     ...(v4 ? { v4 } : {}),
     ...(v6 ? { v6 } : {}),

@@ -41,8 +41,8 @@ function freeNetworkName(core: Core, name: unknown): string {
 export async function createNetwork(core: Core, req: CreateNetworkRequest): Promise<NetworkRecord> {
   const name = freeNetworkName(core, req?.name);
   const driver = req.driver ?? 'bridge';
-  if (driver !== 'bridge' && driver !== 'macvlan' && driver !== 'overlay') throw badRequest(`unknown network driver '${driver}' (valid: bridge, macvlan, overlay)`);
-  if (driver === 'overlay') {
+  if (driver !== 'bridge' && driver !== 'macvlan' && driver !== 'overlay' && driver !== 'routed') throw badRequest(`unknown network driver '${driver}' (valid: bridge, macvlan, overlay, routed)`);
+  if (driver === 'overlay' || driver === 'routed') {
     if (!core.global) throw needsCluster(`network '${name}'`);
     return core.global.createNetwork(core, req, name);
   }

@@ -36,6 +36,14 @@ const KEYS: Record<NetworkDriverName, Record<string, { check: Check; expect: str
     egress: { check: oneOf('allow', 'deny'), expect: 'allow or deny (deny: sandboxes without --egress-allow reach nothing outside their networks)' },
     mtu: { check: mtu, expect: 'a number from 68 to 65535' },
   },
+  routed: {
+    'routed.block': { check: (v) => (/^\/?\d{1,2}$/.test(v) ? `/${v.replace('/', '')}` : null), expect: 'a prefix length such as /26 (the size of each host\'s block)' },
+    icc: { check: bool, expect: 'true or false' },
+    masquerade: { check: bool, expect: 'true or false' },
+    router: { check: oneOf('none', 'external'), expect: 'none or external (external: a real router serves the network; its sandboxes keep accepting router advertisements and redirects)' },
+    egress: { check: oneOf('allow', 'deny'), expect: 'allow or deny (deny: sandboxes without --egress-allow reach nothing outside their networks)' },
+    mtu: { check: mtu, expect: 'a number from 68 to 65535' },
+  },
 };
 
 /** Docker's long option names, accepted for muscle memory and scripts. */

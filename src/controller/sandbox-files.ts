@@ -13,7 +13,7 @@ import type { Core } from './core.js';
 export async function writeFiles(core: Core, sb: SandboxRecord): Promise<void> {
   const { state } = core;
   const owner = netOwner(state, sb);
-  const dnsNet = owner.endpoints.map((e) => state.networks[e.network]).find((n) => n && !n.isDefault && (n.driver === 'bridge' || n.driver === 'overlay'));
+  const dnsNet = owner.endpoints.map((e) => state.networks[e.network]).find((n) => n && !n.isDefault && (n.driver === 'bridge' || n.driver === 'overlay' || n.driver === 'routed'));
   const host = await hostResolvConf(core.opts.resolvConf);
   const resolv = dnsNet
     ? { nameservers: [poolFor(dnsNet.pools, 4)!.gateway], search: sb.dnsSearch.length ? sb.dnsSearch : host.search, options: ['ndots:0'] }

@@ -5,7 +5,7 @@ import type { Core } from './core.js';
 
 /** What a berthd without a cluster store says when asked for a global network. */
 export function needsCluster(what: string): BerthError {
-  return badRequest(`${what}: overlay networks need a cluster store: start berthd with --store etcd://HOST:PORT`);
+  return badRequest(`${what}: routed and overlay networks need a cluster store: start berthd with --store etcd://HOST:PORT`);
 }
 
 /** An address of global network @n for @owner, taken in the cluster store. */

@@ -42,7 +42,7 @@ export class DnsManager {
   }
 
   async networkUp(n: NetworkRecord): Promise<void> {
-    if (n.isDefault || (n.driver !== 'bridge' && n.driver !== 'overlay') || this.servers.has(n.id)) return;
+    if (n.isDefault || (n.driver !== 'bridge' && n.driver !== 'overlay' && n.driver !== 'routed') || this.servers.has(n.id)) return;
     const gw = poolFor(n.pools, 4)?.gateway;
     if (!gw) return;
     const upstreams = usableNameservers((await hostResolvConf(this.resolvConf)).nameservers);

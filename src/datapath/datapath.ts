@@ -26,6 +26,15 @@ export interface DpNetwork {
   icc: boolean;
   /** outbound traffic leaves with the uplink's address */
   masquerade: boolean;
+  /**
+   * a routed network: @subnet4 spans every host's block, those of other
+   * hosts reached through the uplink; traffic within it crosses the uplink
+   * untranslated both ways (never masqueraded, admitted from there as from
+   * the bridge, under the same icc)
+   */
+  routed?: boolean;
+  /** a routed network: this host's block of @subnet4; its addresses never arrive from the uplink (forged) */
+  block4?: string;
 }
 
 /** One destination an egress allow-list admits: a prefix, optionally one port of one protocol. */

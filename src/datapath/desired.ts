@@ -141,8 +141,10 @@ function datapathSpec(state: State, uplink?: string): DatapathSpec {
     return {
       id: n.id,
       name: n.name,
-      ...((n.driver === 'bridge' || n.driver === 'overlay') && n.bridge ? { bridge: n.bridge } : {}),
-      ...(p4 ? { subnet4: p4.subnet, gateway4: p4.gateway } : {}),
+      ...((n.driver === 'bridge' || n.driver === 'overlay' || n.driver === 'routed') && n.bridge ? { bridge: n.bridge } : {}),
+      // A routed network's subnet is the whole address space (every host's block); its gateway is this host's.
+      ...(p4 ? { subnet4: n.routed?.subnet ?? p4.subnet, gateway4: p4.gateway } : {}),
+      ...(n.routed ? { routed: true, block4: n.routed.block } : {}),
       ...(p6 ? { subnet6: p6.subnet, gateway6: p6.gateway } : {}),
       internal: n.internal,
       icc: n.options.icc !== 'false',

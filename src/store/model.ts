@@ -22,7 +22,7 @@ export interface PoolRecord {
   last?: string;
 }
 
-export type NetworkDriverName = 'bridge' | 'macvlan' | 'overlay';
+export type NetworkDriverName = 'bridge' | 'macvlan' | 'overlay' | 'routed';
 
 export interface NetworkRecord {
   id: string;
@@ -45,6 +45,11 @@ export interface NetworkRecord {
   scope?: 'local' | 'global';
   /** overlay networks: the VXLAN network identifier and UDP port */
   vxlan?: { vni: number; port: number };
+  /**
+   * routed networks: the whole address space and this host's block of it (the
+   * pool is the block: its gateway is this host's, sandboxes get the block's prefix)
+   */
+  routed?: { subnet: string; block: string };
   created: string;
 }
 

@@ -128,12 +128,14 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
     }
     netIndex.set(n.id, br.ifindex);
     const flags = (n.subnet4 ? NetFlag.V4 : 0) | (n.subnet6 ? NetFlag.V6 : 0) | (n.icc ? NetFlag.Icc : 0) |
-      (n.internal ? NetFlag.Internal : 0) | (n.masquerade && !n.internal ? NetFlag.Masq : 0);
+      (n.internal ? NetFlag.Internal : 0) | (n.masquerade && !n.internal ? NetFlag.Masq : 0) | (n.routed ? NetFlag.Routed : 0);
     put(out.nets, u32(br.ifindex), dpNet.encode({
       gw4: n.gateway4 ? addr16(n.gateway4) : ZERO16, gw6: n.gateway6 ? addr16(n.gateway6) : ZERO16,
       gwMac: macBytes(br.mac), flags, bridge: br.ifindex, mtu: br.mtu,
     }));
     for (const sn of [n.subnet4, n.subnet6]) if (sn) put(out.subnets, lpmKey(sn), u32(br.ifindex));
+    // A routed network's own block, keyed by its bridge: a source of it arriving from the uplink is forged.
+    if (n.routed && n.block4) put(out.subnets, lpmKey(n.block4, br.ifindex), u32(br.ifindex));
   }
   const epNet = new Map<string, number>(); // "sandbox/network" -> bridge ifindex
   for (const e of d.endpoints) {

@@ -20,9 +20,13 @@ export function dropReason(family: Family, chain: string, spec: string): string 
       if (/--icmpv6-type 136(\s|$)/.test(spec)) return 'spoof-nd';
       if (/--sport (67|547) --dport (68|546)(\s|$)/.test(spec)) return 'dhcp-server';
       if (spec.includes('--physdev-in')) return 'spoof-ip';
+      // render.ts: '-s BLOCK -i UPLINK': a routed network's own block arriving from outside.
+      if (/^-s \S+ -i \S+ -j DROP$/.test(spec)) return 'spoof-ip';
       if (spec.startsWith('-d 127.0.0.0/8 ')) return 'loopback';
       return 'family';
     case CHAIN.forward:
+      // A routed icc=false network's members across hosts: the only DROPs here with a destination (render.ts).
+      if (/(^|\s)-d \S+/.test(spec)) return 'icc';
       // '-o br -j DROP': nothing enters a network but replies and published flows; '-i br -j DROP': an internal network's way out.
       return spec.startsWith('-o ') ? 'direct' : 'internal';
     case CHAIN.isolation1:

@@ -111,6 +111,8 @@ export function render(d: DesiredDatapath): Rendered {
       if (!subnetOf(n, f)) raw.push(`-i ${br} -j DROP`);
     }
     for (const e of endpoints) raw.push(...antiSpoof(e, netById.get(e.network)!, f));
+    // A routed network's own block lives only on this host's bridge: a source of it arriving from the uplink is forged.
+    if (f === 'ip4' && d.uplink) for (const n of nets.filter((x) => x.routed && x.block4)) raw.push(`-s ${n.block4} -i ${d.uplink} -j DROP`);
 
     // nat: published ports. PREROUTING jumps here only for non-loopback local addresses, OUTPUT for all.
     // Internal networks reach no host address but their gateway: their packets are never translated.
@@ -141,11 +143,18 @@ export function render(d: DesiredDatapath): Rendered {
     for (const n of nets) post.push(`-o ${n.bridge} -m conntrack --ctstate DNAT -j RETURN`);
     for (const n of nets) {
       const sn = subnetOf(n, f);
-      if (sn && n.masquerade && !n.internal) post.push(`-s ${sn} ! -o ${n.bridge} -j MASQUERADE`);
+      // A routed network's members on other hosts see each other's own addresses.
+      if (sn && n.masquerade && !n.internal) post.push(`-s ${sn}${n.routed ? ` ! -d ${sn}` : ''} ! -o ${n.bridge} -j MASQUERADE`);
     }
 
     // filter: forwarding.
     for (const n of nets) fwd.push(`-o ${n.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+    // Routed networks: members on other hosts, through the uplink both ways, with icc (links stay on one host).
+    for (const n of nets.filter((x) => x.routed && subnetOf(x, f))) {
+      const sn = subnetOf(n, f)!;
+      const verdict = n.icc ? 'ACCEPT' : 'DROP';
+      fwd.push(`-i ${n.bridge} -d ${sn} ! -o ${n.bridge} -j ${verdict}`, `! -i ${n.bridge} -s ${sn} -d ${sn} -o ${n.bridge} -j ${verdict}`);
+    }
     if (nets.length) fwd.push(`-j ${CHAIN.publish}`, `-j ${CHAIN.isolation1}`);
     for (const n of nets) fwd.push(`-i ${n.bridge} -o ${n.bridge} -j ${n.icc ? 'ACCEPT' : CHAIN.icc}`);
     // Nothing else enters a network: no direct routing to sandbox addresses, and no built-in policy is relied on.
