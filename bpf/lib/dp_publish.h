@@ -126,5 +126,21 @@ static __always_inline int allow_ok(const struct dp_ctx *c, const struct berth_d
 	return bpf_map_lookup_elem(&berth_dp_allow, &k) != 0;
 }
 
+/*
+ * The operator's publish policy of the publish's network @n: decided before
+ * the publish's own allow-list, which can only narrow it. The host's own
+ * loopback connections are the host, not a neighbour: never refused here.
+ */
+static __always_inline int pubpol_ok(const struct dp_ctx *c, const struct berth_dp_net *n)
+{
+	struct berth_dp_lpm_id k DP_ALIGNED = { .prefixlen = 32 + 128, .id = bpf_htonl(n->bridge) };
+
+	if (!(n->flags & BERTH_NET_PUBPOL))
+		return 1;
+	if (c->hook == BERTH_HOOK_HOST && addr_loopback(c->p.key.saddr))
+		return 1;
+	addr_cpy(k.a, c->p.key.saddr);
+	return bpf_map_lookup_elem(&berth_dp_pubpol, &k) != 0;
+}
 
 #endif /* BERTH_LIB_DP_PUBLISH_H */

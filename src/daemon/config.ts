@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { BerthError } from '../errors.js';
 import { parseIp, parsePrefix } from '../ipam/addr.js';
 import { parseMetricsAddr } from '../metrics/server.js';
+import { parsePublishAllow } from '../datapath/publish-policy.js';
 import { DEFAULT_SOCKET } from '../api/client.js';
 import type { DaemonOptions } from './berthd.js';
 
@@ -59,6 +60,7 @@ const ipv4: Kind = {
   },
   expected: 'an IPv4 address',
 };
+const prefixList: Kind = { type: 'string', check: (v) => void parsePublishAllow(v, 'list'), expected: 'CIDR[,CIDR...] such as 192.168.0.0/16,2001:db8::/32' };
 const hostPort: Kind = { type: 'string', check: (v) => void parseMetricsAddr(v), expected: 'HOST:PORT such as 127.0.0.1:9464 or [::1]:9464' };
 
 /** Every berthd option. Order is the order of --help and of --print-config. */
@@ -83,6 +85,7 @@ export const OPTIONS: readonly Spec[] = [
   { key: 'etcdCert', arg: 'file', help: 'with etcds://: client certificate', kind: path('a file path') },
   { key: 'etcdKey', arg: 'file', help: 'with etcds://: client key', kind: path('a file path') },
   { key: 'resolvConf', arg: 'path', help: 'the host resolv.conf: what sandboxes inherit and where the embedded DNS forwards', kind: path('a file path'), default: '/etc/resolv.conf' },
+  { key: 'publishAllow', arg: 'cidrs', help: "the only sources that reach any published port (the host's 127.0.0.1/::1 always do); a publish's --publish-allow and a network's -o publish.allow narrow it (default: every source)", kind: prefixList, what: 'a list of source prefixes' },
   { key: 'metricsAddr', arg: 'host:port', help: 'also serve Prometheus metrics (GET /metrics) over TCP here, e.g. 127.0.0.1:9464; the API socket always serves them', kind: hostPort },
 ];
 
@@ -117,7 +120,9 @@ function parseValue(s: Spec, raw: unknown, where: string, fromText: boolean): Va
   }
   try {
     k.check?.(raw);
-  } catch {
+  } catch (e) {
+    // A check that names the bad part of a value (BerthError) says so after the flag or key.
+    if (e instanceof BerthError) throw new BerthError('bad-request', `${where}: ${show} is not ${s.what ?? 'valid'} (${e.message.replace(/^list: /, '')}); expected ${expected(s.kind)}`);
     throw bad();
   }
   return raw;
