@@ -60,7 +60,19 @@ const ipv4: Kind = {
   },
   expected: 'an IPv4 address',
 };
-const prefixList: Kind = { type: 'string', check: (v) => void parsePublishAllow(v, 'list'), expected: 'CIDR[,CIDR...] such as 192.168.0.0/16,2001:db8::/32' };
+/** An error a check throws to have its message (naming the bad part of a value) shown. */
+class Detail extends Error {}
+const prefixList: Kind = {
+  type: 'string',
+  check: (v) => {
+    try {
+      parsePublishAllow(v, 'list');
+    } catch (e) {
+      throw new Detail((e as Error).message.replace(/^list: /, ''));
+    }
+  },
+  expected: 'CIDR[,CIDR...] such as 192.168.0.0/16,2001:db8::/32',
+};
 const hostPort: Kind = { type: 'string', check: (v) => void parseMetricsAddr(v), expected: 'HOST:PORT such as 127.0.0.1:9464 or [::1]:9464' };
 
 /** Every berthd option. Order is the order of --help and of --print-config. */
@@ -121,8 +133,7 @@ function parseValue(s: Spec, raw: unknown, where: string, fromText: boolean): Va
   try {
     k.check?.(raw);
   } catch (e) {
-    // A check that names the bad part of a value (BerthError) says so after the flag or key.
-    if (e instanceof BerthError) throw new BerthError('bad-request', `${where}: ${show} is not ${s.what ?? 'valid'} (${e.message.replace(/^list: /, '')}); expected ${expected(s.kind)}`);
+    if (e instanceof Detail) throw new BerthError('bad-request', `${where}: ${show} is not ${s.what ?? 'valid'} (${e.message}); expected ${expected(s.kind)}`);
     throw bad();
   }
   return raw;
