@@ -128,7 +128,7 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
       ...(joined ? { overlay: joined.overlay } : {}),
     });
     if (joined) GlobalNetworks.attach(controller, { cluster: joined.cluster, overlay: joined.overlay, underlayMtu: joined.underlayMtu, log: controller.log });
-    const m = (metrics = new Metrics(controller, subsystemLogger('metrics')));
+    const m = (metrics = new Metrics(controller, subsystemLogger('metrics'), () => d.stats()));
     const rec = await controller.reconcile().catch((e: unknown) => {
       m.reconciled('start', 'failed');
       throw e;
