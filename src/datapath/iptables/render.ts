@@ -19,7 +19,8 @@
  *  - a sandbox reaching another's published port keeps its own source address
  *    (masquerade only when a sandbox reaches itself, or the host's 127.0.0.1);
  *  - anti-spoofing (IP in raw, MAC and ARP in ebtables), the loopback guard,
- *    per-publish source allow-lists, IPv6 of IPv4-only networks dropped;
+ *    per-publish source allow-lists under the operator's publish policy
+ *    (BERTH-PUBPOL-<network>), IPv6 of IPv4-only networks dropped;
  *  - per-sandbox egress allow-lists: matched on the sandbox's address, which
  *    anti-spoofing makes a sound key.
  */
