@@ -71,6 +71,9 @@ describe.each(DATAPATHS)('the operator\'s publish policy (%s datapath)', (datapa
     expect(await probe('ext', UPLINK.host, 8083)).toEqual({ by: 'n1', peer: UPLINK.ext });
     expect(await probe('ext2', UPLINK.host, 8083)).toEqual({ by: 'n1', peer: EXT2.ext2 });
     expect(await probe('ext', UPLINK.host, 8083, EXT_B)).toBeNull();
+    // A sandbox reaching a publish through the host (hairpin) is a source like any other.
+    expect(await probe('o2', UPLINK.host, 8080)).toEqual({ by: 'o1', peer: w.sb('o2').v4 });
+    expect(await probe('o2', UPLINK.host, 8083)).toBeNull();
     const e = await explain(EXT_B, UPLINK.host, 8083);
     expect([e.verdict, e.reason], e.explanation).toEqual(['drop', 'publish-policy']);
     expect(await drops()).toBeGreaterThan(0);
@@ -93,6 +96,8 @@ describe.each(DATAPATHS)('the operator\'s publish policy (%s datapath)', (datapa
     // IPv6 follows the same policy.
     expect(await probe('ext', UPLINK6.host, 8086, UPLINK6.ext)).toEqual({ by: 'd1', peer: UPLINK6.ext });
     expect(await probe('ext', UPLINK6.host, 8086, EXT_B6)).toBeNull();
+    // o2 reached 8080 through the host before the policy; its subnet is not in it.
+    expect(await probe('o2', UPLINK.host, 8080)).toBeNull();
     // The host's own 127.0.0.1 is not a neighbour.
     expect((await probe('host', '127.0.0.1', 8080))?.by).toBe('o1');
     // explain names which list decided.
