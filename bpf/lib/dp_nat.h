@@ -280,16 +280,17 @@ static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *
 
 	c->rule = BERTH_RULE_PUBLISH;
 	tep = bpf_map_lookup_elem(&berth_dp_ep_ip, e->target);
-	tnet = tep ? bpf_map_lookup_elem(&berth_dp_nets, &tep->net) : 0;
-	if (tep && !tnet)
+	if (!tep)
+		return allow_ok(c, e) ? to_stack(c, BERTH_RULE_PUBLISH) : -BERTH_DROP_ALLOWLIST;
+	tnet = bpf_map_lookup_elem(&berth_dp_nets, &tep->net);
+	if (!tnet)
 		return -BERTH_DROP_NO_CONFIG;
 	/* The operator's policy first, then the publish's own allow-list. */
-	if (tnet && !pubpol_ok(c, tnet))
+	if ((tnet->flags & BERTH_NET_PUBPOL) &&
+	    !berth_pubpol_ok(tnet->bridge, c->hook == BERTH_HOOK_HOST, (const struct berth_dp_addr *)c->p.key.saddr))
 		return -BERTH_DROP_PUBLISH_POLICY;
 	if (!allow_ok(c, e))
 		return -BERTH_DROP_ALLOWLIST;
-	if (!tep || !tnet)
-		return to_stack(c, BERTH_RULE_PUBLISH);
 	addr_cpy(nt.daddr, e->target);
 	nt.dport = bpf_htons(e->cport + (port - e->start));
 	if (addr_eq(c->p.key.saddr, e->target) || addr_loopback(c->p.key.saddr)) {
