@@ -52,6 +52,7 @@ enum berth_drop_reason {
 	BERTH_DROP_DHCP_SERVER = 22,	/* ... a DHCP (67 -> 68) or DHCPv6 (547 -> 546) server reply */
 	BERTH_DROP_SPOOF_ND = 23,	/* ... a neighbour advertisement for a target not its own */
 	BERTH_DROP_DNS_OUTSIDE = 24,	/* to a gateway's DNS port from beyond the network */
+	BERTH_DROP_PUBLISH_POLICY = 25,	/* the operator's publish policy refused the source (berth_dp_pubpol) */
 	BERTH_DROP__MAX = 32,		/* size of the reason counter array */
 };
 
@@ -78,6 +79,7 @@ enum berth_net_flags {
 	BERTH_NET_INTERNAL = 1 << 3,
 	BERTH_NET_MASQ = 1 << 4,
 	BERTH_NET_ROUTED = 1 << 5,	/* routed: the subnet spans every host's block; members cross the uplink untranslated */
+	BERTH_NET_PUBPOL = 1 << 6,	/* its published ports admit only the sources in berth_dp_pubpol */
 };
 
 struct berth_dp_net {
@@ -113,7 +115,7 @@ struct berth_dp_addr {
 /*
  * LPM key over an address scoped by an id (berth_dp_subnets: id 0, every
  * berth subnet -> bridge ifindex; berth_dp_allow: publish id; berth_dp_egress:
- * endpoint ifindex). The id keeps the address 8-byte aligned, too.
+ * endpoint ifindex; berth_dp_pubpol: bridge ifindex). The id keeps the address 8-byte aligned, too.
  */
 struct berth_dp_lpm_id {
 	__u32 prefixlen;	/* 32 + address bits */

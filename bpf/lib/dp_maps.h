@@ -79,6 +79,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } berth_dp_allow SEC(".maps");
 
+/* (bridge ifindex, source prefix) -> 1: the operator's publish policy of networks flagged BERTH_NET_PUBPOL */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, BERTH_ALLOW_MAX);
+	__type(key, struct berth_dp_lpm_id);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} berth_dp_pubpol SEC(".maps");
+
 /* (endpoint ifindex, destination prefix) -> the ports admitted: egress allow-lists */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -265,7 +265,7 @@ static __always_inline int pick_sport(struct dp_ctx *c, struct berth_ct_key *nt,
 }
 
 /*
- * A new connection to a published port: allow-list, then DNAT to the
+ * A new connection to a published port: the operator's policy and the allow-list, then DNAT to the
  * sandbox. The client's address is kept, except where the sandbox could not
  * answer it: a sandbox reaching its own published port, and the host's
  * loopback; those are masqueraded to the sandbox's gateway.
@@ -279,14 +279,18 @@ static __always_inline int publish(struct dp_ctx *c, const struct berth_dp_pub *
 	int r;
 
 	c->rule = BERTH_RULE_PUBLISH;
-	if (!allow_ok(c, e))
-		return -BERTH_DROP_ALLOWLIST;
 	tep = bpf_map_lookup_elem(&berth_dp_ep_ip, e->target);
 	if (!tep)
-		return to_stack(c, BERTH_RULE_PUBLISH);
+		return allow_ok(c, e) ? to_stack(c, BERTH_RULE_PUBLISH) : -BERTH_DROP_ALLOWLIST;
 	tnet = bpf_map_lookup_elem(&berth_dp_nets, &tep->net);
 	if (!tnet)
 		return -BERTH_DROP_NO_CONFIG;
+	/* The operator's policy first, then the publish's own allow-list. */
+	if ((tnet->flags & BERTH_NET_PUBPOL) &&
+	    !berth_pubpol_ok(tnet->bridge, c->hook == BERTH_HOOK_HOST, (const struct berth_dp_addr *)c->p.key.saddr))
+		return -BERTH_DROP_PUBLISH_POLICY;
+	if (!allow_ok(c, e))
+		return -BERTH_DROP_ALLOWLIST;
 	addr_cpy(nt.daddr, e->target);
 	nt.dport = bpf_htons(e->cport + (port - e->start));
 	if (addr_eq(c->p.key.saddr, e->target) || addr_loopback(c->p.key.saddr)) {

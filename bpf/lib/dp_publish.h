@@ -126,5 +126,23 @@ static __always_inline int allow_ok(const struct dp_ctx *c, const struct berth_d
 	return bpf_map_lookup_elem(&berth_dp_allow, &k) != 0;
 }
 
+/*
+ * The operator's publish policy of the network behind bridge @bridge:
+ * whether source @src may reach its published ports. Decided before the
+ * publish's own allow-list, which can only narrow it. The host's own
+ * loopback connections (@from_host) are the host, not a neighbour. A global
+ * function: the verifier checks it once, not once per path into it.
+ */
+__noinline int berth_pubpol_ok(__u32 bridge, __u32 from_host, const struct berth_dp_addr *src)
+{
+	struct berth_dp_lpm_id k DP_ALIGNED = { .prefixlen = 32 + 128, .id = bpf_htonl(bridge) };
+
+	if (!src)
+		return 0;
+	if (from_host && addr_loopback(src->a))
+		return 1;
+	addr_cpy(k.a, src->a);
+	return bpf_map_lookup_elem(&berth_dp_pubpol, &k) != 0;
+}
 
 #endif /* BERTH_LIB_DP_PUBLISH_H */

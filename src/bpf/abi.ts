@@ -41,6 +41,7 @@ export const dropReasons: Record<number, { name: string; what: string }> = {
   22: { name: 'dhcp-server', what: 'a sandbox sent a DHCP or DHCPv6 server reply' },
   23: { name: 'spoof-nd', what: 'a sandbox advertised a neighbour address not its own' },
   24: { name: 'dns-outside', what: 'to a gateway\'s DNS port from beyond its network' },
+  25: { name: 'publish-policy', what: 'the operator\'s publish policy (berthd --publish-allow, -o publish.allow) refused the source' },
 };
 export const dropReasonName: Record<number, string> = Object.fromEntries(Object.entries(dropReasons).map(([k, v]) => [k, v.name]));
 
@@ -98,7 +99,7 @@ export const pktEvent: Codec<PktEvent> = structCodec<PktEvent & { pad: never }>(
 // ---- the datapath (bpf/tc_*.c) ----
 // Addresses are 16-byte Buffers: IPv6, or IPv4 mapped (::ffff:a.b.c.d).
 
-export const NetFlag = { V4: 1, V6: 2, Icc: 4, Internal: 8, Masq: 16, Routed: 32 } as const;
+export const NetFlag = { V4: 1, V6: 2, Icc: 4, Internal: 8, Masq: 16, Routed: 32, PubPolicy: 64 } as const;
 export interface DpNet { gw4: Buffer; gw6: Buffer; gwMac: Buffer; flags: number; bridge: number; mtu: number }
 export const dpNet: Codec<DpNet> = structCodec<DpNet>('berth_dp_net', [
   ['gw4', { bytes: 16 }], ['gw6', { bytes: 16 }], ['gwMac', { bytes: 6 }], ['flags', 'u16'], ['bridge', 'u32'], ['mtu', 'u32'],

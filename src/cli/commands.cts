@@ -227,8 +227,8 @@ export function addDaemonCommands(program: Command, client: () => Api): void {
     .action(async (o: { format: string }) => {
       const e = await client().call<Exposure>('GET', '/v1/exposure');
       if (o.format === 'json') return printJson(e);
-      process.stdout.write(table(['PROTO', 'BIND', 'HOST PORTS', 'SANDBOX', 'CONTAINER PORTS', 'NETWORK', 'ALLOW'],
-        e.published.map((p) => [p.proto, p.bind, p.hostPorts, p.sandbox, p.containerPorts, p.network, p.allow.join(',')])));
+      process.stdout.write(table(['PROTO', 'BIND', 'HOST PORTS', 'SANDBOX', 'CONTAINER PORTS', 'NETWORK', 'ALLOW', 'LIMITED BY'],
+        e.published.map((p) => [p.proto, p.bind, p.hostPorts, p.sandbox, p.containerPorts, p.network, p.allow.join(',') || 'none', p.limits.map((l) => l.by).join('; ') || '-'])));
       process.stdout.write('\n' + table(['FROM', 'TO', 'NETWORK', 'PORTS'], e.reachability.map((r) => [r.from, r.to, r.network, r.ports.join(',')])));
     });
 
@@ -267,7 +267,7 @@ export function addDaemonCommands(program: Command, client: () => Api): void {
     })
     .addOption(formatOption())
     .action(async (o: { sandbox?: string; network?: string; type?: string; count?: number; format: string }) => {
-      const POLICY = new Set(['icc', 'isolation', 'internal', 'allowlist', 'egress', 'spoof-ip', 'spoof-mac', 'spoof-arp', 'loopback', 'direct', 'family']);
+      const POLICY = new Set(['icc', 'isolation', 'internal', 'allowlist', 'publish-policy', 'egress', 'spoof-ip', 'spoof-mac', 'spoof-arp', 'loopback', 'direct', 'family']);
       const q = new URLSearchParams({ ...(o.sandbox ? { sandbox: o.sandbox } : {}), ...(o.network ? { network: o.network } : {}) });
       type Ev = DpEventView & { from?: string; to?: string; fromNetwork?: string; toNetwork?: string };
       // The first call starts the watch; only what happens after it is shown.

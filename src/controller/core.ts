@@ -41,6 +41,8 @@ export interface ControllerOptions {
   /** the packet datapath; told the whole desired state after every change */
   datapath?: Datapath;
   uplink?: string;
+  /** berthd --publish-allow, normalised: the only sources that reach published ports */
+  publishAllow?: string[];
   /** the overlay dataplane (berthd --store etcd://...), which the overlay driver drives */
   overlay?: OverlayDataplane;
   /** hold every published host port with a bound socket (berthd does; see drivers/ports.ts) */
@@ -141,7 +143,7 @@ export class Core {
     const now = records(draft);
     // A record is one entry a family at most: below half the table nothing needs counting.
     if (now <= records(this.state) || 2 * now <= max) return;
-    const n = desiredDatapath(draft, this.opts.uplink).publishes.length;
+    const n = desiredDatapath(draft, this.opts.uplink, this.opts.publishAllow).publishes.length;
     if (n > max) {
       throw conflict(`published ports: ${n} entries (one a port or range and family) do not fit the eBPF datapath's publish table of ${max}; start berthd with a larger --pub-max`);
     }

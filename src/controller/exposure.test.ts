@@ -20,8 +20,28 @@ const d = resolveDatapath({
 describe('exposure', () => {
   it('lists published ports with bind address, protocol and allow-list, not those of internal networks', () => {
     expect(exposure(d).published).toEqual([
-      { sandbox: 'web', network: 'net-a', bind: '*', hostPorts: '8080', containerPorts: '80', proto: 'tcp', allow: ['203.0.113.0/24'] },
-      { sandbox: 'web', network: 'net-a', bind: '127.0.0.1', hostPorts: '9000-9002', containerPorts: '9000-9002', proto: 'udp', allow: ['any'] },
+      { sandbox: 'web', network: 'net-a', bind: '*', hostPorts: '8080', containerPorts: '80', proto: 'tcp', allow: ['203.0.113.0/24'], limits: [{ by: 'publish --publish-allow', allow: ['203.0.113.0/24'] }] },
+      { sandbox: 'web', network: 'net-a', bind: '127.0.0.1', hostPorts: '9000-9002', containerPorts: '9000-9002', proto: 'udp', allow: ['any'], limits: [] },
+    ]);
+  });
+
+  it('with a publish policy: the sources both it and the publish\'s list admit, and where each limit comes from', () => {
+    const p = resolveDatapath({
+      networks: [net('a')],
+      endpoints: [ep('web', 'a')],
+      publishes: [
+        { sandbox: 'web', network: 'a', hostIp: '', hostPort: 80, count: 1, containerV4: '10.0.0.1', containerPort: 80, proto: 'tcp', allow: [] },
+        { sandbox: 'web', network: 'a', hostIp: '', hostPort: 81, count: 1, containerV4: '10.0.0.1', containerPort: 81, proto: 'tcp', allow: ['192.0.2.0/28'] },
+        { sandbox: 'web', network: 'a', hostIp: '', hostPort: 82, count: 1, containerV4: '10.0.0.1', containerPort: 82, proto: 'tcp', allow: ['198.51.100.0/24'] },
+      ],
+      links: [],
+      policies: { a: { allow: ['192.0.2.0/24'], from: 'berthd --publish-allow and network net-a -o publish.allow' } },
+    });
+    const by = 'berthd --publish-allow and network net-a -o publish.allow';
+    expect(exposure(p).published.map((e) => [e.hostPorts, e.allow, e.limits])).toEqual([
+      ['80', ['127.0.0.0/8', '192.0.2.0/24'], [{ by, allow: ['192.0.2.0/24'] }]],
+      ['81', ['192.0.2.0/28'], [{ by, allow: ['192.0.2.0/24'] }, { by: 'publish --publish-allow', allow: ['192.0.2.0/28'] }]],
+      ['82', [], [{ by, allow: ['192.0.2.0/24'] }, { by: 'publish --publish-allow', allow: ['198.51.100.0/24'] }]],
     ]);
   });
 

@@ -13,7 +13,10 @@ export interface PublishedExposure {
   hostPorts: string;
   containerPorts: string;
   proto: string;
+  /** the sources that reach it (['any']: every source; [] none but the host's loopback, where it applies) */
   allow: string[];
+  /** where each limit on those sources comes from: the operator's policy, the publish's own list; [] unlimited */
+  limits: { by: string; allow: string[] }[];
 }
 
 export interface Reach {
@@ -34,7 +37,7 @@ const range = (lo: number, count: number) => (count > 1 ? `${lo}-${lo + count - 
 export function exposure(d: DesiredDatapath): Exposure {
   const netName = new Map(d.networks.map((n) => [n.id, n.name]));
   // The intent holds only publishes that install a mapping, one per family: one line per publish, its families' allow-lists together.
-  const byPublish = new Map<string, PublishedExposure & { restricted: boolean }>();
+  const byPublish = new Map<string, Omit<PublishedExposure, 'limits'> & { restricted: boolean; policy?: { from: string; allow: string[] }; own: string[]; admit?: string[] }>();
   for (const p of d.publishes) {
     const k = JSON.stringify([p.sandbox, p.network, p.proto, p.hostIp, p.hostPort, p.count, p.containerPort]);
     const e = byPublish.get(k) ?? {
@@ -46,12 +49,26 @@ export function exposure(d: DesiredDatapath): Exposure {
       proto: p.proto,
       allow: [],
       restricted: p.restricted,
+      own: [],
     };
-    e.allow.push(...p.allow.filter((a) => !e.allow.includes(a)));
+    e.own.push(...p.allow.filter((a) => !e.own.includes(a)));
+    if (p.policy) {
+      e.policy ??= { from: p.policy.from, allow: [] };
+      e.policy.allow.push(...p.policy.allow.filter((a) => !e.policy!.allow.includes(a)));
+      e.admit = [...(e.admit ?? []), ...p.admit!.filter((a) => !e.admit?.includes(a))];
+    }
     byPublish.set(k, e);
   }
   const published = [...byPublish.values()]
-    .map(({ restricted, allow, ...e }) => ({ ...e, allow: restricted ? allow.sort() : ['any'] }))
+    .map(({ restricted, allow: _a, own, policy, admit, ...e }) => ({
+      ...e,
+      // With a policy: what it and the publish's own list both admit; else the publish's list.
+      allow: admit ? admit.sort() : restricted ? own.sort() : ['any'],
+      limits: [
+        ...(policy ? [{ by: policy.from, allow: policy.allow.sort() }] : []),
+        ...(restricted ? [{ by: 'publish --publish-allow', allow: own.sort() }] : []),
+      ],
+    }))
     .sort((a, b) => a.proto.localeCompare(b.proto) || a.bind.localeCompare(b.bind) || Number(a.hostPorts.split('-')[0]) - Number(b.hostPorts.split('-')[0]));
   const reachability: Reach[] = [];
   for (const n of d.networks) {

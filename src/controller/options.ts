@@ -4,6 +4,7 @@
  */
 import { badRequest } from '../errors.js';
 import type { NetworkDriverName } from '../store/model.js';
+import { parsePublishAllow } from '../datapath/publish-policy.js';
 
 type Check = (v: string) => string | null; // normalised value, or null when invalid
 
@@ -12,6 +13,9 @@ const mtu: Check = (v) => (/^\d+$/.test(v) && Number(v) >= 68 && Number(v) <= 65
 export const IFNAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/;
 const ifname: Check = (v) => (IFNAME_RE.test(v) ? v : null);
 const oneOf = (...xs: string[]): Check => (v) => (xs.includes(v) ? v : null);
+// Throws naming the bad prefix itself (a long list is hard to read back).
+const prefixes: Check = (v) => parsePublishAllow(v, 'option publish.allow').join(',');
+const PUBLISH_ALLOW = { check: prefixes, expect: 'CIDR[,CIDR...]: the only sources that reach published ports of this network (besides the host\'s 127.0.0.1/::1)' };
 const intIn = (lo: number, hi: number): Check => (v) => (/^\d+$/.test(v) && Number(v) >= lo && Number(v) <= hi ? String(Number(v)) : null);
 
 const KEYS: Record<NetworkDriverName, Record<string, { check: Check; expect: string }>> = {
@@ -22,6 +26,7 @@ const KEYS: Record<NetworkDriverName, Record<string, { check: Check; expect: str
     'bridge.name': { check: ifname, expect: 'an interface name of at most 15 characters' },
     router: { check: oneOf('none', 'external'), expect: 'none or external (external: a real router serves the network; its sandboxes keep accepting router advertisements and redirects)' },
     egress: { check: oneOf('allow', 'deny'), expect: 'allow or deny (deny: sandboxes without --egress-allow reach nothing outside their networks)' },
+    'publish.allow': PUBLISH_ALLOW,
   },
   macvlan: {
     parent: { check: ifname, expect: 'an interface name' },
@@ -35,6 +40,7 @@ const KEYS: Record<NetworkDriverName, Record<string, { check: Check; expect: str
     router: { check: oneOf('none', 'external'), expect: 'none or external (external: a real router serves the network; its sandboxes keep accepting router advertisements and redirects)' },
     egress: { check: oneOf('allow', 'deny'), expect: 'allow or deny (deny: sandboxes without --egress-allow reach nothing outside their networks)' },
     mtu: { check: mtu, expect: 'a number from 68 to 65535' },
+    'publish.allow': PUBLISH_ALLOW,
   },
   routed: {
     'routed.block': { check: (v) => (/^\/?\d{1,2}$/.test(v) ? `/${v.replace('/', '')}` : null), expect: 'a prefix length such as /26 (the size of each host\'s block)' },

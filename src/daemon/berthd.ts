@@ -30,6 +30,7 @@ import { readFileSync } from 'node:fs';
 import { Metrics } from '../metrics/metrics.js';
 import { parseMetricsAddr, startMetricsServer } from '../metrics/server.js';
 import { packageVersion } from '../package.cjs';
+import { parsePublishAllow } from '../datapath/publish-policy.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -58,6 +59,8 @@ export interface DaemonOptions {
   etcdKey?: string;
   /** HOST:PORT: serve GET /metrics over TCP too (the unix socket always does) */
   metricsAddr?: string;
+  /** CIDR[,CIDR...]: the operator's publish policy (the only sources that reach published ports) */
+  publishAllow?: string;
 }
 
 async function chooseDatapath(requested: DaemonOptions['datapath']): Promise<DatapathChoice & { requested: string }> {
@@ -124,10 +127,11 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
       onApply: (s, ok) => metrics?.observeApply(s, ok),
       ports: new PortHolder(subsystemLogger('ports')),
       ...(o.uplink ? { uplink: o.uplink } : {}),
+      ...(o.publishAllow ? { publishAllow: parsePublishAllow(o.publishAllow, '--publish-allow') } : {}),
       ...(joined ? { overlay: joined.overlay } : {}),
     });
     if (joined) GlobalNetworks.attach(controller, { cluster: joined.cluster, overlay: joined.overlay, underlayMtu: joined.underlayMtu, log: controller.log });
-    const m = (metrics = new Metrics(controller, subsystemLogger('metrics')));
+    const m = (metrics = new Metrics(controller, subsystemLogger('metrics'), () => d.stats()));
     const rec = await controller.reconcile().catch((e: unknown) => {
       m.reconciled('start', 'failed');
       throw e;

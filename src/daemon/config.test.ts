@@ -66,6 +66,7 @@ describe('the config file', () => {
       stateDir: '/var/lib/b', socket: '/run/b.sock', datapath: 'iptables', uplink: 'eth1', logLevel: 'debug', bip: '10.1.0.1/24',
       fixedCidr: '10.1.0.128/25', bridge: 'br1', dnsPort: 5353, driftCheckMs: 500, dockerPlugin: '/run/d.sock', store: 'etcds://10.0.0.1:2379,10.0.0.2:2379',
       advertiseAddr: '10.0.0.9', ctMax: 4096, pubMax: 131072, bpffs: '/sys/fs/bpf/x', etcdCacert: '/c', etcdCert: '/d', etcdKey: '/e', resolvConf: '/r', metricsAddr: '[::1]:9464',
+      publishAllow: '192.168.0.0/16,2001:db8::/32',
     };
     expect(Object.keys(all).sort()).toEqual(OPTIONS.map((s) => s.key).sort());
     expect(parseConfigText(JSON.stringify(all), 'f.json')).toEqual(all);
@@ -111,6 +112,9 @@ describe('the config file', () => {
     ['store', 'consul://x:1', /key "store": "consul:\/\/x:1" is not valid; expected "embedded" or etcd:\/\/HOST:PORT/],
     ['advertiseAddr', '2001:db8::1', /key "advertiseAddr": "2001:db8::1" is not valid; expected an IPv4 address$/],
     ['metricsAddr', '127.0.0.1', /key "metricsAddr": "127.0.0.1" is not valid; expected HOST:PORT/],
+    // a list names its bad item
+    ['publishAllow', '10.0.0.0/8,10.1.0/16', /key "publishAllow": "10.0.0.0\/8,10.1.0\/16" is not a list of source prefixes \('10.1.0\/16' is not an address\/prefix such as 192.168.0.0\/16 or 2001:db8::\/32\); expected CIDR\[,CIDR...\]/],
+    ['publishAllow', '10.0.0.0/8,', /key "publishAllow": "10.0.0.0\/8," is not a list of source prefixes/],
   ];
   it.each(bad)('refuses a bad %s (%j) naming the file, the key, the value and what is expected', (key, value, message) => {
     const text = JSON.stringify({ [key]: value });
@@ -119,7 +123,7 @@ describe('the config file', () => {
   });
 
   it('accepts the good value of each of those keys (the control)', () => {
-    const good = { dnsPort: 1, ctMax: 1024, driftCheckMs: 1, datapath: 'bpf', logLevel: 'silent', stateDir: 'rel/dir', socket: '/s', resolvConf: '/r', bip: '10.0.0.1/8', fixedCidr: '10.0.0.0/9', bridge: 'a23456789012345', uplink: 'eth0.7', store: 'etcd://h:2379', advertiseAddr: '10.0.0.1', metricsAddr: '0.0.0.0:1' };
+    const good = { dnsPort: 1, ctMax: 1024, driftCheckMs: 1, datapath: 'bpf', logLevel: 'silent', stateDir: 'rel/dir', socket: '/s', resolvConf: '/r', bip: '10.0.0.1/8', fixedCidr: '10.0.0.0/9', bridge: 'a23456789012345', uplink: 'eth0.7', store: 'etcd://h:2379', advertiseAddr: '10.0.0.1', metricsAddr: '0.0.0.0:1', publishAllow: '10.0.0.0/8' };
     expect(parseConfigText(JSON.stringify(good), 'f')).toEqual(good);
   });
 });

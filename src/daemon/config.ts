@@ -10,6 +10,7 @@ import { BerthError } from '../errors.js';
 import { parseIp, parsePrefix } from '../ipam/addr.js';
 import { parseMetricsAddr } from '../metrics/server.js';
 import { DEFAULT_SOCKET } from '../api/defaults.cjs';
+import { parsePublishAllow } from '../datapath/publish-policy.js';
 import type { DaemonOptions } from './berthd.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/berth/berthd.json';
@@ -59,6 +60,19 @@ const ipv4: Kind = {
   },
   expected: 'an IPv4 address',
 };
+/** An error a check throws to have its message (naming the bad part of a value) shown. */
+class Detail extends Error {}
+const prefixList: Kind = {
+  type: 'string',
+  check: (v) => {
+    try {
+      parsePublishAllow(v, 'list');
+    } catch (e) {
+      throw new Detail((e as Error).message.replace(/^list: /, ''));
+    }
+  },
+  expected: 'CIDR[,CIDR...] such as 192.168.0.0/16,2001:db8::/32',
+};
 const hostPort: Kind = { type: 'string', check: (v) => void parseMetricsAddr(v), expected: 'HOST:PORT such as 127.0.0.1:9464 or [::1]:9464' };
 
 /** Every berthd option. Order is the order of --help and of --print-config. */
@@ -83,6 +97,7 @@ export const OPTIONS: readonly Spec[] = [
   { key: 'etcdCert', arg: 'file', help: 'with etcds://: client certificate', kind: path('a file path') },
   { key: 'etcdKey', arg: 'file', help: 'with etcds://: client key', kind: path('a file path') },
   { key: 'resolvConf', arg: 'path', help: 'the host resolv.conf: what sandboxes inherit and where the embedded DNS forwards', kind: path('a file path'), default: '/etc/resolv.conf' },
+  { key: 'publishAllow', arg: 'cidrs', help: "the only sources that reach any published port (the host's 127.0.0.1/::1 always do); a publish's --publish-allow and a network's -o publish.allow narrow it (default: every source)", kind: prefixList, what: 'a list of source prefixes' },
   { key: 'metricsAddr', arg: 'host:port', help: 'also serve Prometheus metrics (GET /metrics) over TCP here, e.g. 127.0.0.1:9464; the API socket always serves them', kind: hostPort },
 ];
 
@@ -117,7 +132,8 @@ function parseValue(s: Spec, raw: unknown, where: string, fromText: boolean): Va
   }
   try {
     k.check?.(raw);
-  } catch {
+  } catch (e) {
+    if (e instanceof Detail) throw new BerthError('bad-request', `${where}: ${show} is not ${s.what ?? 'valid'} (${e.message}); expected ${expected(s.kind)}`);
     throw bad();
   }
   return raw;

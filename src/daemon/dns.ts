@@ -54,22 +54,26 @@ export class DnsManager {
   async networkDown(n: NetworkRecord): Promise<void> {
     const s = this.servers.get(n.id);
     this.servers.delete(n.id);
+    if (s) addStats(this.retired, s.stats());
     await s?.close();
   }
 
-  /** Queries every server turned away, summed. */
+  /** Every server's counters, summed since berthd started (those of servers already closed too: they are counters). */
   stats(): DnsStats {
-    const out: DnsStats = { notAdmitted: 0, rateLimited: 0 };
-    for (const s of this.servers.values()) {
-      const x = s.stats();
-      out.notAdmitted += x.notAdmitted;
-      out.rateLimited += x.rateLimited;
-    }
+    const out: DnsStats = { ...this.retired };
+    for (const s of this.servers.values()) addStats(out, s.stats());
     return out;
   }
+
+  /** the counters of servers closed so far */
+  private readonly retired: DnsStats = { notAdmitted: 0, rateLimited: 0, forwarded: 0, unanswered: 0 };
 
   async closeAll(): Promise<void> {
     for (const s of this.servers.values()) await s.close();
     this.servers.clear();
   }
+}
+
+function addStats(into: DnsStats, x: DnsStats): void {
+  for (const k of Object.keys(into) as (keyof DnsStats)[]) into[k] += x[k];
 }

@@ -35,6 +35,12 @@ export interface DpNetwork {
   routed?: boolean;
   /** a routed network: this host's block of @subnet4; its addresses never arrive from the uplink (forged) */
   block4?: string;
+  /**
+   * The operator's publish policy (berthd --publish-allow, -o publish.allow),
+   * resolved: only these sources (and the host's loopback ones) reach the
+   * published ports of this network's sandboxes. Absent: every source.
+   */
+  publishAllow?: string[];
 }
 
 /** One destination an egress allow-list admits: a prefix, optionally one port of one protocol. */
@@ -87,6 +93,10 @@ export interface DpPublish {
   restricted: boolean;
   /** the allow-list's prefixes (or addresses) of @family */
   allow: string[];
+  /** the operator's publish policy over this publish (not for loopback binds): its prefixes of @family, and where it comes from */
+  policy?: { allow: string[]; from: string };
+  /** with @policy: the sources of @family whose connections are translated (the policy and loopback, narrowed by @allow) */
+  admit?: string[];
 }
 
 /** A Docker link: @client may open connections to @target's exposed @port, and nothing else opens. */

@@ -26,6 +26,24 @@ describe('the resolved intent', () => {
     expect([v6!.restricted, v6!.allow]).toEqual([true, []]);
   });
 
+  it('the publish policy: per family, loopback sources admitted, narrowed by the publish\'s list; loopback binds and networks without one have none', () => {
+    const policies = { a: { allow: ['192.0.2.0/24', '2001:db8::/32'], from: 'network a -o publish.allow' } };
+    const d = resolveDatapath(spec({ policies, publishes: [pub({ containerV6: 'fd00::2' }), pub({ hostPort: 81, allow: ['192.0.2.7/32', '203.0.113.0/24'] }), pub({ hostIp: '127.0.0.1', hostPort: 82 })] }));
+    const [v4, v6, narrowed, lo] = d.publishes;
+    expect([v4!.policy, v4!.admit]).toEqual([{ allow: ['192.0.2.0/24'], from: 'network a -o publish.allow' }, ['127.0.0.0/8', '192.0.2.0/24']]);
+    expect([v6!.policy!.allow, v6!.admit]).toEqual([['2001:db8::/32'], ['2001:db8::/32', '::1/128']]);
+    expect(narrowed!.admit).toEqual(['192.0.2.7/32']);
+    expect([lo!.policy, lo!.admit]).toEqual([undefined, undefined]);
+    expect(d.networks.find((n) => n.id === 'a')!.publishAllow).toEqual(['192.0.2.0/24', '2001:db8::/32']);
+    expect(d.networks.find((n) => n.id === 'i')!.publishAllow).toBeUndefined();
+  });
+
+  it('a policy change changes the front ends it covers (their flows are flushed)', () => {
+    const before = resolveDatapath(spec({ publishes: [pub()] }));
+    const after = resolveDatapath(spec({ publishes: [pub()], policies: { a: { allow: ['192.0.2.0/24'], from: 'berthd --publish-allow' } } }));
+    expect(changedFronts(before, after).map((f) => f.hostPort)).toEqual([8080]);
+  });
+
   it('loopback binds are flagged', () => {
     const [lo, any] = resolveDatapath(spec({ publishes: [pub({ hostIp: '127.0.0.1' }), pub({ hostPort: 81 })] })).publishes;
     expect([lo!.loopback, any!.loopback]).toEqual([true, false]);

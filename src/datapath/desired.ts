@@ -8,6 +8,11 @@
  *  - each publish per address family: its bind address's, or both for "every
  *    address", where the sandbox has an address of that family; its
  *    allow-list split the same way; loopback binds flagged;
+ *  - the operator's publish policy (publish-policy.ts): per network, the
+ *    host's and the network's lists combined; per publish, the sources its
+ *    connections are translated for (the policy, loopback sources exempt,
+ *    narrowed by the publish's own list). Loopback binds are the host's own:
+ *    no policy;
  *  - the forwarding sysctls;
  *  - which publish front ends changed between two intents (changedFronts):
  *    the flows a backend flushes from its connection table.
@@ -17,6 +22,7 @@ import { poolFor } from '../ipam/ipam.js';
 import { familyOf } from '../ipam/addr.js';
 import type { DesiredDatapath, DpEndpoint, DpLink, DpNetwork, DpPublish } from './datapath.js';
 import { forwardingSysctls } from './sysctl.js';
+import { everyAddress, familyOfPrefix, intersectPrefixes, loopbackPrefix, networkPolicy, parsePublishAllow, policySource } from './publish-policy.js';
 
 /** A publish as the state asks for it: a sandbox's port range, on its first endpoint; resolved into DpPublish. */
 export interface DpPublishSpec {
@@ -34,6 +40,14 @@ export interface DpPublishSpec {
   allow: string[];
 }
 
+/** The operator's publish policy of one network, resolved (publish-policy.ts). */
+export interface PolicySpec {
+  /** sources allowed to reach the network's published ports (both families) */
+  allow: string[];
+  /** where it comes from, for `berth exposure` */
+  from: string;
+}
+
 /** The datapath as the state asks for it, before resolution. */
 export interface DatapathSpec {
   uplink?: string;
@@ -41,10 +55,13 @@ export interface DatapathSpec {
   endpoints: DpEndpoint[];
   publishes: DpPublishSpec[];
   links: DpLink[];
+  /** network id -> its publish policy; absent: every source */
+  policies?: Record<string, PolicySpec>;
 }
 
-export function desiredDatapath(state: State, uplink?: string): DesiredDatapath {
-  return resolveDatapath(datapathSpec(state, uplink));
+/** @publishAllow: berthd --publish-allow (normalised prefixes), absent: no host-wide policy. */
+export function desiredDatapath(state: State, uplink?: string, publishAllow?: string[]): DesiredDatapath {
+  return resolveDatapath(datapathSpec(state, uplink, publishAllow));
 }
 
 /** Every decision of the intent made (see the top of this file). */
@@ -52,9 +69,9 @@ export function resolveDatapath(s: DatapathSpec): DesiredDatapath {
   const mapping = new Set(s.networks.filter((n) => n.bridge && !n.internal).map((n) => n.id));
   return {
     ...(s.uplink ? { uplink: s.uplink } : {}),
-    networks: s.networks,
+    networks: s.networks.map((n) => (s.policies?.[n.id] ? { ...n, publishAllow: s.policies[n.id]!.allow } : n)),
     endpoints: s.endpoints,
-    publishes: s.publishes.filter((p) => mapping.has(p.network)).flatMap(resolvePublish),
+    publishes: s.publishes.filter((p) => mapping.has(p.network)).flatMap((p) => resolvePublish(p, s.policies?.[p.network])),
     links: s.links,
     sysctls: forwardingSysctls(s.networks.some((n) => n.bridge && n.subnet6)),
   };
@@ -64,19 +81,27 @@ export function isLoopback(ip: string): boolean {
   return ip === '::1' || /^127\./.test(ip);
 }
 
-const familyOfPrefix = (cidr: string) => familyOf(cidr.split('/')[0]!);
-
-function resolvePublish(p: DpPublishSpec): DpPublish[] {
+function resolvePublish(p: DpPublishSpec, policy: PolicySpec | undefined): DpPublish[] {
   const families: (4 | 6)[] = p.hostIp ? [familyOf(p.hostIp)].filter((f): f is 4 | 6 => f === 4 || f === 6) : [4, 6];
   const out: DpPublish[] = [];
   for (const family of families) {
     const target = family === 4 ? p.containerV4 : p.containerV6;
     if (!target) continue;
-    out.push({
-      sandbox: p.sandbox, network: p.network, family, hostIp: p.hostIp, loopback: isLoopback(p.hostIp),
+    const loopback = isLoopback(p.hostIp);
+    const own = p.allow.filter((a) => familyOfPrefix(a) === family);
+    const restricted = p.allow.length > 0;
+    const pub: DpPublish = {
+      sandbox: p.sandbox, network: p.network, family, hostIp: p.hostIp, loopback,
       hostPort: p.hostPort, count: p.count, target, containerPort: p.containerPort, proto: p.proto,
-      restricted: p.allow.length > 0, allow: p.allow.filter((a) => familyOfPrefix(a) === family),
-    });
+      restricted, allow: own,
+    };
+    // The policy admits its prefixes and the host's loopback sources; the publish's own list narrows that.
+    if (policy && !loopback) {
+      const mine = policy.allow.filter((a) => familyOfPrefix(a) === family);
+      pub.policy = { allow: mine, from: policy.from };
+      pub.admit = intersectPrefixes([...mine, loopbackPrefix(family)], restricted ? own : [everyAddress(family)]);
+    }
+    out.push(pub);
   }
   return out;
 }
@@ -98,7 +123,7 @@ function publishTargets(d: DesiredDatapath): Map<string, { front: FrontEnd; targ
   for (const p of d.publishes) {
     const front: FrontEnd = { proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, count: p.count };
     // a plain join (not JSON): 10,000 publishes are compared on every apply; '|' and ',' appear in none of these values
-    const target = `${p.network}|${p.sandbox}|${p.family}|${p.target}|${p.containerPort}|${p.restricted}|${[...p.allow].sort().join(',')}`;
+    const target = `${p.network}|${p.sandbox}|${p.family}|${p.target}|${p.containerPort}|${p.restricted}|${[...p.allow].sort().join(',')}|${p.admit ? [...p.admit].sort().join(',') : '*'}`;
     const k = frontKey(front);
     const prev = out.get(k);
     out.set(k, { front, target: prev ? `${prev.target};${target}` : target });
@@ -134,7 +159,7 @@ export function staleFronts(before: DesiredDatapath, after: DesiredDatapath): Fr
 }
 
 /** The state's networks, endpoints, publishes and links as the datapath sees them, not yet resolved. */
-function datapathSpec(state: State, uplink?: string): DatapathSpec {
+function datapathSpec(state: State, uplink?: string, publishAllow?: string[]): DatapathSpec {
   const networks: DpNetwork[] = Object.values(state.networks).map((n) => {
     const p4 = poolFor(n.pools, 4);
     const p6 = poolFor(n.pools, 6);
@@ -200,5 +225,11 @@ function datapathSpec(state: State, uplink?: string): DatapathSpec {
       }
     }
   }
-  return { ...(uplink ? { uplink } : {}), networks, endpoints, publishes, links };
+  const policies: Record<string, PolicySpec> = {};
+  for (const n of Object.values(state.networks)) {
+    const own = n.options['publish.allow'] ? parsePublishAllow(n.options['publish.allow'], `network ${n.name} option publish.allow`) : undefined;
+    const allow = networkPolicy(publishAllow, own);
+    if (allow) policies[n.id] = { allow, from: policySource(!!publishAllow, own ? n.name : undefined) };
+  }
+  return { ...(uplink ? { uplink } : {}), networks, endpoints, publishes, links, policies };
 }

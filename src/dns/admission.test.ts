@@ -4,7 +4,7 @@
  * client: the rest is REFUSED, never sent upstream, and counted.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TableLookup, closeServers, query, rcodeOf, startDns, tcpQueries, udpQuery, upstream } from '../../test/helpers/dns.js';
+import { TableLookup, blackhole, closeServers, query, rcodeOf, startDns, tcpQueries, udpQuery, upstream } from '../../test/helpers/dns.js';
 
 afterEach(closeServers);
 
@@ -20,7 +20,7 @@ describe('EmbeddedDns: who may ask', () => {
     await expect(udpQuery(dns, query('example.com'), { from: '127.0.0.3', timeoutMs: 400 })).rejects.toThrow();
     await expect(tcpQueries(dns, [query('example.com')], { from: '127.0.0.3' })).rejects.toThrow();
     expect(up.seen.length).toBe(1);
-    expect(dns.stats()).toEqual({ notAdmitted: 2, rateLimited: 0 });
+    expect(dns.stats()).toEqual({ notAdmitted: 2, rateLimited: 0, forwarded: 1, unanswered: 0 });
   });
 
   it('a lookup whose admits() throws drops the query (fails closed)', async () => {
@@ -43,7 +43,7 @@ describe('EmbeddedDns: forwarding rate per client', () => {
     expect(up.seen.map((s) => s.name)).toEqual(['n0.example.com', 'n1.example.com', 'n2.example.com']);
     expect(rcodeOf(await udpQuery(dns, query('other.example.com'), { from: '127.0.0.3' }))).toBe(0);
     expect(up.seen.length).toBe(4);
-    expect(dns.stats()).toEqual({ notAdmitted: 0, rateLimited: 2 });
+    expect(dns.stats()).toEqual({ notAdmitted: 0, rateLimited: 2, forwarded: 4, unanswered: 0 });
   });
 
   it('names of ours are answered past the limit (only forwarding costs tokens)', async () => {
@@ -58,5 +58,18 @@ describe('EmbeddedDns: forwarding rate per client', () => {
   it('refuses a bad rate, naming it', async () => {
     await expect(startDns({ forwardRate: { perSecond: 0, burst: 3 } })).rejects.toThrow(/forwardRate.perSecond 0/);
     await expect(startDns({ forwardRate: { perSecond: 1, burst: 1.5 } })).rejects.toThrow(/forwardRate.burst 1.5/);
+  });
+});
+
+describe('EmbeddedDns: counting what it forwards', () => {
+  it('a forwarded query no upstream answers is counted unanswered', async () => {
+    const hole = await blackhole();
+    try {
+      const { dns } = await startDns({ upstreams: [hole.spec], upstreamTimeoutMs: 200 });
+      expect(rcodeOf(await udpQuery(dns, query('lost.example.com')))).toBe(2);
+      expect(dns.stats()).toEqual({ notAdmitted: 0, rateLimited: 0, forwarded: 1, unanswered: 1 });
+    } finally {
+      await hole.close();
+    }
   });
 });

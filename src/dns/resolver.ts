@@ -74,12 +74,16 @@ export interface ForwardRate {
   burst: number;
 }
 
-/** What the server turned away, since it started. */
+/** What the server turned away and forwarded, since it started. */
 export interface DnsStats {
   /** queries from clients the lookup does not admit: dropped */
   notAdmitted: number;
   /** queries over a client's forwarding rate: REFUSED, not forwarded */
   rateLimited: number;
+  /** queries sent on to the upstream servers */
+  forwarded: number;
+  /** forwarded queries no upstream answered (or none could be asked): SERVFAIL, or no reply */
+  unanswered: number;
 }
 
 export interface EmbeddedDnsOptions {
@@ -124,7 +128,7 @@ export class EmbeddedDns {
   private readonly conns = new Set<net.Socket>();
   private inFlight = 0;
   private closing: Promise<void> | undefined;
-  private readonly counts: DnsStats = { notAdmitted: 0, rateLimited: 0 };
+  private readonly counts: DnsStats = { notAdmitted: 0, rateLimited: 0, forwarded: 0, unanswered: 0 };
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   private constructor(
@@ -463,13 +467,16 @@ export class EmbeddedDns {
     const upstreams = this.upstreamsFor(q.client);
     if (upstreams.length === 0) {
       this.log.debug(ctx, 'no upstream servers: SERVFAIL');
+      this.counts.unanswered++;
       return this.failure(q);
     }
     if (this.inFlight >= this.maxInFlight) {
       this.log.debug({ ...ctx, inFlight: this.inFlight }, 'too many forwarded queries in flight: SERVFAIL');
+      this.counts.unanswered++;
       return this.failure(q);
     }
     this.inFlight++;
+    this.counts.forwarded++;
     let fallback: Buffer | undefined;
     try {
       for (const up of upstreams) {
@@ -502,6 +509,7 @@ export class EmbeddedDns {
     }
     if (fallback) return { reply: this.relay(q, fallback) };
     this.log.debug(ctx, 'no upstream answered: SERVFAIL');
+    this.counts.unanswered++;
     return this.failure(q);
   }
 

@@ -19,6 +19,19 @@ function source(status: () => Promise<DatapathStatus>) {
 }
 
 describe('metrics', () => {
+  it('mirror the embedded DNS servers\' counters', async () => {
+    const dns = { notAdmitted: 2, rateLimited: 5, forwarded: 9, unanswered: 1 };
+    const m = new Metrics(source(async () => ({ kind: 'none' }) as unknown as DatapathStatus), undefined, () => dns);
+    let f = parsePrometheusText(await m.render());
+    expect(sampleValue(f, 'berth_dns_refused_queries_total', { reason: 'not-admitted' })).toBe(2);
+    expect(sampleValue(f, 'berth_dns_refused_queries_total', { reason: 'rate-limited' })).toBe(5);
+    expect(sampleValue(f, 'berth_dns_forwarded_queries_total')).toBe(9);
+    expect(sampleValue(f, 'berth_dns_unanswered_queries_total')).toBe(1);
+    dns.forwarded = 12;
+    f = parsePrometheusText(await m.render());
+    expect(sampleValue(f, 'berth_dns_forwarded_queries_total')).toBe(12);
+  });
+
   it('mirror the datapath status and the state, and parse as Prometheus text', async () => {
     let icc = 3;
     const m = new Metrics(source(async () => ({

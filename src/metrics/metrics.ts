@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { DatapathStatus } from '../datapath/datapath.js';
 import type { State } from '../store/model.js';
+import type { DnsStats } from '../dns/resolver.js';
 
 /** What the metrics read at scrape time: the controller gives both. */
 export interface MetricsSource {
@@ -47,11 +48,16 @@ export class Metrics {
   private readonly reconciles = new Counter({ name: 'berth_reconcile_runs_total', help: 'Reconcile runs: the replay of the store at start, and the periodic check for changes made outside berth', labelNames: ['kind', 'outcome'], registers: [this.registry] });
   private readonly sandboxes = new Gauge({ name: 'berth_sandboxes', help: 'Sandboxes, by network mode', labelNames: ['mode'], registers: [this.registry] });
   private readonly networks = new Gauge({ name: 'berth_networks', help: 'Networks, by driver', labelNames: ['driver'], registers: [this.registry] });
+  private readonly dnsRefused = new Counter({ name: 'berth_dns_refused_queries_total', help: 'Queries the embedded DNS servers turned away: from outside their network (dropped unanswered) or over a client\'s forwarding rate (REFUSED)', labelNames: ['reason'], registers: [this.registry] });
+  private readonly dnsForwarded = new Counter({ name: 'berth_dns_forwarded_queries_total', help: 'Queries the embedded DNS servers forwarded to upstream servers', registers: [this.registry] });
+  private readonly dnsUnanswered = new Counter({ name: 'berth_dns_unanswered_queries_total', help: 'Forwarded queries no upstream answered (the client got SERVFAIL or nothing)', registers: [this.registry] });
   private readonly published = new Gauge({ name: 'berth_published_ports', help: 'Published host ports (a range counts each port), by protocol', labelNames: ['proto'], registers: [this.registry] });
 
   constructor(
     private readonly source: MetricsSource,
     private readonly log?: Logger,
+    /** the embedded DNS servers' counters (berthd's DnsManager) */
+    private readonly dns?: () => DnsStats,
   ) {
     for (const outcome of ['ok', 'failed']) this.reconciles.inc({ kind: 'start', outcome }, 0);
     for (const outcome of ['clean', 'repaired', 'failed']) this.reconciles.inc({ kind: 'drift', outcome }, 0);
@@ -72,6 +78,7 @@ export class Metrics {
   /** The exposition text, with what is read at scrape time brought up to date first. */
   async render(): Promise<string> {
     this.fromState(this.source.snapshot());
+    this.fromDns();
     await this.fromDatapath();
     return this.registry.metrics();
   }
@@ -85,6 +92,16 @@ export class Metrics {
     for (const n of Object.values(s.networks)) this.networks.inc({ driver: n.driver });
     for (const proto of ['tcp', 'udp', 'sctp']) this.published.set({ proto }, 0);
     for (const p of Object.values(s.sandboxes).flatMap((sb) => sb.publish)) this.published.inc({ proto: p.proto }, p.count);
+  }
+
+  private fromDns(): void {
+    if (!this.dns) return;
+    const d = this.dns();
+    for (const c of [this.dnsRefused, this.dnsForwarded, this.dnsUnanswered]) c.reset();
+    mirror(this.dnsRefused, { reason: 'not-admitted' }, d.notAdmitted);
+    mirror(this.dnsRefused, { reason: 'rate-limited' }, d.rateLimited);
+    mirror(this.dnsForwarded, {}, d.forwarded);
+    mirror(this.dnsUnanswered, {}, d.unanswered);
   }
 
   private async fromDatapath(): Promise<void> {

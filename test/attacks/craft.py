@@ -8,6 +8,9 @@ and a victim's sniffer that counts such frames arriving.
   craft.py dhcp4 IFACE                      a DHCPOFFER from port 67 to 255.255.255.255:68
   craft.py dhcp6 IFACE                      a DHCPv6 ADVERTISE from port 547 to [ff02::1]:546
   craft.py na IFACE TARGET MAC              unsolicited NA (override) to ff02::1: TARGET is at MAC
+  craft.py udp4 IFACE SRCMAC SRCIP DSTMAC DSTIP DPORT TOKEN
+                                            an Ethernet frame with an IPv4 UDP datagram "tok:TOKEN",
+                                            every address of it as given (identity theft)
   craft.py sniff IFACE SECONDS KIND [TARGET] counts frames of KIND arriving on IFACE
                                             (ra, redirect6, redirect4, dhcp4, dhcp6, na)
 Each sender sends its packet three times and prints how many it sent.
@@ -100,6 +103,22 @@ def na(iface, target, mac):
     send3(icmp6_sock(iface), body, ('ff02::1', 0, 0, socket.if_nametoindex(iface)))
 
 
+def mac_bytes(mac):
+    return bytes(int(x, 16) for x in mac.split(':'))
+
+
+def udp4(iface, srcmac, srcip, dstmac, dstip, dport, token):
+    payload = ('tok:' + token).encode()
+    udp = struct.pack('!HHHH', 40000 + int(time.time() * 1000) % 20000, int(dport), 8 + len(payload), 0) + payload
+    ip = bytearray(struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                               socket.inet_aton(srcip), socket.inet_aton(dstip)))
+    struct.pack_into('!H', ip, 10, checksum(bytes(ip)))
+    frame = mac_bytes(dstmac) + mac_bytes(srcmac) + struct.pack('!H', 0x0800) + bytes(ip) + udp
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    send3(s, frame, (iface, 0))
+
+
 def kind_of(frame, target):
     """The kind of an Ethernet frame, or None."""
     etype = struct.unpack('!H', frame[12:14])[0]
@@ -149,7 +168,7 @@ def sniff(iface, seconds, kind, target=None):
     print(n)
 
 
-CMDS = {'ra': ra, 'redirect6': redirect6, 'redirect4': redirect4, 'dhcp4': dhcp4, 'dhcp6': dhcp6, 'na': na, 'sniff': sniff}
+CMDS = {'ra': ra, 'redirect6': redirect6, 'redirect4': redirect4, 'dhcp4': dhcp4, 'dhcp6': dhcp6, 'na': na, 'udp4': udp4, 'sniff': sniff}
 
 if __name__ == '__main__':
     if len(sys.argv) < 3 or sys.argv[1] not in CMDS:

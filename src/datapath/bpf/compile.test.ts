@@ -111,6 +111,15 @@ describe('compile', () => {
   });
 });
 
+describe('the publish policy', () => {
+  it('flags the network and keys its prefixes by the bridge; a network without one has neither', () => {
+    const c = compile(desired({ policies: { a: { allow: ['192.0.2.0/24', '2001:db8::/32'], from: 'berthd --publish-allow' } } }), LINKS, ADDRS);
+    expect(dpNet.decode(c.nets.get(hex(Buffer.from([3, 0, 0, 0])))!).flags & NetFlag.PubPolicy).toBe(NetFlag.PubPolicy);
+    expect(dpNet.decode(c.nets.get(hex(Buffer.from([4, 0, 0, 0])))!).flags & NetFlag.PubPolicy).toBe(0);
+    expect([...c.pubpol.keys()].sort()).toEqual([hex(lpmKey('192.0.2.0/24', 3)), hex(lpmKey('2001:db8::/32', 3))].sort());
+  });
+});
+
 describe('how far a publish lookup walks back', () => {
   it('counts the entries of other bind addresses whose ranges still cover an entry\'s start', () => {
     // 9200-9299 on one address, then singles inside it on others: each single must look back to the range.

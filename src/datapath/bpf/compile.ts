@@ -61,6 +61,8 @@ export interface CompiledMaps {
   links: Entries;
   subnets: Entries;
   allow: Entries;
+  /** the operator's publish policy: (bridge ifindex, source prefix) -> 1 */
+  pubpol: Entries;
   ifaddr: Entries;
   /** the publish table in lookup order (proto, start, end), without generation */
   pubs: DpPub[];
@@ -115,7 +117,7 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
   const byName = new Map(links.map((l) => [l.name, l]));
   const warnings: string[] = [];
   const out: CompiledMaps = {
-    egress: new Map(), nets: new Map(), epIp: new Map(), epIf: new Map(), links: new Map(), subnets: new Map(), allow: new Map(), ifaddr: new Map(),
+    egress: new Map(), nets: new Map(), epIp: new Map(), epIf: new Map(), links: new Map(), subnets: new Map(), allow: new Map(), pubpol: new Map(), ifaddr: new Map(),
     pubs: [], pubAllow: [], cfg: Buffer.alloc(0), attach: [], uplinks: [], uplinkIfindex: 0, warnings,
   };
   const netIndex = new Map<string, number>();
@@ -128,7 +130,7 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
     }
     netIndex.set(n.id, br.ifindex);
     const flags = (n.subnet4 ? NetFlag.V4 : 0) | (n.subnet6 ? NetFlag.V6 : 0) | (n.icc ? NetFlag.Icc : 0) |
-      (n.internal ? NetFlag.Internal : 0) | (n.masquerade && !n.internal ? NetFlag.Masq : 0) | (n.routed ? NetFlag.Routed : 0);
+      (n.internal ? NetFlag.Internal : 0) | (n.masquerade && !n.internal ? NetFlag.Masq : 0) | (n.routed ? NetFlag.Routed : 0) | (n.publishAllow ? NetFlag.PubPolicy : 0);
     put(out.nets, u32(br.ifindex), dpNet.encode({
       gw4: n.gateway4 ? addr16(n.gateway4) : ZERO16, gw6: n.gateway6 ? addr16(n.gateway6) : ZERO16,
       gwMac: macBytes(br.mac), flags, bridge: br.ifindex, mtu: br.mtu,
@@ -136,6 +138,7 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
     for (const sn of [n.subnet4, n.subnet6]) if (sn) put(out.subnets, lpmKey(sn), u32(br.ifindex));
     // A routed network's own block, keyed by its bridge: a source of it arriving from the uplink is forged.
     if (n.routed && n.block4) put(out.subnets, lpmKey(n.block4, br.ifindex), u32(br.ifindex));
+    for (const cidr of n.publishAllow ?? []) put(out.pubpol, lpmKey(cidr, br.ifindex), u32(1));
   }
   const epNet = new Map<string, number>(); // "sandbox/network" -> bridge ifindex
   for (const e of d.endpoints) {

@@ -4,6 +4,8 @@ import type { Entries } from './compile.js';
 
 /** Maps user space writes, by compiled name -> pinned name; batch: the map type takes batched updates. In write order: what things point at first. */
 export const MAPS = {
+  // Before the networks whose flag points at it: a policy never applies without its prefixes.
+  pubpol: { name: 'berth_dp_pubpol', batch: false },
   nets: { name: 'berth_dp_nets', batch: true },
   epIp: { name: 'berth_dp_ep_ip', batch: true },
   epIf: { name: 'berth_dp_ep_if', batch: true },

@@ -25,6 +25,8 @@ export const CHAIN = {
   egress: 'BERTH-EGRESS',
   /** filter: what reaches the host itself (allow-listed host ports, internal networks) */
   input: 'BERTH-INPUT',
+  /** filter, prefix + network id: a network's publish policy (from BERTH-INPUT): its sources RETURN, the rest drops */
+  pubpolicy: 'BERTH-PUBPOL-',
   /** nat: published ports, from PREROUTING (not 127/8) and OUTPUT */
   dnat: 'BERTH-DNAT',
   /** nat: masquerade (outbound, localhost, a sandbox reaching its own published port) */

@@ -16,6 +16,7 @@ describe('iptables drops by reason', () => {
       ],
       publishes: [{ sandbox: 's', network: 'a', hostIp: '', hostPort: 80, count: 1, containerV4: '10.1.0.2', containerPort: 80, proto: 'tcp', allow: ['192.0.2.0/24'] }],
       links: [],
+      policies: { a: { allow: ['192.0.2.0/25'], from: 'berthd --publish-allow' } },
     });
     const r = render(d);
     const seen = new Set<string>();
@@ -30,7 +31,7 @@ describe('iptables drops by reason', () => {
         }
       }
     }
-    expect([...seen].sort()).toEqual(['allowlist', 'dhcp-server', 'direct', 'dns-outside', 'egress', 'family', 'icc', 'internal', 'isolation', 'loopback', 'redirect', 'router-adv', 'spoof-arp', 'spoof-ip', 'spoof-mac', 'spoof-nd']);
+    expect([...seen].sort()).toEqual(['allowlist', 'dhcp-server', 'direct', 'dns-outside', 'egress', 'family', 'icc', 'internal', 'isolation', 'loopback', 'publish-policy', 'redirect', 'router-adv', 'spoof-arp', 'spoof-ip', 'spoof-mac', 'spoof-nd']);
   });
 
   it('names the guards as iptables-save prints them', () => {

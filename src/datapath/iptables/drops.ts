@@ -13,6 +13,7 @@ export type Drops = Record<string, { packets: number; bytes: number }>;
 export function dropReason(family: Family, chain: string, spec: string): string | undefined {
   if (!/(^|\s)-j DROP$/.test(spec)) return undefined;
   if (family === 'eb') return / -p ARP /.test(` ${spec} `) ? 'spoof-arp' : 'spoof-mac';
+  if (chain.startsWith(CHAIN.pubpolicy)) return 'publish-policy';
   switch (chain) {
     case CHAIN.prerouting:
       if (/--icmpv6-type 134(\s|$)/.test(spec)) return 'router-adv';

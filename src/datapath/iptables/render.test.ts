@@ -106,6 +106,27 @@ describe('published ports', () => {
     expect(chain(d, 'ip4', 'filter', CHAIN.input)).toContain('! -i lo -p tcp -m tcp --dport 8080 -j DROP');
   });
 
+  it('the operator\'s publish policy: only its sources (and the host\'s loopback) are DNAT-ed, narrowed by the publish\'s list; the rest drops in the network\'s policy chain first', () => {
+    const policies = { n1: { allow: ['192.0.2.0/24', '2001:db8::/32'], from: 'berthd --publish-allow' } };
+    const d = desired({ policies, publishes: [pub({}), pub({ hostPort: 8081, allow: ['192.0.2.128/25', '198.18.0.0/16'] }), pub({ hostIp: '127.0.0.1', hostPort: 8082 })] });
+    expect(dnat(d, 'ip4')).toEqual([
+      '-s 127.0.0.0/8 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.1.0.2:80',
+      '-s 192.0.2.0/24 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.1.0.2:80',
+      '-s 192.0.2.128/25 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 10.1.0.2:80',
+      // a loopback bind is the host's own: no policy
+      '-d 127.0.0.1/32 -p tcp -m tcp --dport 8082 -j DNAT --to-destination 10.1.0.2:80',
+    ]);
+    const input = chain(d, 'ip4', 'filter', CHAIN.input);
+    expect(input.filter((r) => /--dport 808/.test(r))).toEqual([
+      '! -i lo -p tcp -m tcp --dport 8080 -j BERTH-PUBPOL-n1',
+      '! -i lo -p tcp -m tcp --dport 8081 -j BERTH-PUBPOL-n1',
+      '! -i lo -p tcp -m tcp --dport 8081 -j DROP',
+    ]);
+    expect(chain(d, 'ip4', 'filter', 'BERTH-PUBPOL-n1')).toEqual(['-s 192.0.2.0/24 -j RETURN', '-j DROP']);
+    // no policy, no chain
+    expect(render(desired({ publishes: [pub({})] })).rules.ip4.filter!['BERTH-PUBPOL-n1']).toBeUndefined();
+  });
+
   it('an allow-list without sources of a family publishes nothing in that family', () => {
     const d = desired({ publishes: [pub({ network: 'n6', containerV6: 'fd00:6::2', allow: ['198.18.0.2/32'] })] });
     expect(dnat(d, 'ip6')).toEqual([]);

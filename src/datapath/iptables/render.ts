@@ -19,7 +19,8 @@
  *  - a sandbox reaching another's published port keeps its own source address
  *    (masquerade only when a sandbox reaches itself, or the host's 127.0.0.1);
  *  - anti-spoofing (IP in raw, MAC and ARP in ebtables), the loopback guard,
- *    per-publish source allow-lists, IPv6 of IPv4-only networks dropped;
+ *    per-publish source allow-lists under the operator's publish policy
+ *    (BERTH-PUBPOL-<network>), IPv6 of IPv4-only networks dropped;
  *  - per-sandbox egress allow-lists: matched on the sandbox's address, which
  *    anti-spoofing makes a sound key.
  */
@@ -124,10 +125,13 @@ export function render(d: DesiredDatapath): Rendered {
       const dst = p.hostIp ? `-d ${host(p.hostIp, f)} ` : '';
       const to = `${f === 'ip6' ? `[${cip}]` : cip}:${p.count > 1 ? `${p.containerPort}-${p.containerPort + p.count - 1}/${p.hostPort}` : p.containerPort}`;
       const hostPorts = ports(p.hostPort, p.count);
-      // Allow-lists match the original destination, before translation: a source not listed is never DNAT-ed.
-      const sources = p.restricted ? p.allow.map((a) => `-s ${a} `) : [''];
+      // Allow-lists (the operator's policy narrowed by the publish's own, resolved in desired.ts) match the
+      // original destination, before translation: a source not admitted is never DNAT-ed.
+      const admit = p.admit ?? (p.restricted ? p.allow : undefined);
+      const sources = admit ? admit.map((a) => `-s ${a} `) : [''];
       for (const s of sources) dnat.push(`${s}${dst}${l4(p.proto, hostPorts)} -j DNAT --to-destination ${to}`);
-      // ... and does not reach the host port either (berth or anyone may listen there).
+      // ... and does not reach the host port either (berth or anyone may listen there): the policy's refusal first.
+      if (p.policy) input.push(`${dst}! -i lo ${l4(p.proto, hostPorts)} -j ${policyChain(t, p.network, p.policy.allow)}`);
       if (p.restricted && !p.loopback) input.push(`${dst}! -i lo ${l4(p.proto, hostPorts)} -j DROP`);
       // Only connections berth translated for this publish enter the bridge.
       const orig = `${p.hostIp ? ` --ctorigdst ${p.hostIp}` : ''} --ctorigdstport ${hostPorts}`;
@@ -210,6 +214,16 @@ export function render(d: DesiredDatapath): Rendered {
   }
 
   return { rules, bridges: nets.map((n) => n.bridge!), ports: endpoints.map((e) => e.hostIf!), warnings };
+}
+
+/**
+ * The filter chain of network @network's publish policy (one per network and
+ * family, made on first use): the policy's sources RETURN, the rest drops.
+ */
+function policyChain(t: TableRules, network: string, allow: string[]): string {
+  const name = `${CHAIN.pubpolicy}${network.slice(0, 12)}`;
+  t.filter![name] ??= [...allow.map((a) => `-s ${a} -j RETURN`), '-j DROP'];
+  return name;
 }
 
 /** raw rules: @e sends nothing only a router sends (guard.ts), and only with its own address (link-local and DAD too for IPv6). */
