@@ -302,7 +302,7 @@ describe('bad input is refused, naming the bad value, and changes nothing', () =
     [['network', 'create', '--subnet', `${UPLINK.host.replace(/\.1$/, '.0')}/24`, 'x2'], /overlaps the host's route 198\.18\.0\.0\/24 on uplink0/],
     [['network', 'create', '--subnet', '10.60.0.1/16', 'x3'], /host bits are set/],
     [['network', 'create', '--subnet', '10.61.0.0/16', '--gateway', '10.62.0.1', 'x4'], /gateway 10\.62\.0\.1 is not a usable address of subnet 10\.61\.0\.0\/16/],
-    [['network', 'create', '-o', 'colour=blue', 'x5'], /unknown option 'colour' for the bridge driver \(valid: icc, masquerade, mtu, bridge\.name, router, egress\)/],
+    [['network', 'create', '-o', 'colour=blue', 'x5'], /unknown option 'colour' for the bridge driver \(valid: icc, masquerade, mtu, bridge\.name, router, egress, publish\.allow\)/],
     [['network', 'create', '-o', 'mtu=9', 'x6'], /option mtu=9 is invalid: expected a number from 68 to 65535/],
     [['network', 'create', 'bad name!'], /invalid network name 'bad name!'/],
     [['network', 'create', 'host'], /network name 'host' is reserved/],
