@@ -4,7 +4,8 @@
  * their processes really see (addresses, routes, files, names, packets).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/exec.js';
 import { projectPath } from '../../src/paths.js';
@@ -379,6 +380,10 @@ describe('berthd', () => {
     await run('ip', ['-n', h.ns, 'link', 'add', 'notberth0', 'type', 'bridge']);
     const bridgeMac = async () => (JSON.parse((await run('ip', ['-n', h.ns, '-j', 'link', 'show', 'dev', netsBefore.find((n) => n.Name === 'net1')!.BridgeName!])).stdout) as { address: string }[])[0]!.address;
     const macBefore = await bridgeMac();
+    // ...and a create cut short left a sandbox directory the store does not have.
+    const stray = `${h.stateDir}/sandboxes/${'f'.repeat(64)}`;
+    await run('mkdir', ['-p', stray]);
+    await writeFile(`${stray}/resolv.conf`, 'nameserver 192.0.2.1\n');
     await h.start();
     expect(h.logs).toMatch(/"msg":"reconciled"/);
     // The re-made port must not change the bridge's MAC (sandboxes' ARP entries for the gateway).
@@ -391,6 +396,8 @@ describe('berthd', () => {
     expect(links).not.toContain('bb-0123456789ab');
     expect(links).toContain('notberth0');
     await exec('a', 'ping', '-c', '1', '-W', '2', 'b');
+    expect(existsSync(stray)).toBe(false);
+    expect(existsSync(`${h.stateDir}/sandboxes/${a.Id}/resolv.conf`)).toBe(true);
     await run('ip', ['-n', h.ns, 'link', 'del', 'notberth0']);
   });
 
