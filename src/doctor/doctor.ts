@@ -75,7 +75,7 @@ export function chooseDatapath(p: ProbeResult, iptables: ToolInfo, nft?: ToolInf
   if (iptables.present) {
     return { choice: 'iptables', reason: `eBPF datapath unavailable: missing ${missing.join(', ')}`, bpfCapable: false, bpfMissing: missing };
   }
-  return { choice: 'none', reason: `eBPF datapath unavailable (missing ${missing.join(', ')}) and neither nft nor iptables is installed`, bpfCapable: false, bpfMissing: missing };
+  return { choice: 'none', reason: `eBPF datapath unavailable (missing ${missing.join(', ')}), nft is not installed and iptables is not installed`, bpfCapable: false, bpfMissing: missing };
 }
 
 /** @socket: also ask the berthd there for its datapath and effective configuration. */
