@@ -45,7 +45,10 @@ export class NftablesDatapath implements Datapath {
   private elements: Elements | undefined;
   /** fingerprint() of the tables right after the last apply */
   private fp: string | undefined;
-  private readonly sysctls = new SysctlKeeper({ skipUnchanged: false });
+  /** set again only when the wanted set changed, or drifted() saw one reset */
+  private readonly sysctls = new SysctlKeeper({ skipUnchanged: true });
+  /** bridge ports already put in hairpin mode by this process */
+  private readonly hairpinned = new Set<string>();
   private last: LastApply | undefined;
   private published: DesiredDatapath | undefined;
   private readonly conntrack: ConntrackFlusher;
@@ -64,9 +67,10 @@ export class NftablesDatapath implements Datapath {
     if (!this.version) throw new BerthError('unavailable', 'the nftables datapath needs the nft command: install nftables');
   }
 
+  /** Both tables without their elements, in one nft run; a table missing makes it fail, which is drift too. */
   private async listing(): Promise<string> {
-    const parts = await Promise.all(TABLES.map((t) => nft(['-t', '-a', 'list', 'table', t, TABLE_NAME]).catch(() => '')));
-    return fingerprint(parts.join('\n'));
+    const text = await nft(['-t', '-a', '-f', '-'], TABLES.map((t) => `list table ${t} ${TABLE_NAME}`).join('\n') + '\n').catch((e: Error) => `unlistable: ${e.message}`);
+    return fingerprint(text);
   }
 
   apply(desired: DesiredDatapath): Promise<void> {
@@ -84,23 +88,41 @@ export class NftablesDatapath implements Datapath {
     // The first apply of this process over berth's tables already in the kernel: berthd restarted over them
     // (the state it applies is the one they were made from; flushing would cut live flows).
     const restarted = first && (await presentTables()).includes('inet');
+    // Between drift checks the tables are taken to be as last written: a diff that no longer fits them
+    // (a table deleted meanwhile) fails as a whole, and the tables are written whole instead.
     let whole = !this.elements || !this.fp;
-    if (!whole && (await this.listing()) !== this.fp) whole = true;
-    const script = whole ? fullScript(r.elements) : diffScript(this.elements!, r.elements);
+    const before = this.elements;
     this.elements = undefined;
-    if (script) {
-      try {
-        await nft(['-f', '-'], script);
-      } catch (e) {
-        throw new BerthError('unavailable', `nftables datapath: nft refused the ${whole ? 'ruleset' : 'changes'}: ${(e as Error).message.slice(0, 2000)}`);
+    if (!whole) {
+      const script = diffScript(before!, r.elements);
+      if (script) {
+        try {
+          await nft(['-f', '-'], script);
+        } catch (e) {
+          this.log.warn({ err: (e as Error).message.slice(0, 500) }, 'nftables datapath: the element changes did not apply; writing the tables whole');
+          whole = true;
+        }
       }
+    }
+    if (whole) {
+      try {
+        await nft(['-f', '-'], fullScript(r.elements));
+      } catch (e) {
+        throw new BerthError('unavailable', `nftables datapath: nft refused berth's tables: ${(e as Error).message.slice(0, 2000)}`);
+      }
+      this.hairpinned.clear();
+      this.sysctls.forget();
     }
     timer.mark(whole ? 'write' : 'elements');
     this.elements = r.elements;
     if (whole) this.fp = await this.listing();
     if (!restarted) await this.conntrack.flush(changedFronts(this.published, desired));
     this.published = desired;
-    await ensureHairpin(r.ports);
+    const ports = new Set(r.ports);
+    for (const p of this.hairpinned) if (!ports.has(p)) this.hairpinned.delete(p);
+    const fresh = r.ports.filter((p) => !this.hairpinned.has(p));
+    await ensureHairpin(fresh);
+    for (const p of fresh) this.hairpinned.add(p);
     // Forwarding only once the policy is in place.
     const { changed, missing } = await this.sysctls.ensure([...desired.sysctls, ...iptablesSysctls(r.bridges)]);
     timer.mark('sysctls');
