@@ -67,10 +67,10 @@ export class NftablesDatapath implements Datapath {
     if (!this.version) throw new BerthError('unavailable', 'the nftables datapath needs the nft command: install nftables');
   }
 
-  /** Both tables without their elements, in one nft run; a table missing makes it fail, which is drift too. */
+  /** Both tables without their elements (nft -f does not list: one run a table); a missing one lists as such, which is drift too. */
   private async listing(): Promise<string> {
-    const text = await nft(['-t', '-a', '-f', '-'], TABLES.map((t) => `list table ${t} ${TABLE_NAME}`).join('\n') + '\n').catch((e: Error) => `unlistable: ${e.message}`);
-    return fingerprint(text);
+    const parts = await Promise.all(TABLES.map((t) => nft(['-t', '-a', 'list', 'table', t, TABLE_NAME]).catch(() => `no table ${t} ${TABLE_NAME}`)));
+    return fingerprint(parts.join('\n'));
   }
 
   apply(desired: DesiredDatapath): Promise<void> {
