@@ -46,23 +46,24 @@ describe('berthd with --datapath nftables', () => {
   it('runs nftables as asked: berth\'s two tables, the published port an element of the DNAT map', async () => {
     expect(w.h.logs).toMatch(/"datapath":"nftables","reason":"[^"]+","msg":"datapath chosen"/);
     expect((await nft('list', 'tables')).split('\n').filter((l) => / berth$/.test(l)).sort()).toEqual(['table bridge berth', 'table inet berth']);
-    expect(await elements('dnatport4')).toContain(`0.0.0.0/0 . 0.0.0.0/0 . tcp . 8080 : ${w.sb('a').v4} . 80`);
+    expect(await elements('pubany4')).toContain(`tcp . 8080 : ${w.sb('a').v4} . 80`);
     expect((await w.agent('b').probe('tcp', w.sb('a').v4, 7000)).ok).toBe(false);
     expect((await ext.probe('tcp', UPLINK.host, 8080)).reply?.by).toBe('a');
   });
 
-  it('a change is elements only: the rules and their handles stay, the new port is reached', async () => {
+  it('a change is elements only: the rules and their handles stay, the new ports are elements', async () => {
     const before = await rules();
     expect(before.length).toBeGreaterThan(20);
     await w.h.berth('run', '-d', '--name', 'c', '--network', 'n1', '-p', '8085:80', '-p', '9000-9099:9000-9099', '--', 'sleep', 'infinity');
     try {
       expect(await rules()).toEqual(before);
+      expect(await elements('pubany4')).toContain('tcp . 8085 :');
       expect(await elements('dnat4')).toContain(`0.0.0.0/0 . 0.0.0.0/0 . tcp . 9000-9099 : ${w.sb('a').v4.replace(/\.\d+$/, '.')}`);
     } finally {
       await w.h.berth('rm', '-f', 'c');
     }
     expect(await rules()).toEqual(before);
-    expect(await elements('dnatport4')).not.toContain('8085');
+    expect(await elements('pubany4')).not.toContain('8085');
   });
 
   it('repairs a flushed chain; with berthd frozen the flush really opened the networks to each other', async () => {
@@ -91,7 +92,7 @@ describe('berthd with --datapath nftables', () => {
     }
     await nft(...cmd);
     await until('repaired', async () => (await rules()).length === count && /table bridge berth/.test(await nft('list', 'tables')));
-    expect(await elements('dnatport4')).toContain(':');
+    expect(await elements('pubany4')).toContain('tcp . 8080 :');
     expect((await ext.probe('tcp', UPLINK.host, 8080)).reply?.by).toBe('a');
   });
 
@@ -136,6 +137,6 @@ describe('berthd with --datapath nftables', () => {
     expect((await w.agent('b').probe('tcp', w.sb('a').v4, 7000)).ok).toBe(false);
     const after = (JSON.parse((await w.h.berth('datapath', '--format', 'json')).stdout) as typeof d).detail.drops.isolation?.packets ?? 0;
     expect(after).toBeGreaterThan(before);
-    expect(d.detail.elements.dnatport4).toBeGreaterThanOrEqual(1);
+    expect(d.detail.elements.pubany4).toBeGreaterThanOrEqual(1);
   });
 });

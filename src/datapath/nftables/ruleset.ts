@@ -45,12 +45,21 @@ function perFamily(f: 4 | 6): SetDecl[] {
     s('nofam', 'ifname'),
     // routed network's own block . uplink: forged when it arrives from there
     s('routedblock', `${a} . ifname`, { interval: true }),
-    // published ports: host address . source . protocol . host port(s) -> sandbox address (same ports) or address . port
+    // Published ports. Hash maps for single ports open to every source (the bulk: O(1) to look up, add and
+    // delete), on every host address (protocol . port) or one (address . protocol . port) -> sandbox address . port;
+    // interval maps (pipapo) for ranges and allow-lists: host address . source . protocol . host port(s)
+    // -> sandbox address (same ports) or address . port. A pipapo element costs O(elements) to delete.
+    s('pubany', `inet_proto . inet_service : ${a} . inet_service`, { map: true }),
+    s('pubhost', `${a} . inet_proto . inet_service : ${a} . inet_service`, { map: true }),
     s('dnat', `${a} . ${a} . inet_proto . inet_service : ${a}`, { map: true, interval: true }),
     s('dnatport', `${a} . ${a} . inet_proto . inet_service : ${a} . inet_service`, { map: true, interval: true }),
-    // connections berth DNAT-ed for a publish: sandbox address . protocol . container port(s) . original destination
+    // connections berth DNAT-ed for a publish: sandbox address . protocol . container port (. original destination);
+    // single ports hashed, ranges as intervals
+    s('pubfwdany', `${a} . inet_proto . inet_service`),
+    s('pubfwdhost', `${a} . inet_proto . inet_service . ${a}`),
     s('pubfwd', `${a} . inet_proto . inet_service . ${a}`, { interval: true }),
-    // a sandbox reaching its own published port: masqueraded (source . destination . protocol . container ports)
+    // a sandbox reaching its own published port: masqueraded (source . destination . protocol . container port(s))
+    s('selfone', `${a} . ${a} . inet_proto . inet_service`),
     s('selfhair', `${a} . ${a} . inet_proto . inet_service`, { interval: true }),
     // the operator's publish policy: host address . protocol . host ports under it; and the sources it admits there
     s('pubpolports', `${a} . inet_proto . inet_service`, { interval: true }),
@@ -95,7 +104,7 @@ export const SETS: SetDecl[] = [
   { table: 'bridge', name: 'ownmac', type: 'ifname . ether_addr' },
   { table: 'bridge', name: 'ownarp', type: 'ifname . ipv4_addr' },
   { table: 'bridge', name: 'own4', type: 'ifname . ipv4_addr' },
-  { table: 'bridge', name: 'own6', type: 'ifname . ipv6_addr', interval: true },
+  { table: 'bridge', name: 'own6', type: 'ifname . ipv6_addr' },
   // port . a neighbour advertisement's target (its own addresses, as 128-bit integers)
   { table: 'bridge', name: 'natarget', type: 'iifname . @th,64,128', typeof: true },
 ];
@@ -140,16 +149,25 @@ function familyRules(f: 4 | 6): Record<string, string[]> {
       `${ip} saddr . iifname @routedblock${f} ${drop('spoof-ip')}`,
     ],
     publish_dnat: [
+      `${nf} ${L4} dnat ${ip} to meta l4proto . th dport map @pubany${f}`,
+      `${L4} dnat ${ip} to ${ip} daddr . meta l4proto . th dport map @pubhost${f}`,
       `${L4} dnat ${ip} to ${ip} daddr . ${ip} saddr . meta l4proto . th dport map @dnat${f}`,
       `${L4} dnat ${ip} to ${ip} daddr . ${ip} saddr . meta l4proto . th dport map @dnatport${f}`,
     ],
-    post_nat_hairpin: [`${ip} saddr . ${ip} daddr . meta l4proto . th dport @selfhair${f} masquerade`],
+    post_nat_hairpin: [
+      `${ip} saddr . ${ip} daddr . meta l4proto . th dport @selfone${f} masquerade`,
+      `${ip} saddr . ${ip} daddr . meta l4proto . th dport @selfhair${f} masquerade`,
+    ],
     post_nat_masq: [
       `${ip} saddr . ${ip} daddr @masqrouted${f} return`,
       `${ip} saddr . oifname @masqown${f} return`,
       `${ip} saddr @masqsrc${f} masquerade`,
     ],
-    forward_publish: [`ct status dnat ${tuple} . ct original ${ip} daddr @pubfwd${f} accept`],
+    forward_publish: [
+      `ct status dnat ${tuple} @pubfwdany${f} accept`,
+      `ct status dnat ${tuple} . ct original ${ip} daddr @pubfwdhost${f} accept`,
+      `ct status dnat ${tuple} . ct original ${ip} daddr @pubfwd${f} accept`,
+    ],
     forward_routed: [
       `${nf} iifname . ${ip} daddr vmap @routedout${f}`,
       `${nf} oifname . ${ip} saddr . ${ip} daddr vmap @routedin${f}`,
@@ -239,6 +257,7 @@ export function chainRules(): Record<string, { table: NftTable; rules: string[] 
         `iifname @ports6 icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @natarget ${drop('spoof-nd')}`,
         `iifname @ports4 ether type ip iifname . ip saddr != @own4 ${drop('spoof-ip')}`,
         'iifname @ports6 iifname . ip6 saddr @own6 return',
+        'iifname @ports6 ip6 saddr fe80::/10 return',
         // duplicate address detection sends from :: to a solicited-node group
         'iifname @ports6 ip6 saddr :: ip6 daddr ff02::/16 ip6 nexthdr ipv6-icmp return',
         `iifname @ports6 ether type ip6 ${drop('spoof-ip')}`,

@@ -22,16 +22,14 @@ const desired = (publishes: DpPublish[]): DesiredDatapath => ({
 });
 
 describe('nftables sets', () => {
-  it('a published port is one DNAT map element; a same-port range one interval; a shifted range one element a port', () => {
-    const e = renderSets(desired([pub({}), pub({ hostPort: 9000, containerPort: 9000, count: 100 }), pub({ hostPort: 7000, containerPort: 70, count: 3, proto: 'udp' })])).elements;
-    expect([...e.dnatport4!.values()]).toEqual([
-      '0.0.0.0/0 . 0.0.0.0/0 . tcp . 8080 : 10.60.0.2 . 80',
-      '0.0.0.0/0 . 0.0.0.0/0 . udp . 7000 : 10.60.0.2 . 70',
-      '0.0.0.0/0 . 0.0.0.0/0 . udp . 7001 : 10.60.0.2 . 71',
-      '0.0.0.0/0 . 0.0.0.0/0 . udp . 7002 : 10.60.0.2 . 72',
-    ]);
+  it('a published port is one hash map element; a same-port range one interval; a shifted range one element a port', () => {
+    const e = renderSets(desired([pub({}), pub({ hostPort: 9000, containerPort: 9000, count: 100 }), pub({ hostPort: 7000, containerPort: 70, count: 3, proto: 'udp' }), pub({ hostIp: '198.18.0.1', hostPort: 8090, containerPort: 90 })])).elements;
+    expect([...e.pubany4!.values()]).toEqual(['tcp . 8080 : 10.60.0.2 . 80', 'udp . 7000 : 10.60.0.2 . 70', 'udp . 7001 : 10.60.0.2 . 71', 'udp . 7002 : 10.60.0.2 . 72']);
+    expect([...e.pubhost4!.values()]).toEqual(['198.18.0.1 . tcp . 8090 : 10.60.0.2 . 90']);
     expect([...e.dnat4!.values()]).toEqual(['0.0.0.0/0 . 0.0.0.0/0 . tcp . 9000-9099 : 10.60.0.2']);
-    expect(e.pubfwd4!.has('10.60.0.2 . tcp . 9000-9099 . 0.0.0.0/0')).toBe(true);
+    expect([...e.pubfwd4!.keys()]).toEqual(['10.60.0.2 . tcp . 9000-9099 . 0.0.0.0/0', '10.60.0.2 . udp . 70-72 . 0.0.0.0/0']);
+    expect([...e.pubfwdany4!.keys()]).toEqual(['10.60.0.2 . tcp . 80']);
+    expect([...e.pubfwdhost4!.keys()]).toEqual(['10.60.0.2 . tcp . 90 . 198.18.0.1']);
   });
 
   it('an allow-list is the source field, nested prefixes once; restricted host ports close', () => {
@@ -57,8 +55,8 @@ describe('nftables sets', () => {
     const b = renderSets(desired([pub({}), pub({ hostPort: 8082 })])).elements;
     expect(diffScript(a, a)).toBe('');
     expect(diffScript(a, b).split('\n').filter(Boolean)).toEqual([
-      'delete element inet berth dnatport4 { 0.0.0.0/0 . 0.0.0.0/0 . tcp . 8081 }',
-      'add element inet berth dnatport4 { 0.0.0.0/0 . 0.0.0.0/0 . tcp . 8082 : 10.60.0.2 . 80 }',
+      'delete element inet berth pubany4 { tcp . 8081 }',
+      'add element inet berth pubany4 { tcp . 8082 : 10.60.0.2 . 80 }',
     ]);
   });
 

@@ -101,8 +101,7 @@ export function renderSets(d: DesiredDatapath): SetsResult {
     }
     if (n.subnet6) {
       add('ports6', port);
-      if (e.v6) add('own6', `${port} . ${e.v6}/128`);
-      add('own6', `${port} . fe80::/10`);
+      if (e.v6) add('own6', `${port} . ${e.v6}`);
       for (const a of [linkLocalOfMac(e.mac), ...(e.v6 ? [e.v6] : [])]) add('natarget', `${port} . ${hex128(a)}`);
     }
     if (e.egress) for (const f of [4, 6] as const) egress(add, e, n, f);
@@ -119,8 +118,14 @@ export function renderSets(d: DesiredDatapath): SetsResult {
     const cports = range(p.containerPort, p.count);
     // Allow-lists (the operator's policy narrowed by the publish's own, resolved in desired.ts) match the
     // original destination, before translation: a source not admitted is never DNAT-ed.
-    const admit = p.admit ?? (p.restricted ? p.allow : [ANY[f]]);
-    for (const s of outermost(admit.filter((a) => prefixFamily(a) === f))) {
+    const admit = p.admit ?? (p.restricted ? p.allow : undefined);
+    if (!admit && (p.count === 1 || p.containerPort !== p.hostPort)) {
+      // Open to every source, port by port: the hash maps.
+      for (let i = 0; i < p.count; i++) {
+        if (p.hostIp) add(`pubhost${f}`, `${p.hostIp} . ${p.proto} . ${p.hostPort + i}`, `${p.target} . ${p.containerPort + i}`);
+        else add(`pubany${f}`, `${p.proto} . ${p.hostPort + i}`, `${p.target} . ${p.containerPort + i}`);
+      }
+    } else for (const s of outermost((admit ?? [ANY[f]]).filter((a) => prefixFamily(a) === f))) {
       if (p.containerPort === p.hostPort) add(`dnat${f}`, `${dst} . ${s} . ${p.proto} . ${hostPorts}`, p.target);
       else if (p.count === 1) add(`dnatport${f}`, `${dst} . ${s} . ${p.proto} . ${hostPorts}`, `${p.target} . ${p.containerPort}`);
       // A shifted range: one element a port (nft maps cannot add an offset to the port).
@@ -132,8 +137,10 @@ export function renderSets(d: DesiredDatapath): SetsResult {
       for (const s of outermost(p.policy.allow.filter((a) => prefixFamily(a) === f))) add(`pubpolok${f}`, `${dst} . ${p.proto} . ${hostPorts} . ${s}`);
     }
     if (p.restricted && !p.loopback) add(`restricted${f}`, `${dst} . ${p.proto} . ${hostPorts}`);
-    add(`pubfwd${f}`, `${p.target} . ${p.proto} . ${cports} . ${dst}`);
-    add(`selfhair${f}`, `${p.target} . ${p.target} . ${p.proto} . ${cports}`);
+    if (p.count > 1) add(`pubfwd${f}`, `${p.target} . ${p.proto} . ${cports} . ${dst}`);
+    else if (p.hostIp) add(`pubfwdhost${f}`, `${p.target} . ${p.proto} . ${cports} . ${p.hostIp}`);
+    else add(`pubfwdany${f}`, `${p.target} . ${p.proto} . ${cports}`);
+    add(p.count > 1 ? `selfhair${f}` : `selfone${f}`, `${p.target} . ${p.target} . ${p.proto} . ${cports}`);
   }
 
   for (const n of nets.filter((x) => !x.icc)) {
