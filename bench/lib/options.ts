@@ -2,8 +2,8 @@
 import { projectPath } from '../../src/paths.js';
 
 export const SCENARIOS = ['c2c', 'published', 'masquerade', 'hairpin', 'localhost', 'attach', 'concurrent-attach', 'publish-scale', 'overlay', 'drop-flood', 'ports-10k', 'policy-scale'];
-export const SYSTEMS = ['limit', 'iptables', 'bpf', 'docker', 'docker-noproxy'];
-export const BERTH_DATAPATHS = ['iptables', 'bpf'];
+export const SYSTEMS = ['limit', 'iptables', 'nftables', 'bpf', 'docker', 'docker-noproxy'];
+export const BERTH_DATAPATHS = ['iptables', 'nftables', 'bpf'];
 
 export interface Opts {
   quick: boolean;
@@ -57,7 +57,7 @@ export function parseArgs(argv: string[]): Opts {
     out: oi >= 0 ? argv[oi + 1]! : projectPath('bench', reference ? 'reference' : 'results'),
     reference,
     only: only ? new Set(only) : null,
-    systems: list('--systems', SYSTEMS) ?? ['limit', 'iptables', 'bpf', 'docker', 'docker-noproxy'],
+    systems: list('--systems', SYSTEMS) ?? ['limit', 'iptables', 'nftables', 'bpf', 'docker', 'docker-noproxy'],
     dockerPorts: get('--docker-ports', 1000) ?? (quick ? 200 : 1000),
     manyPorts: get('--many-ports', 53000) ?? 10000,
     policyPairs: get('--policy-pairs', 10000) ?? 10000,

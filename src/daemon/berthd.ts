@@ -35,7 +35,7 @@ import { parsePublishAllow } from '../datapath/publish-policy.js';
 export interface DaemonOptions {
   stateDir: string;
   socket: string;
-  datapath: 'auto' | 'bpf' | 'iptables';
+  datapath: 'auto' | 'bpf' | 'nftables' | 'iptables';
   uplink?: string;
   logLevel: string;
   bip: string;
@@ -67,11 +67,14 @@ async function chooseDatapath(requested: DaemonOptions['datapath']): Promise<Dat
   const r = await doctor();
   const auto = r.datapath;
   if (requested === 'bpf' && auto.bpfMissing.length) {
-    throw new BerthError('unavailable', `--datapath bpf: this host lacks ${auto.bpfMissing.join(', ')}; use --datapath iptables or auto`);
+    throw new BerthError('unavailable', `--datapath bpf: this host lacks ${auto.bpfMissing.join(', ')}; use --datapath nftables, iptables or auto`);
   }
   if (auto.choice === 'none' && requested === 'auto') throw new BerthError('unavailable', `no datapath: ${auto.reason}`);
   if (requested === 'iptables' && !r.tools.iptables.present) {
     throw new BerthError('unavailable', '--datapath iptables: iptables is not installed');
+  }
+  if (requested === 'nftables' && !r.tools.nft.present) {
+    throw new BerthError('unavailable', '--datapath nftables: nft is not installed (install nftables)');
   }
   if (requested === 'auto') return { ...auto, requested };
   return { choice: requested, reason: `requested with --datapath ${requested}`, bpfCapable: auto.bpfCapable, bpfMissing: auto.bpfMissing, requested };

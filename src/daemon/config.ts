@@ -79,7 +79,7 @@ const hostPort: Kind = { type: 'string', check: (v) => void parseMetricsAddr(v),
 export const OPTIONS: readonly Spec[] = [
   { key: 'stateDir', arg: 'dir', help: 'state directory', kind: path('a directory path'), default: '/var/lib/berth' },
   { key: 'socket', arg: 'path', help: 'API unix socket', kind: path('a socket path'), default: DEFAULT_SOCKET, env: 'BERTH_SOCKET' },
-  { key: 'datapath', arg: 'kind', help: 'datapath', kind: { type: 'enum', choices: ['auto', 'bpf', 'iptables'] }, default: 'auto' },
+  { key: 'datapath', arg: 'kind', help: 'datapath', kind: { type: 'enum', choices: ['auto', 'bpf', 'nftables', 'iptables'] }, default: 'auto' },
   { key: 'uplink', arg: 'iface', help: "interface towards the outside world (for NAT; default: the default route's)", kind: ifname },
   { key: 'logLevel', arg: 'level', help: 'log level', kind: { type: 'enum', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', env: 'BERTH_LOG_LEVEL' },
   { key: 'bip', arg: 'cidr', help: 'default bridge network: gateway address and prefix', kind: cidr('172.17.0.1/16', true), default: '172.17.0.1/16' },

@@ -1,6 +1,6 @@
 /**
  * The datapath interface: the one place the control plane hands packet
- * decisions to a backend (bpf or iptables). desired.ts resolves the
+ * decisions to a backend (bpf, nftables or iptables). desired.ts resolves the
  * controller's state into one DesiredDatapath (every decision made: which
  * publishes install a mapping, per family, loopback or not, the sysctls
  * forwarding needs); the controller calls apply() with it after every change
@@ -174,10 +174,23 @@ export interface IptablesStatusDetail extends Partial<LastApplyStatus> {
   sysctls?: Record<string, string>;
 }
 
+export interface NftablesStatusDetail extends Partial<LastApplyStatus> {
+  /** nft is not installed: nothing else is known */
+  error?: string;
+  version?: string;
+  /** berth's tables present in the kernel ("inet berth", "bridge berth") */
+  tables?: string[];
+  /** set name -> elements berth keeps in it */
+  elements?: Record<string, number>;
+  drops?: Counts;
+  sysctls?: Record<string, string>;
+}
+
 /** What a backend reports of itself, by kind: readers narrow on kind, nothing casts. */
 export type DatapathStatus =
   | { kind: 'bpf'; detail: BpfStatusDetail }
   | { kind: 'iptables'; detail: IptablesStatusDetail }
+  | { kind: 'nftables'; detail: NftablesStatusDetail }
   | { kind: 'none'; detail: Record<string, never> };
 
 /** One datapath event as `berth monitor` shows it. */
@@ -245,7 +258,7 @@ export interface DpExplainResult {
 }
 
 export interface Datapath {
-  readonly kind: 'bpf' | 'iptables' | 'none';
+  readonly kind: 'bpf' | 'iptables' | 'nftables' | 'none';
   /** Makes the kernel match @desired exactly; idempotent and atomic where the backend allows. */
   apply(desired: DesiredDatapath): Promise<void>;
   /** True when something outside berth removed or changed what berth applied (e.g. a firewall reload). */

@@ -18,7 +18,7 @@ export interface ToolInfo {
 }
 
 export interface DatapathChoice {
-  choice: 'bpf' | 'iptables' | 'none';
+  choice: 'bpf' | 'nftables' | 'iptables' | 'none';
   reason: string;
   /** the kernel and privileges would carry the eBPF datapath */
   bpfCapable: boolean;
@@ -62,16 +62,20 @@ export function bpfMissing(p: ProbeResult): string[] {
 }
 
 /** What `--datapath auto` runs on this host, and why. */
-export function chooseDatapath(p: ProbeResult, iptables: ToolInfo): DatapathChoice {
+export function chooseDatapath(p: ProbeResult, iptables: ToolInfo, nft?: ToolInfo): DatapathChoice {
   const missing = bpfMissing(p);
   if (missing.length === 0) {
     const hook = p.tcx ? 'tcx links' : 'clsact qdiscs (no tcx in this kernel)';
     return { choice: 'bpf', reason: `kernel ${p.kernel} has everything the eBPF datapath needs; tc programs attach through ${hook}`, bpfCapable: true, bpfMissing: [] };
   }
+  // The fallback: berth's own nftables tables (sets and maps, O(1) in ports and pairs), else iptables chains.
+  if (nft?.present) {
+    return { choice: 'nftables', reason: `eBPF datapath unavailable: missing ${missing.join(', ')}; nft (${nft.version ?? 'present'}) carries the fallback`, bpfCapable: false, bpfMissing: missing };
+  }
   if (iptables.present) {
     return { choice: 'iptables', reason: `eBPF datapath unavailable: missing ${missing.join(', ')}`, bpfCapable: false, bpfMissing: missing };
   }
-  return { choice: 'none', reason: `eBPF datapath unavailable (missing ${missing.join(', ')}) and iptables is not installed`, bpfCapable: false, bpfMissing: missing };
+  return { choice: 'none', reason: `eBPF datapath unavailable (missing ${missing.join(', ')}), nft is not installed and iptables is not installed`, bpfCapable: false, bpfMissing: missing };
 }
 
 /** @socket: also ask the berthd there for its datapath and effective configuration. */
@@ -112,7 +116,7 @@ export async function doctor(opts: { bpffs?: string; socket?: string } = {}): Pr
     // Native XDP depends on the driver (veth has it); generic works on any device.
     xdp: { native: probe.progXdp ? 'driver-dependent (veth: yes)' : 'no', generic: probe.progXdp },
     tools: { iptables, ip6tables, iptablesRestore, nft, ip },
-    datapath: chooseDatapath(probe, iptables),
+    datapath: chooseDatapath(probe, iptables, nft),
     drops,
     warnings,
     ...(opts.socket ? { daemon: await askDaemon(opts.socket) } : {}),

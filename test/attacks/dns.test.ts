@@ -15,8 +15,7 @@ import { run } from '../../src/exec.js';
 import { projectPath } from '../../src/paths.js';
 import { World, type WorldSpec } from '../helpers/conformance.js';
 import { parsePrometheusText, sampleValue } from '../helpers/promtext.js';
-
-const DATAPATHS = (process.env.BERTH_CONFORMANCE_DATAPATHS ?? 'iptables,bpf').split(',').filter(Boolean);
+import { DATAPATHS } from '../helpers/datapaths.js';
 
 const SPEC: WorldSpec = {
   networks: [

@@ -18,8 +18,8 @@ import { projectPath } from '../../src/paths.js';
 import type { Topology } from '../../harness/topology.js';
 import { testTopology } from '../helpers/kernel.js';
 import { World, type WorldSpec } from '../helpers/conformance.js';
+import { DATAPATHS } from '../helpers/datapaths.js';
 
-const DATAPATHS = (process.env.BERTH_CONFORMANCE_DATAPATHS ?? 'iptables,bpf').split(',').filter(Boolean);
 const CRAFT = projectPath('test', 'attacks', 'craft.py');
 const BAD_PREFIX = '2001:db8:bad:';
 const ATTACKER_MAC = '02:aa:aa:aa:aa:aa';

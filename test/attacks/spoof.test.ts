@@ -14,8 +14,8 @@ import { UPLINK } from '../../harness/berthd.js';
 import { run } from '../../src/exec.js';
 import { projectPath } from '../../src/paths.js';
 import { World, type WorldSpec } from '../helpers/conformance.js';
+import { DATAPATHS } from '../helpers/datapaths.js';
 
-const DATAPATHS = (process.env.BERTH_CONFORMANCE_DATAPATHS ?? 'iptables,bpf').split(',').filter(Boolean);
 const CRAFT = projectPath('test', 'attacks', 'craft.py');
 
 const SPEC: WorldSpec = {

@@ -1,6 +1,6 @@
 /**
  * The datapath conformance suite: one table of cases, run against every
- * datapath named in BERTH_CONFORMANCE_DATAPATHS (default: iptables,bpf), first
+ * datapath named in BERTH_CONFORMANCE_DATAPATHS (default: iptables,nftables,bpf), first
  * with berthd running, then again after berthd was SIGKILLed (the datapath
  * must keep working without it). Each case sends real packets between test
  * namespaces and asserts what the server saw (the client's address, the port
@@ -14,8 +14,7 @@ import { run } from '../../src/exec.js';
 import { ApiClient } from '../../src/api/client.cjs';
 import { projectPath } from '../../src/paths.js';
 import { EXT2, HOST_ALT, SCTP, UPLINK6, World, type ProbeResult, type WorldSpec } from '../helpers/conformance.js';
-
-const DATAPATHS = (process.env.BERTH_CONFORMANCE_DATAPATHS ?? 'iptables,bpf').split(',').filter(Boolean);
+import { DATAPATHS } from '../helpers/datapaths.js';
 
 const SPEC: WorldSpec = {
   networks: [
@@ -386,9 +385,9 @@ describe.each(DATAPATHS)('the %s datapath', (datapath) => {
     }
   });
 
-  it('[::1]:published port: reached on bpf (lo egress translates it), refused at once on iptables (no route_localnet for IPv6)', async () => {
+  it('[::1]:published port: reached on bpf (lo egress translates it), refused at once on iptables and nftables (no route_localnet for IPv6)', async () => {
     const r = await w.agent('host').probe('tcp', '::1', 8086);
-    if (datapath === 'iptables') {
+    if (datapath === 'iptables' || datapath === 'nftables') {
       expect(r.error).toBe('ECONNREFUSED');
       return;
     }

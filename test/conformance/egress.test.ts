@@ -10,8 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UPLINK } from '../../harness/berthd.js';
 import { EXT2, UPLINK6, World, type Agent, type WorldSpec } from '../helpers/conformance.js';
-
-const DATAPATHS = (process.env.BERTH_CONFORMANCE_DATAPATHS ?? 'iptables,bpf').split(',').filter(Boolean);
+import { DATAPATHS } from '../helpers/datapaths.js';
 
 const SPEC: WorldSpec = {
   networks: [

@@ -11,8 +11,8 @@ import { projectPath } from '../../src/paths.js';
 import { UPLINK } from '../../harness/berthd.js';
 import { World, type WorldSpec } from '../helpers/conformance.js';
 import { parsePrometheusText, sampleValue, type Family } from '../helpers/promtext.js';
+import { DATAPATHS } from '../helpers/datapaths.js';
 
-const DATAPATHS = (process.env.BERTH_CONFORMANCE_DATAPATHS ?? 'iptables,bpf').split(',').filter(Boolean);
 const METRICS_PORT = 9464;
 
 const SPEC: WorldSpec = {

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UPLINK } from '../../harness/berthd.js';
 import { run } from '../../src/exec.js';
 import { EXT2, UPLINK6, World, type WorldSpec } from '../helpers/conformance.js';
+import { DATAPATHS } from '../helpers/datapaths.js';
 
-const DATAPATHS = (process.env.BERTH_CONFORMANCE_DATAPATHS ?? 'iptables,bpf').split(',').filter(Boolean);
 
 /** A second address of ext on the uplink's subnets: inside the host-wide policy's /24, outside its IPv6 /128. */
 const EXT_B = '198.18.0.3';

@@ -1,8 +1,8 @@
 /**
- * Switching datapaths across a restart: berthd started with the other
+ * Switching datapaths across a restart: berthd started with another
  * datapath removes everything of the one before (iptables chains and rules,
- * or the eBPF datapath's attachments and pins) and serves the same sandboxes
- * with the new one.
+ * berth's nftables tables, or the eBPF datapath's attachments and pins) and
+ * serves the same sandboxes with the new one.
  */
 import { readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -28,6 +28,8 @@ describe('switching datapath across a restart', () => {
     return existsSync(root) ? readdir(root) : [];
   };
   const reach = async () => (await w.agent('ext').probe('tcp', UPLINK.host, 8080)).reply;
+  /** berth's nftables tables in the test host's namespace */
+  const nftTables = async () => (await run('ip', ['netns', 'exec', w.h.ns, 'nft', 'list', 'tables'])).stdout.split('\n').filter((l) => / berth$/.test(l.trim()));
 
   beforeAll(async () => {
     w = await World.build('iptables', {
@@ -62,6 +64,38 @@ describe('switching datapath across a restart', () => {
     expect(await pins()).toEqual([]);
     // Detached and unpinned, the programs are gone from the kernel.
     for (const id of progIds) expect(await progExists(id), `program ${id}`).toBe(false);
+    expect((await rules()).some((l) => l.includes('--dport 8080'))).toBe(true);
+    expect(await reach()).toMatchObject({ by: 'a', peer: UPLINK.ext });
+  });
+
+  it('iptables -> nftables: no chain of berth\'s stays, berth\'s own tables serve the published port', async () => {
+    expect(await nftTables()).toEqual([]);
+    await w.h.kill('SIGKILL');
+    await w.h.start(['--datapath', 'nftables']);
+    expect(await rules()).toEqual([]);
+    expect((await nftTables()).sort()).toEqual(['table bridge berth', 'table inet berth']);
+    expect(await reach()).toMatchObject({ by: 'a', peer: UPLINK.ext });
+  });
+
+  it('nftables -> bpf -> nftables: no table of berth\'s stays, then no program or pin', async () => {
+    await w.h.kill('SIGKILL');
+    await w.h.start(['--datapath', 'bpf']);
+    expect(await nftTables()).toEqual([]);
+    const ids = Object.values((await programs()).programs ?? {});
+    expect(ids).toHaveLength(3);
+    expect(await reach()).toMatchObject({ by: 'a', peer: UPLINK.ext });
+    await w.h.kill('SIGKILL');
+    await w.h.start(['--datapath', 'nftables']);
+    expect(await pins()).toEqual([]);
+    for (const id of ids) expect(await progExists(id), `program ${id}`).toBe(false);
+    expect(await rules()).toEqual([]);
+    expect(await reach()).toMatchObject({ by: 'a', peer: UPLINK.ext });
+  });
+
+  it('nftables -> iptables: no table of berth\'s stays', async () => {
+    await w.h.kill('SIGKILL');
+    await w.h.start(['--datapath', 'iptables']);
+    expect(await nftTables()).toEqual([]);
     expect((await rules()).some((l) => l.includes('--dport 8080'))).toBe(true);
     expect(await reach()).toMatchObject({ by: 'a', peer: UPLINK.ext });
   });

@@ -1,8 +1,9 @@
 /**
  * `--datapath auto` on a host where BPF is unavailable: berthd runs without
  * CAP_BPF, CAP_SYS_ADMIN and CAP_PERFMON (dropped from its bounding set with
- * setpriv), so the kernel refuses its probe programs. It must pick iptables,
- * say why, and refuse `--datapath bpf` naming what is missing.
+ * setpriv), so the kernel refuses its probe programs. It must pick nftables
+ * (nft is installed here; iptables only without it), say why, and refuse
+ * `--datapath bpf` naming what is missing.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -33,16 +34,16 @@ afterAll(async () => {
 });
 
 describe('a berthd that may not use BPF', () => {
-  it('--datapath auto picks iptables, says why, and programs it', async () => {
+  it('--datapath auto picks nftables, says why, and programs it', async () => {
     const d = await BerthdProcess.start(topo.nsPath('host'), ['--state-dir', dir, '--socket', join(dir, 's.sock'), '--resolv-conf', '/dev/null', '--log-level', 'info'], { wrapper: NO_BPF });
     try {
       const info = await new ApiClient(join(dir, 's.sock')).call<{ datapath: { choice: string; reason: string; bpfMissing: string[] } }>('GET', '/v1/info');
-      expect(info.datapath.choice).toBe('iptables');
+      expect(info.datapath.choice).toBe('nftables');
       expect(info.datapath.reason).toMatch(/^eBPF datapath unavailable: missing CAP_BPF \(or CAP_SYS_ADMIN\), tc BPF programs \(sched_cls\)/);
       expect(info.datapath.bpfMissing).toContain('CAP_BPF (or CAP_SYS_ADMIN)');
-      expect(d.logs).toMatch(/"datapath":"iptables","reason":"eBPF datapath unavailable: missing CAP_BPF/);
-      const rules = (await run('ip', ['netns', 'exec', topo.ns('host'), 'iptables-save', '-t', 'nat'])).stdout;
-      expect(rules).toMatch(/^-A BERTH-POSTROUTING .*-s 172\.17\.0\.0\/16 .*-j MASQUERADE/m);
+      expect(d.logs).toMatch(/"datapath":"nftables","reason":"eBPF datapath unavailable: missing CAP_BPF/);
+      const masq = (await run('ip', ['netns', 'exec', topo.ns('host'), 'nft', 'list', 'set', 'inet', 'berth', 'masqsrc4'])).stdout;
+      expect(masq).toMatch(/elements = \{ 172\.17\.0\.0\/16 \}/);
     } finally {
       await d.stop('SIGTERM');
     }

@@ -44,6 +44,14 @@ describe('choosing a datapath', () => {
     expect(c.reason).toBe('eBPF datapath unavailable: missing CAP_BPF (or CAP_SYS_ADMIN), tc BPF programs (sched_cls): Operation not permitted');
   });
 
+  it('falls back to nftables before iptables when nft is installed, naming what bpf lacks', () => {
+    const c = chooseDatapath({ ...full, btf: false }, { present: true }, { present: true, version: 'nftables v1.0.6 (Lester Gooch #5)' });
+    expect(c.choice).toBe('nftables');
+    expect(c.reason).toBe('eBPF datapath unavailable: missing kernel BTF (/sys/kernel/btf/vmlinux); nft (nftables v1.0.6 (Lester Gooch #5)) carries the fallback');
+    expect(chooseDatapath({ ...full, btf: false }, { present: true }, { present: false }).choice).toBe('iptables');
+    expect(chooseDatapath(full, { present: true }, { present: true }).choice).toBe('bpf');
+  });
+
   it('says so when neither datapath is possible', () => {
     const c = chooseDatapath({ ...full, btf: false }, { present: false });
     expect(c.choice).toBe('none');

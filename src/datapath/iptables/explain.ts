@@ -177,12 +177,14 @@ export function readTrace(lines: TraceLine[], ctx: TraceContext): (DpExplainResu
       return passed(lastPacket, l.chain === 'in', decided, trace, ctx);
     }
     trace.push(ruleLine(l));
-    if (l.verdict === 'accept' && l.type === 'rule' && l.chain.startsWith('BERTH-')) decided = l;
+    if (l.verdict === 'accept' && l.type === 'rule' && (l.chain.startsWith('BERTH-') || l.table === 'berth')) decided = l;
     if (l.verdict !== 'drop') continue;
     const family = FAMILY[l.family];
-    const ours = l.chain.startsWith('BERTH-') && family;
+    // The nftables datapath's tables (`berth`) name each drop's reason in its counter: "counter name drop-REASON".
+    const counted = l.table === 'berth' ? /counter name "?drop-([a-z0-9-]+)/.exec(l.text ?? '')?.[1] : undefined;
+    const ours = counted ?? (l.chain.startsWith('BERTH-') && family);
     // berth's ebtables rules drop frames of a MAC not the sandbox's, and ARP (explain sends no ARP).
-    const reason = ours ? (family === 'eb' ? 'spoof-mac' : dropReason(family, l.chain, l.spec ?? '') ?? 'policy') : 'policy';
+    const reason = counted ?? (ours && family ? (family === 'eb' ? 'spoof-mac' : dropReason(family, l.chain, l.spec ?? '') ?? 'policy') : 'policy');
     const known = Object.values(dropReasons).find((r) => r.name === reason);
     return {
       verdict: 'drop', delivered: 'dropped', rule: reason === 'policy' ? 'policy' : 'none',
@@ -215,10 +217,12 @@ function passed(pkt: TraceLine | undefined, input: boolean, decided: TraceLine |
   }
   let rule: string;
   const spec = decided?.spec ?? '';
-  if (decided?.chain === 'BERTH-PUBLISH' || (delivered === 'sandbox' && translated && translated.dst !== q.dst)) rule = 'publish';
-  else if (/RELATED,ESTABLISHED/.test(spec)) rule = 'flow';
-  else if (decided?.chain === 'BERTH-ICC') rule = 'link';
-  else if (decided?.chain === 'BERTH-FORWARD' && /^-i (\S+) -o \1 /.test(spec)) rule = 'icc';
+  // the nftables datapath's rules (table berth), by what they look up
+  const nft = decided?.table === 'berth' ? decided.text ?? '' : '';
+  if (decided?.chain === 'BERTH-PUBLISH' || /@pubfwd[46]/.test(nft) || (delivered === 'sandbox' && translated && translated.dst !== q.dst)) rule = 'publish';
+  else if (/RELATED,ESTABLISHED/.test(spec) || /ct state established,related/.test(nft)) rule = 'flow';
+  else if (decided?.chain === 'BERTH-ICC' || decided?.chain === 'icc_links') rule = 'link';
+  else if ((decided?.chain === 'BERTH-FORWARD' && /^-i (\S+) -o \1 /.test(spec)) || /vmap @intra/.test(nft)) rule = 'icc';
   else if (delivered === 'host') rule = ctx.from === 'host' ? 'host' : gateway ? 'gateway' : net ? 'subnet' : 'host';
   else if (delivered === 'outside') rule = ctx.from === 'sandbox' ? (translated && translated.src !== q.src ? 'masquerade' : 'route') : 'not-ours';
   else rule = 'icc';
