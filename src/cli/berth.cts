@@ -5,13 +5,15 @@
  * need (the API client, the package's version, the build's versions file)
  * are CommonJS (.cts): node's ES module loader is not started for them. The
  * definitions are recorded (spec.cts) and a plain command line is run from
- * the record with node's util.parseArgs (parse.cts); commander is loaded for
- * help and errors only (commander.cts). Each action loads what it uses when
+ * the record with node's util.parseArgs (parse.cts) and help is written
+ * from it (help.cts); commander is loaded for errors and unusual command
+ * lines only (commander.cts). Each action loads what it uses when
  * it runs, with require() for the CommonJS modules and import() for the rest
  * (the doctor, the demo, the logger, inspect's templates), and `berth --help`
  * loads none of them (test/cli/startup.test.ts checks the module graph).
  */
 import { buildCli } from './definitions.cjs';
+import { formatHelp, helpAsked } from './help.cjs';
 import { NotPlain, plainCall } from './parse.cjs';
 
 /**
@@ -38,9 +40,10 @@ function commandOf(argv: string[]): { argv: string[]; command: string | undefine
 
 const { argv, command } = commandOf(process.argv);
 const cli = buildCli();
+const helpOf = helpAsked(cli, argv.slice(2));
 let call: (() => Promise<unknown>) | undefined;
 try {
-  call = plainCall(cli, argv);
+  call = helpOf ? async () => void process.stdout.write(formatHelp(helpOf)) : plainCall(cli, argv);
 } catch (e) {
   if (!(e instanceof NotPlain)) throw e;
   if (process.env.BERTH_CLI_DEBUG) process.stderr.write(`berth: parsed by commander: ${e.message}\n`);

@@ -1,6 +1,6 @@
 /**
- * commander, for what the plain parser (parse.cts) leaves to it: help, errors
- * and unusual command lines. The recorded definitions (spec.cts) are replayed
+ * commander, for what the plain parser (parse.cts) and the help writer
+ * (help.cts) leave to it: errors and unusual command lines. The recorded definitions (spec.cts) are replayed
  * into commander's objects, call by call, so its help and messages are what
  * they were when the definitions were written against commander itself.
  *
@@ -62,14 +62,19 @@ function replay(c: Commander, lite: spec.Command, cmd: CCommand, root: { lite: s
 }
 
 /**
- * Runs @argv through commander, from the definitions of @root; with @only (a
- * top-level command's name or alias), just that command and the global
- * options are made (the ~40 commands and their options are a few ms).
+ * commander's command for the definitions of @root; with @only (a top-level
+ * command's name or alias), just that command and the global options are
+ * made (the ~40 commands and their options are a few ms).
  */
-export function parseWithCommander(root: spec.Command, argv: string[], only?: string): Promise<unknown> {
+export function toCommander(root: spec.Command, only?: string): CCommand {
   const c = load();
   const sub = only === undefined ? undefined : root.find(only);
   const cmd = new c.Command(root.name);
   replay(c, root, cmd, { lite: root, cmd }, sub);
-  return cmd.parseAsync(argv);
+  return cmd;
+}
+
+/** Runs @argv through commander, from the definitions of @root (@only: see toCommander). */
+export function parseWithCommander(root: spec.Command, argv: string[], only?: string): Promise<unknown> {
+  return toCommander(root, only).parseAsync(argv);
 }

@@ -76,6 +76,7 @@ export class Option {
 
 export interface ArgumentSpec {
   name: string;
+  description?: string;
   required: boolean;
   variadic: boolean;
 }
@@ -90,8 +91,10 @@ export class Command {
   readonly aliases: string[] = [];
   readonly preAction: HookFn[] = [];
   actionFn?: ActionFn;
+  desc = '';
   /** in the order made: commander gets them in that order, which is the order of its help */
   readonly calls: (Call | ['command', [Command]] | ['option', [Option]])[] = [];
+  parent?: Command;
   /** the options parsed (by either parser), what opts() answers */
   parsed: Record<string, unknown> = {};
 
@@ -100,12 +103,14 @@ export class Command {
   command(name: string): Command {
     if (!/^[a-z][a-z-]*$/.test(name)) throw new Error(`command '${name}': only a plain name is supported here (add arguments with argument())`);
     const c = new Command(name);
+    c.parent = this;
     this.commands.push(c);
     this.calls.push(['command', [c]]);
     return c;
   }
 
   description(text: string): this {
+    this.desc = text;
     this.calls.push(['description', [text]]);
     return this;
   }
@@ -134,7 +139,7 @@ export class Command {
     const m = /^([<[])([a-z][a-zA-Z-]*)(\.\.\.)?[>\]]$/.exec(name);
     if (!m) throw new Error(`argument '${name}': expected <name>, [name], <name...> or [name...]`);
     if (this.arguments.at(-1)?.variadic) throw new Error(`argument '${name}' after a variadic one`);
-    this.arguments.push({ name: m[2]!, required: m[1] === '<', variadic: m[3] !== undefined });
+    this.arguments.push({ name: m[2]!, required: m[1] === '<', variadic: m[3] !== undefined, ...(description === undefined ? {} : { description }) });
     this.calls.push(['argument', description === undefined ? [name] : [name, description]]);
     return this;
   }

@@ -3,8 +3,9 @@
  * recorded definitions) against commander over the same definitions: every
  * command line the plain parser takes reaches the same action with the same
  * arguments and options as through commander; the ones it steps aside for are
- * help or errors, which commander prints (checked on the compiled CLI). No
- * kernel objects.
+ * help or errors, which commander prints (checked on the compiled CLI); the
+ * help berth writes itself is commander's, for every command. No kernel
+ * objects.
  */
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
@@ -16,7 +17,8 @@ const require = createRequire(import.meta.url);
 const dist = (f: string) => projectPath('dist', 'src', 'cli', f);
 const { buildCli } = require(dist('definitions.cjs')) as { buildCli: () => Spec.Command };
 const { plainCall, NotPlain } = require(dist('parse.cjs')) as typeof import('../../src/cli/parse.cjs');
-const { parseWithCommander } = require(dist('commander.cjs')) as typeof import('../../src/cli/commander.cjs');
+const { parseWithCommander, toCommander } = require(dist('commander.cjs')) as typeof import('../../src/cli/commander.cjs');
+const { formatHelp, helpAsked } = require(dist('help.cjs')) as typeof import('../../src/cli/help.cjs');
 const BERTH = dist('berth.cjs');
 
 interface Seen {
@@ -126,5 +128,44 @@ describe('the plain parser and commander', () => {
     const { cli, seen } = recordingCli();
     await plainCall(cli, ['node', 'berth', 'run', '--', 'sh', '--help'])();
     expect(seen[0]!.args).toEqual([['sh', '--help']]);
+  });
+});
+
+describe('the help berth writes itself', () => {
+  /** Every command of @c, with its path of names. */
+  const all = (c: Spec.Command, path: string[] = []): [string[], Spec.Command][] => [[path, c], ...c.commands.flatMap((s) => all(s, [...path, s.name]))];
+
+  it('is commander\'s, for every command, at 80 columns, wider and narrower', () => {
+    const cli = buildCli();
+    const commands = all(cli);
+    expect(commands.length).toBeGreaterThan(25);
+    for (const width of [80, 132, 50, 30]) {
+      const cmdr = toCommander(buildCli());
+      for (const [path, c] of commands) {
+        let want = cmdr;
+        for (const n of path) want = want.commands.find((x) => x.name() === n)!;
+        want.configureOutput({ getOutHelpWidth: () => width });
+        expect(formatHelp(c, width), `berth ${path.join(' ')} --help at ${width} columns`).toBe(want.helpInformation());
+      }
+    }
+  });
+
+  it('differs when a definition does (the control)', () => {
+    const a = buildCli();
+    const b = buildCli();
+    b.find('ps')!.option('--extra', 'one more');
+    expect(formatHelp(a.find('ps')!, 80)).not.toBe(formatHelp(b.find('ps')!, 80));
+  });
+
+  it('is written for `--help`, `CMD... --help` and `help [CMD]`, and commander has the rest', async () => {
+    const cli = buildCli();
+    expect(helpAsked(cli, ['--help'])).toBe(cli);
+    expect(helpAsked(cli, ['help'])).toBe(cli);
+    expect(helpAsked(cli, ['help', 'ps'])).toBe(cli.find('ps'));
+    expect(helpAsked(cli, ['network', 'list', '-h'])).toBe(cli.find('network')!.find('ls'));
+    for (const other of [['ps', '-a', '--help'], ['--socket', 'x', '--help'], ['help', 'nope'], ['nope', '--help'], ['ps']]) expect(helpAsked(cli, other)).toBeUndefined();
+    const r = await tryRun(process.execPath, [BERTH, 'network', 'create', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(formatHelp(cli.find('network')!.find('create')!, 80));
   });
 });

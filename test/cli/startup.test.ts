@@ -72,27 +72,35 @@ describe('the module graph', () => {
     expect(cjs.files).toContain('build/Release/berth.node');
   });
 
-  it('berth --help loads commander and the command definitions, all CommonJS, and never starts the ES module loader', async () => {
+  it('berth --help loads the command definitions and the help writer, all CommonJS, not commander, and never starts the ES module loader', async () => {
     const r = await loadedCjs('--help');
     expect(r.stdout).toMatch(/^Usage: berth /);
     expect(r.esmLoader).toBe(false);
-    // commander is required by its file: by name its package.json "exports" would load node's ES module resolver.
     expect(r.esmResolver).toBe(false);
-    expect(r.files).toContain('node_modules/commander/index.js');
-    expect(r.files.filter((f) => !f.startsWith('node_modules/commander/'))).toEqual([
+    expect(r.files).toEqual([
       'dist/src/api/defaults.cjs',
       'dist/src/cli/berth.cjs',
-      'dist/src/cli/commander.cjs',
       'dist/src/cli/commands.cjs',
       'dist/src/cli/definitions.cjs',
       'dist/src/cli/docker-plugin.cjs',
+      'dist/src/cli/help.cjs',
       'dist/src/cli/parse.cjs',
       'dist/src/cli/service-commands.cjs',
       'dist/src/cli/spec.cjs',
       'dist/src/cli/table.cjs',
       'dist/src/docker/defaults.cjs',
-      'dist/src/package.cjs',
     ]);
+  });
+
+  it('an error loads commander (the control), by its file, without the ES module resolver', async () => {
+    const r = await loadedCjs('netwrk');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("unknown command 'netwrk'");
+    expect(r.files).toContain('dist/src/cli/commander.cjs');
+    expect(r.files).toContain('node_modules/commander/index.js');
+    // commander is required by its file: by name its package.json "exports" would load node's ES module resolver.
+    expect(r.esmLoader).toBe(false);
+    expect(r.esmResolver).toBe(false);
   });
 
   it('an API command loads the client, not commander, the addon, the doctor, the demo or the logger, and no ES module', async () => {
@@ -140,6 +148,7 @@ describe('the module graph', () => {
 
 describe('one command defined alone', () => {
   it('has the help it has in the whole tree, for every command', async () => {
+    // (berth writes these itself; commander's own, from the whole tree and from one command, is compared in parse.test.ts)
     const help = (await run(process.execPath, [BERTH, '--help'])).stdout;
     const names = [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
     expect(names).toEqual(expect.arrayContaining(['version', 'doctor', 'network', 'run', 'ps', 'inspect', 'docker-plugin', 'install-service']));
