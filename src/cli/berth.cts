@@ -13,7 +13,7 @@
  * loads none of them (test/cli/startup.test.ts checks the module graph).
  */
 import { buildCli } from './definitions.cjs';
-import { formatHelp, helpAsked } from './help.cjs';
+import type { Command } from './spec.cjs';
 import { NotPlain, plainCall } from './parse.cjs';
 
 /**
@@ -38,12 +38,19 @@ function commandOf(argv: string[]): { argv: string[]; command: string | undefine
   return { argv: out, command: undefined };
 }
 
+/** Writing the help @argv asks for, when it only asks for that (the help writer is loaded then). */
+function helpCall(cli: Command, argv: string[]): (() => Promise<void>) | undefined {
+  if (!argv.slice(2).some((a) => a === 'help' || a === '-h' || a === '--help')) return undefined;
+  const { formatHelp, helpAsked } = require('./help.cjs') as typeof import('./help.cjs');
+  const of = helpAsked(cli, argv.slice(2));
+  return of && (async () => void process.stdout.write(formatHelp(of)));
+}
+
 const { argv, command } = commandOf(process.argv);
-const cli = buildCli();
-const helpOf = helpAsked(cli, argv.slice(2));
+const cli = buildCli(command);
 let call: (() => Promise<unknown>) | undefined;
 try {
-  call = helpOf ? async () => void process.stdout.write(formatHelp(helpOf)) : plainCall(cli, argv);
+  call = helpCall(cli, argv) ?? plainCall(cli, argv);
 } catch (e) {
   if (!(e instanceof NotPlain)) throw e;
   if (process.env.BERTH_CLI_DEBUG) process.stderr.write(`berth: parsed by commander: ${e.message}\n`);

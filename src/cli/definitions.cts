@@ -17,8 +17,21 @@ async function applyLogLevel(level: string): Promise<void> {
   (await import('../log.js')).setLogLevel(level as 'warn');
 }
 
-/** The berth command line, as recorded definitions (spec.cts). */
-export function buildCli(): Command {
+/**
+ * The berth command line, as recorded definitions (spec.cts); with @only,
+ * only that top-level command (and the global options), unless no command
+ * has that name (an alias, a typo): then all, for commander to resolve the
+ * alias or name the typo.
+ */
+export function buildCli(only?: string): Command {
+  if (only !== undefined) {
+    const one = record(only);
+    if (one.commands.length) return one;
+  }
+  return record(undefined);
+}
+
+function record(only: string | undefined): Command {
   const program = new Command('berth')
     .description('container networking on an eBPF datapath')
     .option('--socket <path>', 'berthd API socket', process.env.BERTH_SOCKET ?? DEFAULT_SOCKET)
@@ -26,6 +39,7 @@ export function buildCli(): Command {
     .option('-v, --version', 'berth\'s, node\'s, libbpf\'s, the datapath ABI\'s and the running berthd\'s versions (berth version)')
     // The logger reads the level when it is first loaded, which is after this.
     .hook('preAction', (cmd) => void (process.env.BERTH_LOG_LEVEL = cmd.opts().logLevel));
+  program.only = only;
   const socket = (): string => program.opts().socket;
   const api = (): Api => ({
     async call<T>(method: string, path: string, body?: unknown): Promise<T> {

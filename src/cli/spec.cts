@@ -100,8 +100,16 @@ export class Command {
 
   constructor(readonly name = '') {}
 
+  /**
+   * Set on the root: only the top-level command of this name is recorded, the
+   * others' builder calls go to a sink (recording all ~40 commands and their
+   * options is a few ms of every run).
+   */
+  only?: string;
+
   command(name: string): Command {
     if (!/^[a-z][a-z-]*$/.test(name)) throw new Error(`command '${name}': only a plain name is supported here (add arguments with argument())`);
+    if (this.only !== undefined && this.only !== name) return SINK;
     const c = new Command(name);
     c.parent = this;
     this.commands.push(c);
@@ -169,3 +177,6 @@ export class Command {
     return this.commands.find((c) => c.name === name || c.aliases.includes(name));
   }
 }
+
+/** A command that is not recorded: every builder call on it is accepted and ignored. */
+const SINK: Command = new Proxy({} as Command, { get: (_, key) => (key === 'then' ? undefined : () => SINK) });

@@ -15,7 +15,7 @@ import type * as Spec from '../../src/cli/spec.cjs';
 
 const require = createRequire(import.meta.url);
 const dist = (f: string) => projectPath('dist', 'src', 'cli', f);
-const { buildCli } = require(dist('definitions.cjs')) as { buildCli: () => Spec.Command };
+const { buildCli } = require(dist('definitions.cjs')) as { buildCli: (only?: string) => Spec.Command };
 const { plainCall, NotPlain } = require(dist('parse.cjs')) as typeof import('../../src/cli/parse.cjs');
 const { parseWithCommander, toCommander } = require(dist('commander.cjs')) as typeof import('../../src/cli/commander.cjs');
 const { formatHelp, helpAsked } = require(dist('help.cjs')) as typeof import('../../src/cli/help.cjs');
@@ -29,8 +29,8 @@ interface Seen {
 }
 
 /** The CLI's definitions with every action replaced by one that records what it got. */
-function recordingCli(): { cli: Spec.Command; seen: Seen[] } {
-  const cli = buildCli();
+function recordingCli(only?: string): { cli: Spec.Command; seen: Seen[] } {
+  const cli = buildCli(only);
   const seen: Seen[] = [];
   const walk = (c: Spec.Command, path: string[]) => {
     for (const sub of c.commands) {
@@ -84,6 +84,12 @@ describe('the plain parser and commander', () => {
     await parseWithCommander(cmdr.cli, argv);
     expect(plain.seen).toHaveLength(1);
     expect(plain.seen).toEqual(cmdr.seen);
+    // As berth runs it: only the command named recorded.
+    const name = args.filter((a, i) => !a.startsWith('-') && !['--socket', '--log-level'].includes(args[i - 1] ?? ''))[0]!;
+    const one = recordingCli(name);
+    expect(one.cli.commands.map((c) => c.name)).toEqual([name]);
+    await plainCall(one.cli, argv)();
+    expect(one.seen).toEqual(cmdr.seen);
   });
 
   it('the recorder would see a difference (the control): other options, other arguments', async () => {
