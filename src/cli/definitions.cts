@@ -7,6 +7,7 @@ import { Command, Option } from './spec.cjs';
 import { addDaemonCommands, type Api } from './commands.cjs';
 import { addDockerPluginCommands } from './docker-plugin.cjs';
 import { addServiceCommands } from './service-commands.cjs';
+import { addNodeCommands } from './node-commands.cjs';
 import { DEFAULT_SOCKET } from '../api/defaults.cjs';
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
@@ -82,5 +83,6 @@ function record(only: string | undefined): Command {
   addDaemonCommands(program, api);
   addDockerPluginCommands(program);
   addServiceCommands(program);
+  addNodeCommands(program, api);
   return program;
 }
