@@ -71,6 +71,7 @@ export class LabHost {
       '--state-dir', this.stateDir, '--socket', this.socket, '--log-level', 'info',
       '--resolv-conf', join(this.stateDir, 'host-resolv.conf'), '--datapath', this.lab.datapath,
       '--store', this.lab.store, ...(opts.advertise === false ? [] : ['--advertise-addr', this.ip]), '--bpffs', this.bpffs.path, '--uplink', 'eth0',
+      ...this.lab.berthdArgs,
     ], { timeoutMs: 30_000 });
     const info = await this.api.call<{ pid: number; instance: string }>('GET', '/v1/info');
     this.pid = Number(info.pid);
@@ -122,6 +123,8 @@ export interface OverlayLabOptions {
   tag?: string;
   /** gets the lab before anything can fail: the caller then destroys it, also on failure */
   onCreated?: (lab: OverlayLab) => void;
+  /** more flags for every host's berthd (e.g. --host-grace 3) */
+  berthdArgs?: string[];
 }
 
 export class OverlayLab {
@@ -138,6 +141,7 @@ export class OverlayLab {
     readonly prefix: string,
     readonly underlay: string,
     readonly tag: string,
+    readonly berthdArgs: readonly string[] = [],
   ) {}
 
   get etcdIp(): string {
@@ -158,7 +162,7 @@ export class OverlayLab {
   static async create(n: number, opts: OverlayLabOptions = {}): Promise<OverlayLab> {
     seq += 1;
     const topo = opts.topo ?? new Topology(`ov${process.pid % 10000}-${seq}-`.slice(0, 12));
-    const lab = new OverlayLab(topo, !opts.topo, opts.datapath ?? 'iptables', opts.prefix ?? '', opts.underlay ?? UNDERLAY, opts.tag ?? 'berth-test');
+    const lab = new OverlayLab(topo, !opts.topo, opts.datapath ?? 'iptables', opts.prefix ?? '', opts.underlay ?? UNDERLAY, opts.tag ?? 'berth-test', opts.berthdArgs);
     opts.onCreated?.(lab);
     try {
       const ul = lab.ns('ul');

@@ -51,6 +51,7 @@ export function routes(c: Controller, info: ApiInfo): Route[] {
       return new RawBody(m.contentType, m.text);
     }),
     R('GET', '/v1/exposure', () => exposure(c.desired())),
+    R('GET', '/v1/nodes', () => c.nodes()),
     R('GET', '/v1/datapath', () => c.datapathStatus()),
     R('POST', '/v1/explain', ({ body }) => c.explain(body as ExplainRequest)),
     R('GET', '/v1/datapath/events', ({ query }) => {

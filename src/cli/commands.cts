@@ -1,9 +1,9 @@
 /**
  * The daemon-backed commands: network *, run, exec, rm, ps, inspect, port.
- * Only commander and the table printer load with them; what an action needs
+ * Only the definitions' recorder and the table printer load with them; what an action needs
  * besides the API is imported when it runs.
  */
-import { Command, InvalidArgumentError, Option } from './commander.cjs';
+import { Command, InvalidArgumentError, Option } from './spec.cjs';
 import type { NetworkView, SandboxView } from '../api/views.js';
 import type { ProcessSpec } from '../sandbox/process.js';
 import { printJson, table } from './table.cjs';

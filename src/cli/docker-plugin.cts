@@ -2,7 +2,7 @@
  * `berth docker-plugin install|uninstall`: the plugin spec that makes dockerd
  * find berthd's driver. The work is docker-plugin-run.ts, loaded when one runs.
  */
-import type { Command } from 'commander';
+import type { Command } from './spec.cjs';
 import { DEFAULT_SOCKET } from '../api/defaults.cjs';
 import { DEFAULT_PLUGIN_NAME, DEFAULT_PLUGIN_SOCKET, PLUGIN_SPEC_DIR } from '../docker/defaults.cjs';
 

@@ -1,5 +1,5 @@
 /** `berth install-service` / `uninstall-service`: definitions here, the work in service.ts (loaded when one runs). */
-import type { Command } from 'commander';
+import type { Command } from './spec.cjs';
 
 export function addServiceCommands(program: Command): void {
   program

@@ -1,12 +1,16 @@
 /**
  * `berth version` (also `berth --version`, `-v`): this berth's version, the
  * node it runs on, the libbpf and datapath ABI compiled into its addon, and
- * the version of the berthd answering on the socket. A berthd that does not
- * answer is reported, not an error: the command is how one finds that out.
+ * the version of the berthd answering on the socket. libbpf's and the ABI's
+ * come from the file the native build writes beside the addon, so the addon
+ * is not loaded for them. A berthd that does not answer is reported, not an
+ * error: the command is how one finds that out.
  * CommonJS, with all it loads (see berth.cts).
  */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { ABI_VERSION } from '../bpf/abi-version.cjs';
-import { packageVersion } from '../package.cjs';
+import { packageVersion, projectRoot } from '../package.cjs';
 import { printJson } from './table.cjs';
 
 export interface VersionReport {
@@ -42,7 +46,29 @@ async function berthdVersion(socket: string): Promise<VersionReport['berthd']> {
   }
 }
 
-async function nativeVersions(): Promise<Pick<VersionReport, 'libbpf' | 'libbpfError' | 'datapathAbi'>> {
+type NativeVersions = Pick<VersionReport, 'libbpf' | 'libbpfError' | 'datapathAbi'>;
+
+/**
+ * What the native build wrote of the addon beside it (scripts/addon-versions.cjs),
+ * when it is as new as the addon and its libbpf is linked in (a system libbpf
+ * can change under the addon: then the addon is asked).
+ */
+function builtVersions(): NativeVersions | undefined {
+  const dir = join(projectRoot, 'build', 'Release');
+  try {
+    const file = join(dir, 'berth.versions.json');
+    if (statSync(file).mtimeMs < statSync(join(dir, 'berth.node')).mtimeMs) return undefined;
+    const v = JSON.parse(readFileSync(file, 'utf8')) as { libbpf?: { version?: unknown; mode?: unknown }; datapathAbi?: unknown };
+    if (typeof v.libbpf?.version !== 'string' || v.libbpf.mode !== 'in-tree' || typeof v.datapathAbi !== 'number') return undefined;
+    return { libbpf: { version: v.libbpf.version, mode: 'in-tree' }, datapathAbi: v.datapathAbi };
+  } catch {
+    return undefined;
+  }
+}
+
+function nativeVersions(): NativeVersions {
+  const built = builtVersions();
+  if (built) return built;
   try {
     const a = (require('../native/load.cjs') as typeof import('../native/load.cjs')).addon();
     const { version, mode } = a.libbpf();
@@ -53,7 +79,8 @@ async function nativeVersions(): Promise<Pick<VersionReport, 'libbpf' | 'libbpfE
 }
 
 export async function versionReport(socket: string): Promise<VersionReport> {
-  const [native, berthd] = await Promise.all([nativeVersions(), berthdVersion(socket)]);
+  const native = nativeVersions();
+  const berthd = await berthdVersion(socket);
   return { berth: packageVersion, node: process.version, ...native, berthd };
 }
 

@@ -8,6 +8,7 @@
  *
  * Keys under /berth/v1/:
  *   hosts/<host id>              HostEntry, leased: present while its berthd runs
+ *   members/<host id>            HostEntry, not leased: the host joined once (members.ts)
  *   networks/<network id>        GlobalNetwork
  *   names/<network name>         network id (names are unique cluster-wide)
  *   vnis/<vni>                   network id (so are VNIs)
@@ -27,10 +28,13 @@ import { conflict } from '../errors.js';
 import { parseIp } from '../ipam/addr.js';
 import { allocate } from '../ipam/ipam.js';
 import type { RemoteEndpoint } from '../datapath/overlay/dataplane.js';
+import { Members, type MemberView } from './members.js';
 
 export const CLUSTER_PREFIX = '/berth/v1/';
 /** Seconds a host stays registered after its berthd stopped answering. */
 export const HOST_TTL = 10;
+/** Seconds another host's registration may stay lapsed before its endpoints are withdrawn here (berthd --host-grace). */
+export const DEFAULT_HOST_GRACE = 30;
 
 export interface HostEntry {
   id: string;
@@ -76,6 +80,8 @@ export interface IpamEntry {
 
 export class Cluster extends EventEmitter {
   private readonly lastPick = new Map<string, string>();
+  /** which hosts are ready, lapsed, withdrawn (emits 'host-lapsed' and 'host-returned' on this) */
+  readonly members: Members;
 
   constructor(
     readonly store: EtcdStore,
@@ -83,10 +89,25 @@ export class Cluster extends EventEmitter {
     readonly hostName: string,
     readonly underlay: string,
     private readonly log: Logger,
+    hostGrace = DEFAULT_HOST_GRACE,
   ) {
     super();
-    store.on('changed', () => this.emit('changed'));
-    store.on('connected', () => this.emit('connected'));
+    this.members = new Members({
+      hostId, registered: () => this.hosts(), members: () => [...store.list<HostEntry>('members/').values()],
+      endpointHosts: () => [...store.list<EndpointEntry>('endpoints/').values()].map((e) => e.host),
+      get connected() {
+        return store.connected;
+      },
+      emit: (event, ...args) => this.emit(event, ...args),
+    }, hostGrace, log);
+    store.on('changed', () => {
+      this.members.review();
+      this.emit('changed');
+    });
+    store.on('connected', () => {
+      this.members.review();
+      this.emit('connected');
+    });
   }
 
   get connected(): boolean {
@@ -96,7 +117,11 @@ export class Cluster extends EventEmitter {
   /** Reads the cluster's state, starts watching it, and registers this host. */
   async join(): Promise<void> {
     await this.store.start();
-    await this.store.putLeased(`hosts/${this.hostId}`, { id: this.hostId, name: this.hostName, underlay: this.underlay, since: new Date().toISOString() } satisfies HostEntry, HOST_TTL);
+    const entry: HostEntry = { id: this.hostId, name: this.hostName, underlay: this.underlay, since: new Date().toISOString() };
+    await this.store.putLeased(`hosts/${this.hostId}`, entry, HOST_TTL);
+    const member = this.store.get<HostEntry>(`members/${this.hostId}`);
+    if (member?.name !== entry.name || member.underlay !== entry.underlay) await this.store.put(`members/${this.hostId}`, entry);
+    this.members.review();
     this.log.info({ host: this.hostId, underlay: this.underlay, store: this.store.endpoints.url }, 'joined the cluster');
   }
 
@@ -122,15 +147,24 @@ export class Cluster extends EventEmitter {
     return [...this.store.list<GlobalNetwork>('networks/').values()];
   }
 
-  /** Endpoints on @netId (every host's), by endpoint id. */
-  endpoints(netId: string): Map<string, EndpointEntry> {
-    return this.store.list<EndpointEntry>(`endpoints/${netId}/`);
+  /** Every known host of the cluster, ready or lapsed (`berth node ls`). */
+  nodes(): MemberView[] {
+    return this.members.list();
   }
 
+  /** Endpoints on @netId (every host's but those withdrawn here), by endpoint id. */
+  endpoints(netId: string): Map<string, EndpointEntry> {
+    const all = this.store.list<EndpointEntry>(`endpoints/${netId}/`);
+    for (const [k, e] of all) if (this.members.withdrawn(e.host)) all.delete(k);
+    return all;
+  }
+
+  /** Every endpoint in the store but those of hosts withdrawn here. */
   allEndpoints(): { network: string; id: string; e: EndpointEntry }[] {
-    return [...this.store.list<EndpointEntry>('endpoints/')].map(([k, e]) => {
+    return [...this.store.list<EndpointEntry>('endpoints/')].flatMap(([k, e]) => {
+      if (this.members.withdrawn(e.host)) return [];
       const [network = '', id = ''] = k.split('/');
-      return { network, id, e };
+      return [{ network, id, e }];
     });
   }
 
@@ -154,7 +188,8 @@ export class Cluster extends EventEmitter {
 
   /** Removes global network @n; refuses while any host has endpoints on it. */
   async deleteNetwork(n: NetworkRecord): Promise<void> {
-    const eps = [...this.endpoints(n.id).values()];
+    // A withdrawn host's endpoints count: it may come back to them.
+    const eps = [...this.store.list<EndpointEntry>(`endpoints/${n.id}/`).values()];
     if (eps.length) throw conflict(`network '${n.name}' has active endpoints in the cluster (${eps.map((e) => `${e.name} on ${e.host}`).join(', ')}): remove them first`);
     const ipam = [...this.store.list<IpamEntry>(`ipam/${n.id}/`).keys()].map((a) => `ipam/${n.id}/${a}`);
     const blocks = [...this.store.list(`blocks/${n.id}/`).keys()].map((a) => `blocks/${n.id}/${a}`);
@@ -251,6 +286,7 @@ export class Cluster extends EventEmitter {
 
   async leave(): Promise<void> {
     this.left = true;
+    this.members.close();
     await this.store.close();
   }
 }

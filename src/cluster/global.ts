@@ -14,7 +14,7 @@ import { makePool, poolFor } from '../ipam/ipam.js';
 import type { NetworkRecord, State } from '../store/model.js';
 import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
 import type { Controller } from '../controller/controller.js';
-import type { ClusterView, Core, GlobalScope } from '../controller/core.js';
+import type { ClusterView, Core, GlobalScope, NodeView } from '../controller/core.js';
 import { optBool, strings, type CreateNetworkRequest } from '../controller/requests.js';
 import { validateOptions } from '../controller/options.js';
 import { shortId } from '../controller/names.js';
@@ -173,6 +173,10 @@ export class GlobalNetworks implements GlobalScope {
       if (!this.dirty) log.warn({ err: (e as Error).message }, 'cluster store not updated; retrying while it is unreachable');
       this.dirty = true;
     }
+  }
+
+  nodes(): NodeView[] {
+    return this.o.cluster.nodes();
   }
 
   /** The cluster's hosts, for `berth network inspect` of a global network. */

@@ -26,6 +26,8 @@ export interface JoinOptions {
   /** bpffs mount the overlay's maps and links are pinned in */
   bpffs: string;
   tls?: EtcdTls;
+  /** seconds another host's registration may stay lapsed before its endpoints are withdrawn here (Cluster's default when absent) */
+  hostGrace?: number;
   log: Logger;
 }
 
@@ -78,7 +80,7 @@ export async function joinCluster(o: JoinOptions): Promise<Joined> {
   const id = await hostId(o.stateDir);
   const u = await underlay(o.advertiseAddr, o.uplink);
   const store = new EtcdStore(endpoints, CLUSTER_PREFIX, o.log, o.tls);
-  const cluster = new Cluster(store, id, hostname(), u.addr, o.log);
+  const cluster = new Cluster(store, id, hostname(), u.addr, o.log, o.hostGrace);
   try {
     await cluster.join();
   } catch (e) {

@@ -15,7 +15,7 @@ import type { DatapathStatus, DesiredDatapath } from '../datapath/datapath.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../store/model.js';
 import type { ProcessSpec } from '../sandbox/process.js';
 
-import { Core, type ClusterView, type ControllerOptions, type GlobalScope } from './core.js';
+import { Core, type ClusterView, type ControllerOptions, type GlobalScope, type NodeView } from './core.js';
 import type { ConnectRequest, CreateNetworkRequest, RunRequest, UpdateRequest } from './requests.js';
 import { createNetwork, ensureDefaultNetwork, pruneNetworks, removeNetwork } from './networks.js';
 import { connectSandbox, disconnectSandbox, removeSandbox, runSandbox, updateSandbox } from './sandboxes.js';
@@ -149,6 +149,12 @@ export class Controller {
   /** The cluster's hosts, when global networks are served (berthd --store etcd://...). */
   clusterView(): ClusterView | undefined {
     return this.core.global?.view();
+  }
+
+  /** The cluster's hosts, ready or lapsed; refused on a berthd without a cluster store. */
+  nodes(): NodeView[] {
+    if (!this.core.global) throw badRequest('this berthd is in no cluster: start it with --store etcd://HOST:PORT to have nodes');
+    return this.core.global.nodes();
   }
 
   /** What the datapath reports of itself: its kind, table fill, drop counters. */

@@ -66,6 +66,27 @@ export interface GlobalScope {
   allocate(n: NetworkRecord, owner: string, requested?: string): Promise<string | undefined>;
   /** The cluster's hosts and whether its store is reachable (`berth network inspect`). */
   view(): ClusterView;
+  /** Every host the cluster knows, ready or lapsed (`berth node ls`). */
+  nodes(): NodeView[];
+}
+
+/** A host of the cluster as this host sees it (src/cluster/members.ts keeps it). */
+export interface NodeView {
+  id: string;
+  name: string;
+  underlay: string;
+  /** this berthd's own host */
+  self: boolean;
+  /** ready: registered now; lapsed: its registration expired */
+  state: 'ready' | 'lapsed';
+  /** when this berthd last saw its registration (now for a ready host; null: lapsed before this berthd started) */
+  lastSeen: string | null;
+  /** seconds its registration has been gone, as seen here */
+  lapsedFor?: number;
+  /** lapsed beyond the grace period: its endpoints are withdrawn on this host */
+  withdrawn: boolean;
+  /** endpoints the store holds for it */
+  endpoints: number;
 }
 
 export interface ClusterView {

@@ -49,6 +49,8 @@ export interface DaemonOptions {
   /** 'embedded' (default) or etcd://HOST:PORT[,...]: the cluster store for global (overlay) networks */
   store?: string;
   advertiseAddr?: string;
+  /** seconds another host's registration may stay lapsed before its endpoints are withdrawn here */
+  hostGrace?: number;
   bpffs?: string;
   /** the eBPF datapath's connection table entries (two a flow) */
   ctMax?: number;
@@ -111,7 +113,7 @@ export async function runDaemon(o: DaemonOptions, config?: EffectiveConfig): Pro
     if (cluster) {
       const file = (f?: string) => (f ? readFileSync(f) : undefined);
       const tls = { ...(o.etcdCacert ? { ca: file(o.etcdCacert)! } : {}), ...(o.etcdCert ? { cert: file(o.etcdCert)! } : {}), ...(o.etcdKey ? { key: file(o.etcdKey)! } : {}) };
-      joined = await joinCluster({ stateDir: o.stateDir, store: o.store!, ...(o.advertiseAddr ? { advertiseAddr: o.advertiseAddr } : {}), ...(o.uplink ? { uplink: o.uplink } : {}), bpffs, tls, log: subsystemLogger('cluster') });
+      joined = await joinCluster({ stateDir: o.stateDir, store: o.store!, ...(o.advertiseAddr ? { advertiseAddr: o.advertiseAddr } : {}), ...(o.uplink ? { uplink: o.uplink } : {}), ...(o.hostGrace !== undefined ? { hostGrace: o.hostGrace } : {}), bpffs, tls, log: subsystemLogger('cluster') });
     }
     log.info({ datapath: datapath.choice, reason: datapath.reason }, 'datapath chosen');
     const dp = await createDatapath(datapath.choice, subsystemLogger('datapath'), { ...(o.bpffs ? { bpffs: o.bpffs } : {}), ...(o.ctMax !== undefined ? { ctMax: o.ctMax } : {}), ...(o.pubMax !== undefined ? { pubMax: o.pubMax } : {}) });

@@ -65,7 +65,7 @@ describe('the config file', () => {
     const all = {
       stateDir: '/var/lib/b', socket: '/run/b.sock', datapath: 'iptables', uplink: 'eth1', logLevel: 'debug', bip: '10.1.0.1/24',
       fixedCidr: '10.1.0.128/25', bridge: 'br1', dnsPort: 5353, driftCheckMs: 500, dockerPlugin: '/run/d.sock', store: 'etcds://10.0.0.1:2379,10.0.0.2:2379',
-      advertiseAddr: '10.0.0.9', ctMax: 4096, pubMax: 131072, bpffs: '/sys/fs/bpf/x', etcdCacert: '/c', etcdCert: '/d', etcdKey: '/e', resolvConf: '/r', metricsAddr: '[::1]:9464',
+      hostGrace: 60, advertiseAddr: '10.0.0.9', ctMax: 4096, pubMax: 131072, bpffs: '/sys/fs/bpf/x', etcdCacert: '/c', etcdCert: '/d', etcdKey: '/e', resolvConf: '/r', metricsAddr: '[::1]:9464',
       publishAllow: '192.168.0.0/16,2001:db8::/32',
     };
     expect(Object.keys(all).sort()).toEqual(OPTIONS.map((s) => s.key).sort());

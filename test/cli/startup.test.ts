@@ -2,12 +2,14 @@
  * What the compiled `berth` loads (the module graph, recorded by preloaded
  * recorders: ESM URLs through a loader hook, and, without one, CommonJS
  * files, mapped .node addons and whether node's ES module loader started at
- * all), `berth version` with no berthd, and install-/uninstall-service into a
+ * all): commander only for help and errors, the addon only where a command
+ * needs it; `berth version` with no berthd, and install-/uninstall-service into a
  * temporary root, with the written unit checked by `systemd-analyze verify`.
  * No kernel objects.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,27 +72,38 @@ describe('the module graph', () => {
     expect(cjs.files).toContain('build/Release/berth.node');
   });
 
-  it('berth --help loads commander and the command definitions, all CommonJS, and never starts the ES module loader', async () => {
+  it('berth --help loads the command definitions and the help writer, all CommonJS, not commander, and never starts the ES module loader', async () => {
     const r = await loadedCjs('--help');
     expect(r.stdout).toMatch(/^Usage: berth /);
     expect(r.esmLoader).toBe(false);
-    // commander is required by its file: by name its package.json "exports" would load node's ES module resolver.
     expect(r.esmResolver).toBe(false);
-    expect(r.files).toContain('node_modules/commander/index.js');
-    expect(r.files.filter((f) => !f.startsWith('node_modules/commander/'))).toEqual([
+    expect(r.files).toEqual([
       'dist/src/api/defaults.cjs',
       'dist/src/cli/berth.cjs',
-      'dist/src/cli/commander.cjs',
       'dist/src/cli/commands.cjs',
+      'dist/src/cli/definitions.cjs',
       'dist/src/cli/docker-plugin.cjs',
+      'dist/src/cli/help.cjs',
+      'dist/src/cli/parse.cjs',
       'dist/src/cli/service-commands.cjs',
+      'dist/src/cli/spec.cjs',
       'dist/src/cli/table.cjs',
       'dist/src/docker/defaults.cjs',
-      'dist/src/package.cjs',
     ]);
   });
 
-  it('an API command loads the client, not the addon, the doctor, the demo or the logger, and no ES module', async () => {
+  it('an error loads commander (the control), by its file, without the ES module resolver', async () => {
+    const r = await loadedCjs('netwrk');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("unknown command 'netwrk'");
+    expect(r.files).toContain('dist/src/cli/commander.cjs');
+    expect(r.files).toContain('node_modules/commander/index.js');
+    // commander is required by its file: by name its package.json "exports" would load node's ES module resolver.
+    expect(r.esmLoader).toBe(false);
+    expect(r.esmResolver).toBe(false);
+  });
+
+  it('an API command loads the client, not commander, the addon, the doctor, the demo or the logger, and no ES module', async () => {
     const r = await loadedCjs('--socket', join(dir, 'none.sock'), 'ps');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot reach berthd at .*none\.sock \(ENOENT\)/);
@@ -98,21 +111,44 @@ describe('the module graph', () => {
     expect(r.esmResolver).toBe(false);
     expect(r.files).toContain('dist/src/api/client.cjs');
     expect(r.files).toContain('dist/src/errors.cjs');
-    expect(r.files.filter((f) => HEAVY.includes(f) || f.endsWith('.node') || f.startsWith('node_modules/pino/') || f.includes('/native/'))).toEqual([]);
+    expect(r.files).toContain('dist/src/cli/parse.cjs');
+    expect(r.files.filter((f) => HEAVY.includes(f) || f.endsWith('.node') || f.startsWith('node_modules/') || f.includes('/native/') || f === 'dist/src/cli/commander.cjs')).toEqual([]);
   });
 
-  it('berth version loads the addon through its CommonJS loader, the client and the package version, and no ES module', async () => {
+  it('berth version reads the build\'s versions file: no addon, no commander, no ES module', async () => {
     const r = await loadedCjs('--socket', join(dir, 'none.sock'), 'version');
     expect(r.code).toBe(0);
     expect(r.esmLoader).toBe(false);
     expect(r.esmResolver).toBe(false);
-    for (const f of ['dist/src/cli/version.cjs', 'dist/src/native/load.cjs', 'build/Release/berth.node', 'dist/src/package.cjs', 'dist/src/api/client.cjs']) expect(r.files).toContain(f);
-    expect(r.files.filter((f) => HEAVY.includes(f) || f.startsWith('node_modules/pino/'))).toEqual([]);
+    for (const f of ['dist/src/cli/version.cjs', 'dist/src/package.cjs', 'dist/src/api/client.cjs']) expect(r.files).toContain(f);
+    expect(r.files.filter((f) => HEAVY.includes(f) || f.endsWith('.node') || f.startsWith('node_modules/') || f.includes('/native/') || f === 'dist/src/cli/commander.cjs')).toEqual([]);
+  });
+
+  it('berth version asks the addon when the versions file is older than it (the control), and both say the same', async () => {
+    const file = projectPath('build', 'Release', 'berth.versions.json');
+    const addonFile = projectPath('build', 'Release', 'berth.node');
+    const sock = join(dir, 'none.sock');
+    const fromFile = (await loadedCjs('--socket', sock, 'version')).stdout;
+    const { mtime } = await stat(file);
+    const { mtime: addonTime } = await stat(addonFile);
+    try {
+      await utimes(file, new Date(addonTime.getTime() - 60_000), new Date(addonTime.getTime() - 60_000));
+      const r = await loadedCjs('--socket', sock, 'version');
+      expect(r.code).toBe(0);
+      expect(r.files).toContain('dist/src/native/load.cjs');
+      expect(r.files).toContain('build/Release/berth.node');
+      expect(r.stdout).toBe(fromFile);
+    } finally {
+      await utimes(file, mtime, mtime);
+    }
+    const addon = createRequire(import.meta.url)(addonFile) as { libbpf(): { version: string; mode: string }; abiVersion(): number };
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ libbpf: { version: addon.libbpf().version, mode: addon.libbpf().mode }, datapathAbi: addon.abiVersion() });
   });
 });
 
 describe('one command defined alone', () => {
   it('has the help it has in the whole tree, for every command', async () => {
+    // (berth writes these itself; commander's own, from the whole tree and from one command, is compared in parse.test.ts)
     const help = (await run(process.execPath, [BERTH, '--help'])).stdout;
     const names = [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
     expect(names).toEqual(expect.arrayContaining(['version', 'doctor', 'network', 'run', 'ps', 'inspect', 'docker-plugin', 'install-service']));

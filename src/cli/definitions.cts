@@ -1,0 +1,88 @@
+/**
+ * The berth command line's definitions (recorded, spec.cts): the global
+ * options, the commands of this file and those of commands.cts,
+ * docker-plugin.cts and service-commands.cts. Actions load what they use.
+ */
+import { Command, Option } from './spec.cjs';
+import { addDaemonCommands, type Api } from './commands.cjs';
+import { addDockerPluginCommands } from './docker-plugin.cjs';
+import { addServiceCommands } from './service-commands.cjs';
+import { addNodeCommands } from './node-commands.cjs';
+import { DEFAULT_SOCKET } from '../api/defaults.cjs';
+
+const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Applies --log-level to the process's logger (loaded here, by the commands that log). */
+async function applyLogLevel(level: string): Promise<void> {
+  (await import('../log.js')).setLogLevel(level as 'warn');
+}
+
+/**
+ * The berth command line, as recorded definitions (spec.cts); with @only,
+ * only that top-level command (and the global options), unless no command
+ * has that name (an alias, a typo): then all, for commander to resolve the
+ * alias or name the typo.
+ */
+export function buildCli(only?: string): Command {
+  if (only !== undefined) {
+    const one = record(only);
+    if (one.commands.length) return one;
+  }
+  return record(undefined);
+}
+
+function record(only: string | undefined): Command {
+  const program = new Command('berth')
+    .description('container networking on an eBPF datapath')
+    .option('--socket <path>', 'berthd API socket', process.env.BERTH_SOCKET ?? DEFAULT_SOCKET)
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default(process.env.BERTH_LOG_LEVEL ?? 'warn'))
+    .option('-v, --version', 'berth\'s, node\'s, libbpf\'s, the datapath ABI\'s and the running berthd\'s versions (berth version)')
+    // The logger reads the level when it is first loaded, which is after this.
+    .hook('preAction', (cmd) => void (process.env.BERTH_LOG_LEVEL = cmd.opts().logLevel));
+  program.only = only;
+  const socket = (): string => program.opts().socket;
+  const api = (): Api => ({
+    async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+      const { ApiClient } = require('../api/client.cjs') as typeof import('../api/client.cjs');
+      return new ApiClient(socket()).call<T>(method, path, body);
+    },
+  });
+
+  program
+    .command('version')
+    .description('berth\'s, node\'s, libbpf\'s, the datapath ABI\'s and the running berthd\'s versions')
+    .addOption(formatOption())
+    .action(async (opts: { format: string }) => {
+      const { printVersion } = require('./version.cjs') as typeof import('./version.cjs');
+      await printVersion(socket(), opts.format);
+    });
+
+  program
+    .command('doctor')
+    .description('what this host offers berth and which datapath it would use, and why')
+    .addOption(formatOption())
+    .option('--bpffs <dir>', 'bpffs mount berthd pins into (its drop counters are read from there)', '/sys/fs/bpf')
+    .action(async (opts: { format: string; bpffs: string }) => {
+      await applyLogLevel(program.opts().logLevel);
+      const { doctor, formatDoctor } = await import('../doctor/doctor.js');
+      const r = await doctor({ bpffs: opts.bpffs, socket: program.opts().socket });
+      if (opts.format === 'json') (require('./table.cjs') as typeof import('./table.cjs')).printJson(r);
+      else process.stdout.write(formatDoctor(r) + '\n');
+    });
+
+  program
+    .command('demo')
+    .description('build a namespace topology, show berth at work in it, and remove it')
+    .addOption(formatOption())
+    .action(async (opts: { format: string }) => {
+      const { runDemo } = await import('./demo.js');
+      process.exitCode = await runDemo(opts.format, program.opts().logLevel);
+    });
+
+  addDaemonCommands(program, api);
+  addDockerPluginCommands(program);
+  addServiceCommands(program);
+  addNodeCommands(program, api);
+  return program;
+}
