@@ -356,6 +356,10 @@ export interface Addon {
   /** An exclusive flock(2) on @path (a file or directory), held while the fd is open (native/flock.cc); null: another holds it. */
   flockHold(path: string): number | null;
   flockRelease(fd: number): void;
+  /** Starts @file in a session of its own by posix_spawn (native/spawn.cc: berthd is not forked); stdout and stderr to @output. The pid. */
+  spawnDetached(opts: { file: string; argv: string[]; env: string[]; output: number }): number;
+  /** Collects child @pid's exit status: null while it runs; code and signal null when it is no child (any more). */
+  childReap(pid: number): { code: number | null; signal: number | null } | null;
   /** Raises the open-file soft limit to the hard limit; returns the limit now. */
   raiseNofile(): number;
   /** Sends one crafted packet (native/inject.cc): with ifname an Ethernet frame on that interface, else its IP packet through a raw socket. */
