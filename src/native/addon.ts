@@ -175,6 +175,22 @@ export interface NlVethOptions extends NlNewLink {
   /** create the peer straight into this netns (IFLA_NET_NS_FD); mtu applies to both ends */
   peerNetns?: string;
   peerMac?: string;
+  /** the caller's end on this bridge (in `netns`), in the same message */
+  master?: string;
+  /** the caller's end created up */
+  up?: boolean;
+}
+
+/** The sandbox end of an endpoint, made in one call inside @netns (native/rtnl_sandbox.cc). */
+export interface NlSandboxSide {
+  netns: string;
+  ifname: string;
+  /** net.* sysctls inside the namespace; one the kernel lacks (no IPv6) is skipped */
+  sysctls?: { key: string; value: string }[];
+  /** addresses on @ifname; one there already is kept */
+  addrs?: { cidr: string; nodad?: boolean }[];
+  /** a default route via each, on @ifname (replacing one there) */
+  gateways?: string[];
 }
 
 export interface NlMacvlanOptions extends NlNewLink {
@@ -331,6 +347,7 @@ export interface NetlinkAddon {
   /** key: 'net.…' only; the value as the kernel prints it, without the trailing newline */
   sysctlRead(opts: NlTarget & { key: string }): Promise<string>;
   sysctlWrite(opts: NlTarget & { key: string; value: string }): Promise<void>;
+  sandboxSide(opts: NlSandboxSide): Promise<void>;
 }
 
 export interface Addon {
