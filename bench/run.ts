@@ -107,7 +107,7 @@ async function main(): Promise<number> {
       progress(`building berth-${dp} (berthd --datapath ${dp} in ${PREFIX}${dp}-host)`);
       let w: BerthWorld | undefined;
       try {
-        await BerthWorld.build(topo, dp, (x) => berths.push((w = x)));
+        await BerthWorld.build(topo, dp, (x) => berths.push((w = x)), o.cpuProf ? { cpuProf: o.cpuProf } : {});
       } catch (e) {
         const why = `berthd --datapath ${dp} refused to start: ${refusal(e)}`;
         progress(`SKIPPING berth-${dp}: ${why}`);

@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::InitProbe(env, exports);
   berth::InitPorts(env, exports);
   berth::InitFlock(env, exports);
+  berth::InitSpawn(env, exports);
   berth::InitInject(env, exports);
   berth::InitNetlink(env, exports);
   return exports;

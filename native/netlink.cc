@@ -256,6 +256,7 @@ void InitNetlink(Napi::Env env, Napi::Object exports) {
   rtnl::InitRoutes(env, nl);
   rtnl::InitNeigh(env, nl);
   rtnl::InitSysctl(env, nl);
+  rtnl::InitSandboxSide(env, nl);
   exports.Set("netlink", nl);
 }
 

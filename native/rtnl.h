@@ -85,6 +85,15 @@ unsigned Ifindex(const std::string& name, const std::string& what);
 // ifindex -> name for every link in the socket's namespace.
 std::map<unsigned, std::string> LinkNames(RtnlSocket& sk, const std::string& what);
 
+// --- worker-side pieces the combined calls share -----------------------------------
+
+// RTM_NEWADDR / RTM_DELADDR for @cidr on @ifindex (IPv4 with its broadcast; rtnl_addr.cc).
+NlMsg AddrMessage(uint16_t type, uint16_t flags, const Cidr& cidr, bool nodad, unsigned ifindex);
+// A valid net.* sysctl key, or a TypeError naming it (JS thread; rtnl_sysctl.cc).
+std::string CheckSysctlKey(Napi::Env env, const std::string& key, const char* fn);
+// Writes net.* sysctl @key in the thread's namespace; ENOENT returned (not thrown) when @enoent_ok.
+int WriteSysctlHere(const std::string& key, const std::string& value, const std::string& what, bool enoent_ok);
+
 // --- kernel values as text (rtnl_format.cc) ----------------------------------------
 
 std::string FormatIp(int family, const void* bytes);
@@ -104,5 +113,6 @@ void InitAddrs(Napi::Env env, Napi::Object nl);   // rtnl_addr.cc
 void InitRoutes(Napi::Env env, Napi::Object nl);  // rtnl_route.cc
 void InitNeigh(Napi::Env env, Napi::Object nl);   // rtnl_neigh.cc
 void InitSysctl(Napi::Env env, Napi::Object nl);  // rtnl_sysctl.cc
+void InitSandboxSide(Napi::Env env, Napi::Object nl);  // rtnl_sandbox.cc
 
 }  // namespace berth::rtnl

@@ -7,6 +7,34 @@
 #include "rtnl.h"
 
 namespace berth::rtnl {
+
+NlMsg AddrMessage(uint16_t type, uint16_t flags, const Cidr& cidr, bool nodad, unsigned ifindex) {
+  const IpAddr& ip = cidr.addr;
+  ifaddrmsg ifa = {};
+  ifa.ifa_family = ip.family;
+  ifa.ifa_prefixlen = cidr.prefix;
+  ifa.ifa_index = ifindex;
+  if (type == RTM_NEWADDR) {
+    ifa.ifa_flags = nodad ? IFA_F_NODAD : 0;
+    // iproute2 gives 127.0.0.0/8 host scope; everything else is global.
+    ifa.ifa_scope = ip.family == AF_INET && ip.bytes[0] == 127 ? RT_SCOPE_HOST : RT_SCOPE_UNIVERSE;
+  }
+  NlMsg req(type, flags, &ifa, sizeof(ifa));
+  req.Put(IFA_LOCAL, ip.bytes, ip.len());
+  req.Put(IFA_ADDRESS, ip.bytes, ip.len());
+  // The all-ones host part, except on /31 and /32 where there is none.
+  if (type == RTM_NEWADDR && ip.family == AF_INET && cidr.prefix <= 30) {
+    uint8_t brd[4];
+    for (int i = 0; i < 4; i++) {
+      int bits = cidr.prefix - i * 8;  // prefix bits within this byte
+      uint8_t host = bits >= 8 ? 0 : bits <= 0 ? 0xff : static_cast<uint8_t>(0xff >> bits);
+      brd[i] = ip.bytes[i] | host;
+    }
+    req.Put(IFA_BROADCAST, brd, 4);
+  }
+  return req;
+}
+
 namespace {
 
 struct AddrArgs {
@@ -26,30 +54,7 @@ AddrArgs ParseAddrArgs(const Napi::CallbackInfo& info, const char* fn) {
 }
 
 NlMsg AddrMsg(uint16_t type, uint16_t flags, const AddrArgs& a, unsigned ifindex) {
-  const IpAddr& ip = a.cidr.addr;
-  ifaddrmsg ifa = {};
-  ifa.ifa_family = ip.family;
-  ifa.ifa_prefixlen = a.cidr.prefix;
-  ifa.ifa_index = ifindex;
-  if (type == RTM_NEWADDR) {
-    ifa.ifa_flags = a.nodad ? IFA_F_NODAD : 0;
-    // iproute2 gives 127.0.0.0/8 host scope; everything else is global.
-    ifa.ifa_scope = ip.family == AF_INET && ip.bytes[0] == 127 ? RT_SCOPE_HOST : RT_SCOPE_UNIVERSE;
-  }
-  NlMsg req(type, flags, &ifa, sizeof(ifa));
-  req.Put(IFA_LOCAL, ip.bytes, ip.len());
-  req.Put(IFA_ADDRESS, ip.bytes, ip.len());
-  // The all-ones host part, except on /31 and /32 where there is none.
-  if (type == RTM_NEWADDR && ip.family == AF_INET && a.cidr.prefix <= 30) {
-    uint8_t brd[4];
-    for (int i = 0; i < 4; i++) {
-      int bits = a.cidr.prefix - i * 8;  // prefix bits within this byte
-      uint8_t host = bits >= 8 ? 0 : bits <= 0 ? 0xff : static_cast<uint8_t>(0xff >> bits);
-      brd[i] = ip.bytes[i] | host;
-    }
-    req.Put(IFA_BROADCAST, brd, 4);
-  }
-  return req;
+  return AddrMessage(type, flags, a.cidr, a.nodad, ifindex);
 }
 
 Napi::Value AddrAdd(const Napi::CallbackInfo& info) {

@@ -32,9 +32,13 @@ NewLink NewLinkArgs(const Napi::Object& o) {
   return l;
 }
 
-// RTM_NEWLINK that fails if @l.name exists, with name, mtu and address set.
-NlMsg CreateMsg(const NewLink& l) {
+// RTM_NEWLINK that fails if @l.name exists, with name, mtu and address set; @up: created up.
+NlMsg CreateMsg(const NewLink& l, bool up = false) {
   ifinfomsg ifi = {};
+  if (up) {
+    ifi.ifi_flags = IFF_UP;
+    ifi.ifi_change = IFF_UP;
+  }
   NlMsg req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
   req.PutStr(IFLA_IFNAME, l.name);
   if (l.mtu) req.PutU32(IFLA_MTU, l.mtu);
@@ -64,15 +68,21 @@ Napi::Value LinkAddVeth(const Napi::CallbackInfo& info) {
   std::string peer = IfnameOpt(o, "peerName");
   std::string peer_netns = NetnsOpt(o, "peerNetns");
   std::vector<uint8_t> peer_mac = MacOpt(o, "peerMac");
+  // The caller's end can go on a bridge and up in the same message (`ip link add ... master BR up`).
+  std::string master = IfnameOpt(o, "master", true);
+  bool up = BoolOpt(o, "up", false);
   return RunAsync(info.Env(), "berth.netlink.linkAddVeth",
-      [l, peer, peer_netns, peer_mac] {
+      [l, peer, peer_netns, peer_mac, master, up] {
         std::string what = "add veth '" + l.name + "' with peer '" + peer + "'" +
-                           (peer_netns.empty() ? "" : " (in netns '" + peer_netns + "')") + InNs(l.netns);
+                           (peer_netns.empty() ? "" : " (in netns '" + peer_netns + "')") +
+                           (master.empty() ? "" : " on '" + master + "'") + InNs(l.netns);
         EnterNetns ns(l.netns, what);
         std::unique_ptr<NetnsFd> peer_fd;
         if (!peer_netns.empty()) peer_fd = std::make_unique<NetnsFd>(peer_netns, what);
+        unsigned master_idx = master.empty() ? 0 : Ifindex(master, what);
         RtnlSocket sk;
-        NlMsg req = CreateMsg(l);
+        NlMsg req = CreateMsg(l, up);
+        if (master_idx) req.PutU32(IFLA_MASTER, master_idx);
         size_t li = req.BeginNest(IFLA_LINKINFO);
         req.PutStr(IFLA_INFO_KIND, "veth");
         size_t data = req.BeginNest(IFLA_INFO_DATA);

@@ -8,27 +8,46 @@
 #include "rtnl.h"
 
 namespace berth::rtnl {
+
 namespace {
+std::string KeyPath(std::string key) {
+  for (char& c : key)
+    if (c == '.') c = '/';
+  return "/proc/sys/" + key;
+}
+}  // namespace
+
+int WriteSysctlHere(const std::string& key, const std::string& value, const std::string& what, bool enoent_ok) {
+  std::string path = KeyPath(key);
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && enoent_ok) return ENOENT;
+  if (fd < 0) ThrowSys(errno, "open", what + ": cannot open " + path);
+  ssize_t n = write(fd, value.data(), value.size());
+  int err = errno;
+  close(fd);
+  if (n < 0) ThrowSys(err, "write", what);
+  if (static_cast<size_t>(n) != value.size()) ThrowSys(EIO, "write", what + ": short write");
+  return 0;
+}
 
 // "net.ipv4.ip_forward" -> "/proc/sys/net/ipv4/ip_forward", refusing
 // anything that could name a file outside /proc/sys/net.
-std::string KeyArg(const Napi::Object& o, const char* fn) {
-  std::string key = RequiredString(o, "key");
+std::string CheckSysctlKey(Napi::Env env, const std::string& key, const char* fn) {
   bool ok = key.size() > 4 && key.compare(0, 4, "net.") == 0 && key.back() != '.';
   for (size_t i = 0; ok && i < key.size(); i++) {
     char c = key[i];
     ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || (c == '.' && key[i + 1] != '.');
   }
   if (!ok)
-    ThrowType(o.Env(), std::string(fn) + ": sysctl key '" + key +
-                           "' must start with 'net.' and use only a-z, 0-9, '_', '-' and single '.' separators");
+    ThrowType(env, std::string(fn) + ": sysctl key '" + key +
+                       "' must start with 'net.' and use only a-z, 0-9, '_', '-' and single '.' separators");
   return key;
 }
 
-std::string KeyPath(std::string key) {
-  for (char& c : key)
-    if (c == '.') c = '/';
-  return "/proc/sys/" + key;
+namespace {
+
+std::string KeyArg(const Napi::Object& o, const char* fn) {
+  return CheckSysctlKey(o.Env(), RequiredString(o, "key"), fn);
 }
 
 Napi::Value SysctlWrite(const Napi::CallbackInfo& info) {
@@ -42,14 +61,7 @@ Napi::Value SysctlWrite(const Napi::CallbackInfo& info) {
       [netns, key, value] {
         std::string what = "set sysctl " + key + " = '" + value + "'" + InNs(netns);
         EnterNetns ns(netns, what);
-        std::string path = KeyPath(key);
-        int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-        if (fd < 0) ThrowSys(errno, "open", what + ": cannot open " + path);
-        ssize_t n = write(fd, value.data(), value.size());
-        int err = errno;
-        close(fd);
-        if (n < 0) ThrowSys(err, "write", what);
-        if (static_cast<size_t>(n) != value.size()) ThrowSys(EIO, "write", what + ": short write");
+        WriteSysctlHere(key, value, what, false);
       },
       Undefined);
 }

@@ -128,6 +128,7 @@ void InitRingBuffer(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
 void InitPorts(Napi::Env env, Napi::Object exports);
 void InitFlock(Napi::Env env, Napi::Object exports);
+void InitSpawn(Napi::Env env, Napi::Object exports);
 void InitInject(Napi::Env env, Napi::Object exports);
 
 }  // namespace berth

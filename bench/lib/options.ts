@@ -20,12 +20,14 @@ export interface Opts {
   policyPairs: number;
   /** --reference: write the committed reference run (bench/reference/, fixed names) instead of bench/results/ */
   reference: boolean;
+  /** --cpu-prof DIR: berthd runs under node's --cpu-prof, its profile written to DIR when it stops */
+  cpuProf?: string;
 }
 
 export function parseArgs(argv: string[]): Opts {
   const quick = argv.includes('--quick');
   const reference = argv.includes('--reference');
-  const valued = ['--runs', '--seconds', '--out', '--only', '--systems', '--docker-ports', '--many-ports', '--policy-pairs'];
+  const valued = ['--runs', '--seconds', '--out', '--only', '--systems', '--docker-ports', '--many-ports', '--policy-pairs', '--cpu-prof'];
   const get = (name: string, max = 1000): number | undefined => {
     const i = argv.indexOf(name);
     if (i < 0) return undefined;
@@ -35,7 +37,7 @@ export function parseArgs(argv: string[]): Opts {
   };
   for (const [i, a] of argv.entries()) {
     if (valued.includes(argv[i - 1] ?? '')) continue;
-    if (a.startsWith('--') && ![...valued, '--quick', '--reference'].includes(a)) throw new Error(`unknown option '${a}' (valid: --quick, --reference, --runs N, --seconds S, --out DIR, --only ${SCENARIOS.join(',')}, --systems ${SYSTEMS.join(',')}, --docker-ports N, --many-ports N, --policy-pairs N)`);
+    if (a.startsWith('--') && ![...valued, '--quick', '--reference'].includes(a)) throw new Error(`unknown option '${a}' (valid: --quick, --reference, --runs N, --seconds S, --out DIR, --only ${SCENARIOS.join(',')}, --systems ${SYSTEMS.join(',')}, --docker-ports N, --many-ports N, --policy-pairs N, --cpu-prof DIR)`);
   }
   const list = (name: string, valid: string[]): string[] | null => {
     const i = argv.indexOf(name);
@@ -47,7 +49,11 @@ export function parseArgs(argv: string[]): Opts {
   const oi = argv.indexOf('--out');
   if (reference && oi >= 0) throw new Error(`--reference writes to bench/reference/: it takes no --out (got '${argv[oi + 1]}')`);
   const only = list('--only', SCENARIOS);
+  const pi = argv.indexOf('--cpu-prof');
+  const cpuProf = pi >= 0 ? argv[pi + 1] : undefined;
+  if (pi >= 0 && (!cpuProf || cpuProf.startsWith('--'))) throw new Error(`--cpu-prof needs a directory, got '${cpuProf ?? ''}'`);
   return {
+    ...(cpuProf ? { cpuProf } : {}),
     quick,
     runs: get('--runs') ?? (quick ? 3 : 5),
     seconds: get('--seconds') ?? (quick ? 2 : 10),

@@ -20,6 +20,9 @@ import { Topology } from '../../harness/topology.js';
 import type { SandboxView } from '../../src/api/views.js';
 import { PORTS } from './tools.js';
 import { treeStats, type TreeStats } from './procs.js';
+import { projectPath } from '../../src/paths.js';
+
+const BERTHD_JS = projectPath('dist', 'src', 'daemon', 'berthd.js');
 
 export const PREFIX = 'bb-bench-';
 export const LIMIT = { v1: '10.98.0.1', v2: '10.98.0.2', gw: '10.99.0.1', c1: '10.99.0.2', c2: '10.99.0.3', up: '198.19.0.1', ext: '198.19.0.2' };
@@ -109,9 +112,11 @@ export class BerthWorld {
    * the caller destroys the world (also on failure): @onCreated gets it before anything can fail.
    * Throws when berthd refuses to start, with its reason.
    */
-  static async build(topo: Topology, datapath: string, onCreated: (w: BerthWorld) => void): Promise<BerthWorld> {
+  static async build(topo: Topology, datapath: string, onCreated: (w: BerthWorld) => void, opts: { cpuProf?: string } = {}): Promise<BerthWorld> {
     let w: BerthWorld | undefined;
     await BerthHost.create(topo, `${datapath}-host`, ['--datapath', datapath], {
+      // a profile of berthd's JS thread over the whole run, written when berthd stops (bench --cpu-prof DIR)
+      ...(opts.cpuProf ? { berthd: [process.execPath, '--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`, '--cpu-prof-interval', '250', BERTHD_JS] } : {}),
       ext: `${datapath}-ext`,
       statePrefix: `bb-bench-state-${datapath}-`,
       bpffsPrefix: `bb-bench-bpffs-${datapath}-`,

@@ -68,12 +68,7 @@ export class Controller {
       try {
         return await fn(this.core);
       } finally {
-        // the operation's commits reach the store before its answer (and before the datapath follows them)
-        try {
-          await this.core.persist();
-        } finally {
-          await this.afterCommit();
-        }
+        await this.afterCommit();
       }
     });
   }
@@ -88,17 +83,33 @@ export class Controller {
     this.core.global = scope;
   }
 
+  /**
+   * The operation's commits reach the store before its answer, and the rest
+   * of the host follows them. The store's write is synchronous (the disk's
+   * fsync runs behind, see EmbeddedStore.save): it goes while the datapath's
+   * first kernel calls are out, not before them. A crash between the two
+   * leaves datapath entries of no recorded object, which the next start's
+   * full apply removes.
+   */
   private async afterCommit(): Promise<void> {
     const { state, opts } = this.core;
     const t0 = performance.now();
     opts.ports?.sync(Object.values(state.sandboxes).flatMap((s) => s.publish));
     const t1 = performance.now();
     phase('ports', t1 - t0);
-    await timed('datapath', () => this.syncDatapath(this.core.reapply));
-    const t2 = performance.now();
-    for (const hook of this.hooks) await hook(this.core.state);
-    phase('hooks', performance.now() - t2);
-    this.core.log.debug({ ports: +(t1 - t0).toFixed(2), datapath: +(t2 - t1).toFixed(2), hooks: +(performance.now() - t2).toFixed(2) }, 'committed');
+    const dp = timed('datapath', () => this.syncDatapath(this.core.reapply));
+    dp.catch(() => undefined);
+    // the apply's first kernel calls leave in this turn's microtasks; the write follows them
+    await new Promise<void>((r) => setImmediate(r));
+    try {
+      await this.core.persist();
+    } finally {
+      await dp;
+      const t2 = performance.now();
+      for (const hook of this.hooks) await hook(this.core.state);
+      phase('hooks', performance.now() - t2);
+      this.core.log.debug({ ports: +(t1 - t0).toFixed(2), datapath: +(t2 - t1).toFixed(2), hooks: +(performance.now() - t2).toFixed(2) }, 'committed');
+    }
   }
 
   /** The datapath intent resolved from the current state: what every backend is told. */

@@ -8,7 +8,8 @@ import { mkdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../errors.js';
 import { filesIn } from '../sandbox/files.js';
-import { isRunning, processStart, startDetached, type ProcessSpec } from '../sandbox/process.js';
+import { isRunning, processStart, type ProcessSpec } from '../sandbox/process.js';
+import { spawnInSandbox } from '../sandbox/spawn.js';
 import type { SandboxRecord, State } from '../store/model.js';
 import { parseKeyValues } from './options.js';
 import { linkEnv } from './names.js';
@@ -48,20 +49,23 @@ export async function startProcess(core: Core, sb: SandboxRecord): Promise<void>
   const dir = core.sandboxDir(sb.id);
   mkdirSync(dir, { recursive: true });
   const t = performance.now();
-  const child = startDetached(processSpec(core.state, dir, sb, sb.cmd), join(dir, 'output.log'));
-  phase('process', performance.now() - t);
-  const t2 = performance.now();
-  const pid = child.pid;
-  if (!pid) throw new BerthError('internal', `could not start '${sb.cmd.join(' ')}' in sandbox '${sb.name}'`);
-  const pidStart = processStart(pid) ?? '';
-  child.on('exit', (code, signal) => {
+  const onExit = (code: number | null, signal: number | null) => {
     core.enqueue(async (c) => {
       if (c.state.sandboxes[sb.id]?.pid !== pid) return;
       await c.commit((s) => {
         s.sandboxes[sb.id]!.exitCode = code ?? (signal ? 128 : null);
       }, false);
     }).catch((e: unknown) => core.log.error({ err: e, sandbox: sb.name }, 'could not record exit code'));
-  });
+  };
+  let pid: number;
+  try {
+    pid = spawnInSandbox(processSpec(core.state, dir, sb, sb.cmd), join(dir, 'output.log'), onExit);
+  } catch (e) {
+    throw new BerthError('internal', `could not start '${sb.cmd.join(' ')}' in sandbox '${sb.name}': ${(e as Error).message}`);
+  }
+  phase('process', performance.now() - t);
+  const t2 = performance.now();
+  const pidStart = processStart(pid) ?? '';
   // A pid means nothing after a reboot: this commit need not wait for the disk.
   await core.commit((s) => {
     const rec = s.sandboxes[sb.id]!;

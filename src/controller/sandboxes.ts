@@ -8,7 +8,7 @@
 import { rm } from 'node:fs/promises';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { isRunning, killSandboxProcess } from '../sandbox/process.js';
-import { ensureNetns, removeNetns } from '../drivers/netns.js';
+import { createNetns, ensureNetns, removeNetns } from '../drivers/netns.js';
 import { mtuOf } from '../drivers/bridge.js';
 import type { EndpointRecord, SandboxRecord } from '../store/model.js';
 import { checkName, optBool, parseRunRequest, strings, type ConnectRequest, type RunRequest, type UpdateRequest } from './requests.js';
@@ -58,10 +58,11 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
     lap('record');
     // 3. Make it real.
     tx.onUndo(() => destroySandbox(core, rec));
-    await realizeSandbox(core, rec, true);
-    lap('kernel');
-    await timed('files', () => writeFiles(core, rec));
-    lap('files');
+    // The files need only the state: written while the kernel makes the namespace and veth (both settle before an undo).
+    const [kernel, files] = await Promise.allSettled([realizeSandbox(core, rec, true), timed('files', () => writeFiles(core, rec))]);
+    if (kernel.status === 'rejected') throw kernel.reason;
+    if (files.status === 'rejected') throw files.reason;
+    lap('kernel+files');
     await startProcess(core, rec);
     lap('process');
     return rec;
@@ -80,7 +81,8 @@ export async function runSandbox(core: Core, req: RunRequest): Promise<SandboxRe
 export async function realizeSandbox(core: Core, sb: SandboxRecord, fresh = false): Promise<void> {
   // Another engine owns an external sandbox's namespace: berth cannot remake its interface there.
   if (sb.mode === 'external') return;
-  if (sb.mode === 'networks' || sb.mode === 'none') await timed('netns', () => ensureNetns(sb.netnsPath));
+  // A fresh sandbox's namespace path is new: made without looking first (a file left there is still looked at).
+  if (sb.mode === 'networks' || sb.mode === 'none') await timed('netns', () => (fresh ? createNetns(sb.netnsPath) : ensureNetns(sb.netnsPath)));
   for (const ep of sb.endpoints) {
     const n = core.state.networks[ep.network];
     if (!n) continue;

@@ -72,8 +72,8 @@ export class BridgeDriver implements NetworkDriver {
   async join(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
     const hostIf = ep.hostIf!;
     await runSteps(`endpoint ${ep.ifname} of ${sb.name} on ${n.name}`, [
-      ['createVeth', () => timed('veth', () => nl.linkAddVeth({ name: hostIf, peerName: ep.ifname, peerNetns: sb.netnsPath, mtu: ctx.mtu, peerMac: ep.mac }))],
-      ['attachToBridge', () => timed('veth', () => nl.linkSet({ name: hostIf, master: n.bridge!, up: true }))],
+      // born on the bridge and up: one message
+      ['createVeth', () => timed('veth', () => nl.linkAddVeth({ name: hostIf, peerName: ep.ifname, peerNetns: sb.netnsPath, mtu: ctx.mtu, peerMac: ep.mac, master: n.bridge!, up: true }))],
       ['configureSandboxSide', () => timed('addressing', () => configureSandboxSide(n, sb, ep, ctx))],
     ]);
   }

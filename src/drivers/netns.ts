@@ -27,6 +27,16 @@ export async function ensureNetns(path: string): Promise<void> {
   if (!(await netnsExists(path))) await nl.netnsCreate(path);
 }
 
+/** Makes a namespace at @path, a path no namespace was made at so far (a file there: as ensureNetns). */
+export async function createNetns(path: string): Promise<void> {
+  try {
+    await nl.netnsCreate(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    await ensureNetns(path);
+  }
+}
+
 export async function removeNetns(path: string): Promise<void> {
   await nl.netnsDelete(path).catch(() => undefined);
 }

@@ -3,7 +3,7 @@ import { nl } from '../netlink/index.js';
 import { parsePrefix } from '../ipam/addr.js';
 import { poolFor } from '../ipam/ipam.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/model.js';
-import { ignoring, type JoinContext } from './driver.js';
+import type { JoinContext } from './driver.js';
 
 /**
  * A sandbox trusts no router advertisement and no redirect: its routes are
@@ -29,25 +29,18 @@ export function sandboxSysctls(n: NetworkRecord, ifname: string): { key: string;
 }
 
 export async function configureSandboxSide(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
-  const netns = sb.netnsPath;
-  // A kernel without IPv6 has no net.ipv6 keys: nothing to turn off there. Independent files, each written by its own
-  // worker from inside the namespace: side by side rather than a round trip each in a row.
-  await Promise.all(sandboxSysctls(n, ep.ifname).map((s) => ignoring(['ENOENT'], () => nl.sysctlWrite({ netns, ...s }))));
+  const addrs: { cidr: string; nodad: boolean }[] = [];
+  const gateways: string[] = [];
   for (const [addr, family] of [[ep.v4, 4], [ep.v6, 6]] as const) {
     if (!addr) continue;
     const pool = poolFor(n.pools, family);
     if (!pool) continue;
-    const bits = parsePrefix(pool.subnet).bits;
-    await ignoring(['EEXIST'], () => nl.addrAdd({ netns, dev: ep.ifname, cidr: `${addr}/${bits}`, nodad: family === 6 }));
+    addrs.push({ cidr: `${addr}/${parsePrefix(pool.subnet).bits}`, nodad: family === 6 });
+    // The default routes go on the gateway endpoint of a network with a way out.
+    if (ctx.gateway && !n.internal) gateways.push(pool.gateway);
   }
-  await nl.linkSet({ netns, name: ep.ifname, up: true });
-  if (!ctx.gateway || n.internal) return;
-  for (const family of [4, 6] as const) {
-    const pool = poolFor(n.pools, family);
-    if (pool && (family === 4 ? ep.v4 : ep.v6)) {
-      await nl.routeReplace({ netns, dst: 'default', via: pool.gateway, dev: ep.ifname });
-    }
-  }
+  // One worker enters the namespace once for all of it (a round trip each cost most of an attach's addressing).
+  await nl.sandboxSide({ netns: sb.netnsPath, ifname: ep.ifname, sysctls: sandboxSysctls(n, ep.ifname), addrs, gateways });
 }
 
 export async function sandboxHasLink(sb: SandboxRecord, ifname: string): Promise<boolean> {

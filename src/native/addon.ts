@@ -175,6 +175,22 @@ export interface NlVethOptions extends NlNewLink {
   /** create the peer straight into this netns (IFLA_NET_NS_FD); mtu applies to both ends */
   peerNetns?: string;
   peerMac?: string;
+  /** the caller's end on this bridge (in `netns`), in the same message */
+  master?: string;
+  /** the caller's end created up */
+  up?: boolean;
+}
+
+/** The sandbox end of an endpoint, made in one call inside @netns (native/rtnl_sandbox.cc). */
+export interface NlSandboxSide {
+  netns: string;
+  ifname: string;
+  /** net.* sysctls inside the namespace; one the kernel lacks (no IPv6) is skipped */
+  sysctls?: { key: string; value: string }[];
+  /** addresses on @ifname; one there already is kept */
+  addrs?: { cidr: string; nodad?: boolean }[];
+  /** a default route via each, on @ifname (replacing one there) */
+  gateways?: string[];
 }
 
 export interface NlMacvlanOptions extends NlNewLink {
@@ -331,6 +347,7 @@ export interface NetlinkAddon {
   /** key: 'net.…' only; the value as the kernel prints it, without the trailing newline */
   sysctlRead(opts: NlTarget & { key: string }): Promise<string>;
   sysctlWrite(opts: NlTarget & { key: string; value: string }): Promise<void>;
+  sandboxSide(opts: NlSandboxSide): Promise<void>;
 }
 
 export interface Addon {
@@ -356,6 +373,10 @@ export interface Addon {
   /** An exclusive flock(2) on @path (a file or directory), held while the fd is open (native/flock.cc); null: another holds it. */
   flockHold(path: string): number | null;
   flockRelease(fd: number): void;
+  /** Starts @file in a session of its own by posix_spawn (native/spawn.cc: berthd is not forked); stdout and stderr to @output. The pid. */
+  spawnDetached(opts: { file: string; argv: string[]; env: string[]; output: number }): number;
+  /** Collects child @pid's exit status: null while it runs; code and signal null when it is no child (any more). */
+  childReap(pid: number): { code: number | null; signal: number | null } | null;
   /** Raises the open-file soft limit to the hard limit; returns the limit now. */
   raiseNofile(): number;
   /** Sends one crafted packet (native/inject.cc): with ifname an Ethernet frame on that interface, else its IP packet through a raw socket. */

@@ -20,6 +20,7 @@ import {
   type NlNewLink,
   type NlRoute,
   type NlRouteOptions,
+  type NlSandboxSide,
   type NlTarget,
   type NlVethOptions,
   type NlVxlanOptions,
@@ -36,6 +37,7 @@ export type {
   NlNewLink,
   NlRoute,
   NlRouteOptions,
+  NlSandboxSide,
   NlTarget,
   NlVethOptions,
   NlVxlanOptions,
@@ -78,4 +80,7 @@ export const nl = {
   /** A net.* sysctl as seen inside `netns`. */
   sysctlRead: (opts: NlTarget & { key: string }): Promise<string> => raw().sysctlRead(opts),
   sysctlWrite: (opts: NlTarget & { key: string; value: string }): Promise<void> => raw().sysctlWrite(opts),
+
+  /** Sysctls, addresses, link up and default routes of a sandbox's interface, in one call inside its namespace. */
+  sandboxSide: (opts: NlSandboxSide): Promise<void> => raw().sandboxSide(opts),
 };

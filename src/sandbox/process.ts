@@ -3,10 +3,10 @@
  * and UTS namespace of their own where the sandbox's hosts, resolv.conf and
  * hostname files are bind-mounted over /etc's and the hostname is set, as a
  * container's processes see them. util-linux's nsenter and unshare do the
- * entering, so no berth process stays in between.
+ * entering, so no berth process stays in between (berthd starts them with
+ * spawn.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync, statfsSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
 import type { SandboxFiles } from './files.js';
 
 export interface ProcessSpec {
@@ -68,19 +68,6 @@ export function sandboxEnv(spec: ProcessSpec): Record<string, string> {
     HOSTNAME: spec.hostname,
     ...spec.env,
   };
-}
-
-/** Starts a detached process that outlives berthd; output goes to @logFile. */
-export function startDetached(spec: ProcessSpec, logFile: string): ChildProcess {
-  const argv = sandboxArgv(spec);
-  const fd = openSync(logFile, 'a', 0o640);
-  try {
-    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: sandboxEnv(spec) });
-    child.unref();
-    return child;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** The start time of @pid (field 22 of /proc/PID/stat), to tell it from a reused pid. */
