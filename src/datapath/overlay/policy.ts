@@ -87,13 +87,13 @@ export class OverlayPolicyMaps {
   }
 
   /** The overlay's policy drops by reason name, summed over CPUs (reasons never hit are left out). */
-  async dropCounts(): Promise<Record<string, Counter>> {
-    const out: Record<string, Counter> = {};
+  async dropCounts(): Promise<Record<string, { packets: number; bytes: number }>> {
+    const out: Record<string, { packets: number; bytes: number }> = {};
     for (const r of Object.keys(dropReasons).map(Number)) {
       if (r === 0) continue;
       const per = (await this.drops.lookup(r)) ?? [];
       const c = per.reduce((a, x) => ({ packets: a.packets + x.packets, bytes: a.bytes + x.bytes }), { packets: 0n, bytes: 0n });
-      if (c.packets) out[dropReasons[r]!.name] = c;
+      if (c.packets) out[dropReasons[r]!.name] = { packets: Number(c.packets), bytes: Number(c.bytes) };
     }
     return out;
   }
