@@ -57,8 +57,10 @@ async function udpSeen(h: LabHost, name: string, port: number, send: () => Promi
   return (await got).stdout.split('\n').filter(Boolean);
 }
 
+/** The MAC of sandbox @name's interface (netlink: /sys in `berth exec` is not the sandbox's). */
 async function macOf(h: LabHost, name: string): Promise<string> {
-  return (await h.exec(name, 'cat', '/sys/class/net/eth0/address')).stdout.trim();
+  const [l] = JSON.parse((await h.exec(name, 'ip', '-j', 'link', 'show', 'eth0')).stdout) as { address: string }[];
+  return l!.address;
 }
 
 for (const datapath of DATAPATHS) {
@@ -69,7 +71,7 @@ for (const datapath of DATAPATHS) {
     const outside = '198.19.0.100'; // the etcd namespace: on the underlay, not on any overlay
     const inNs = (short: string, ...cmd: string[]) => run('ip', ['netns', 'exec', lab.topo.ns(short), ...cmd]);
     /** A TCP listener in the outside namespace on @port for @secs, answering @word. */
-    const outsideListener = (port: number, word: string, secs = 30) =>
+    const outsideListener = (port: number, word: string, secs = 15) =>
       tryRun('ip', ['netns', 'exec', lab.topo.ns(lab.ns('etcd')), 'timeout', String(secs), 'socat', `TCP-LISTEN:${port},fork,reuseaddr`, `SYSTEM:echo ${word}`], { timeoutMs: (secs + 5) * 1000 });
 
     beforeAll(async () => {
