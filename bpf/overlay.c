@@ -14,9 +14,13 @@
  *   network's bridge, and the inner source MAC is learned so peers without
  *   berth (a plain Linux vxlan device on the same VNI) are reachable too.
  *   A unicast frame for a local endpoint goes straight to its port.
+ *
+ * Both check a tunnelled frame against the policy first (lib/overlay_policy.h):
+ * who may send it as whom, and to whom, on icc=false and internal networks.
  */
 #include "lib/common.h"
 #include "lib/overlay_maps.h"
+#include "lib/overlay_policy.h"
 
 #define ETH_P_ARP_ 0x0806
 #define ARPOP_REQUEST_ 1
@@ -132,6 +136,11 @@ int berth_ovl_from_sandbox(struct __sk_buff *skb)
 		__stat(BERTH_OVL_TX_PASS, skb->len);
 		return TC_ACT_UNSPEC;
 	}
+	ret = ovl_tx_check(skb, ifindex, port->vni);
+	if (ret < 0) {
+		ovl_drop_count(-ret, skb->len);
+		return TC_ACT_SHOT;
+	}
 	key.remote_ipv4 = r->host_ip;
 	key.tunnel_id = port->vni;
 	key.tunnel_ttl = OVL_TTL;
@@ -152,6 +161,7 @@ int berth_ovl_from_tunnel(struct __sk_buff *skb)
 	struct berth_ovl_remote rv = {};
 	struct berth_ovl_local *local;
 	__u32 host, vni;
+	int ret;
 
 	if (bpf_skb_get_tunnel_key(skb, &key, sizeof(key), 0) < 0) {
 		__stat(BERTH_OVL_RX_NO_KEY, skb->len);
@@ -166,6 +176,16 @@ int berth_ovl_from_tunnel(struct __sk_buff *skb)
 	net = bpf_map_lookup_elem(&berth_ovl_nets, &vni);
 	if (!net) {
 		__stat(BERTH_OVL_RX_UNKNOWN_VNI, skb->len);
+		return TC_ACT_SHOT;
+	}
+
+	ret = ovl_rx_check(skb, vni, host);
+	if (ret == -BERTH_DROP_MALFORMED) {
+		__stat(BERTH_OVL_RX_MALFORMED, skb->len);
+		return TC_ACT_SHOT;
+	}
+	if (ret < 0) {
+		ovl_drop_count(-ret, skb->len);
 		return TC_ACT_SHOT;
 	}
 

@@ -53,6 +53,7 @@ enum berth_drop_reason {
 	BERTH_DROP_SPOOF_ND = 23,	/* ... a neighbour advertisement for a target not its own */
 	BERTH_DROP_DNS_OUTSIDE = 24,	/* to a gateway's DNS port from beyond the network */
 	BERTH_DROP_PUBLISH_POLICY = 25,	/* the operator's publish policy refused the source (berth_dp_pubpol) */
+	BERTH_DROP_OVERLAY_SOURCE = 26,	/* an overlay frame whose inner source the store does not place on its sending host */
 	BERTH_DROP__MAX = 32,		/* size of the reason counter array */
 };
 

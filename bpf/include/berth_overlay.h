@@ -64,4 +64,53 @@ struct berth_ovl_neigh {
 	__u8 pad[2];
 };
 
+/*
+ * Policy across hosts (issue 16): what a tunnelled frame must satisfy on the
+ * host it leaves and again on the host it enters. Drops are counted in
+ * berth_ovl_drops by enum berth_drop_reason (berth_abi.h's numbering).
+ */
+enum berth_ovl_policy_flag {
+	BERTH_OVL_POL_NO_ICC = 1 << 0,	/* icc=false: only links (and their replies) cross hosts */
+	BERTH_OVL_POL_INTERNAL = 1 << 1,	/* internal: only store-known members, no way out through a peer */
+};
+
+/* An overlay network's policy, by VNI. */
+struct berth_ovl_policy {
+	__u32 flags;		/* enum berth_ovl_policy_flag */
+	__u32 pad;
+};
+
+enum berth_ovl_guard_flag {
+	BERTH_OVL_GUARD_EGRESS = 1 << 0,	/* the sandbox has an egress allow-list: members only through the tunnel */
+};
+
+/* A local overlay port's own addresses, by ifindex: what it may send as. */
+struct berth_ovl_guard {
+	__u8 mac[6];
+	__u16 flags;		/* enum berth_ovl_guard_flag */
+	__be32 v4;		/* network byte order; 0: none */
+	__u32 pad;
+};
+
+/* A link across hosts: client may open connections to target's port. */
+struct berth_ovl_link_key {
+	__u32 vni;
+	__be32 client;
+	__be32 target;
+	__be16 port;		/* network byte order */
+	__u8 proto;
+	__u8 pad;
+};
+
+/* A connection a link admitted, in its original direction; the value is the last-seen time (ns). */
+struct berth_ovl_ct_key {
+	__u32 vni;
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
 #endif /* BERTH_OVERLAY_H */

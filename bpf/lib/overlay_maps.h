@@ -91,4 +91,66 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } berth_ovl_stats SEC(".maps");
 
+/* VNI -> berth_ovl_policy: networks whose tunnelled frames are checked (absent: icc, not internal). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct berth_ovl_policy);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} berth_ovl_policy SEC(".maps");
+
+/* ifindex of a local overlay port -> berth_ovl_guard: the MAC and address it may send from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_OVL_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct berth_ovl_guard);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} berth_ovl_guard SEC(".maps");
+
+/* (VNI, IPv4) -> MAC of a local endpoint: a tunnelled frame may not claim these, and on checked networks is only for these. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_OVL_MAX_PORTS);
+	__type(key, struct berth_ovl_ip_key);
+	__type(value, struct berth_ovl_neigh);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} berth_ovl_local_ips SEC(".maps");
+
+/* Links across hosts; entries (client, target, exposed port). */
+#ifndef BERTH_OVL_MAX_LINKS
+#define BERTH_OVL_MAX_LINKS 65536
+#endif
+/* berth_ovl_link_key -> 1: on an icc=false network, the connections that may cross hosts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_OVL_MAX_LINKS);
+	__type(key, struct berth_ovl_link_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} berth_ovl_links SEC(".maps");
+
+/* Connections tracked across hosts; entries. */
+#ifndef BERTH_OVL_MAX_CT
+#define BERTH_OVL_MAX_CT 65536
+#endif
+/* berth_ovl_ct_key (original direction) -> last seen (ns): replies of linked connections. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BERTH_OVL_MAX_CT);
+	__type(key, struct berth_ovl_ct_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} berth_ovl_ct SEC(".maps");
+
+/* enum berth_drop_reason -> berth_counter (per CPU): the overlay's policy drops. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BERTH_DROP__MAX);
+	__type(key, __u32);
+	__type(value, struct berth_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} berth_ovl_drops SEC(".maps");
+
 #endif /* BERTH_LIB_OVERLAY_MAPS_H */

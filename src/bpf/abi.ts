@@ -12,7 +12,7 @@ export { ABI_VERSION } from './abi-version.cjs';
 export const DropReason = {
   None: 0, Malformed: 1, ProtoFilter: 2, SpoofMac: 3, SpoofIp: 4, SpoofArp: 5, Family: 6, L2: 7, Isolation: 8, Icc: 9,
   Internal: 10, Loopback: 11, Direct: 12, Allowlist: 13, CtFull: 14, NatExhausted: 15, Fragment: 16, NoConfig: 17, Egress: 19,
-  RouterAdv: 20, Redirect: 21, DhcpServer: 22, SpoofNd: 23, DnsOutside: 24,
+  RouterAdv: 20, Redirect: 21, DhcpServer: 22, SpoofNd: 23, DnsOutside: 24, PublishPolicy: 25, OverlaySource: 26,
 } as const;
 export const DROP_REASON_SLOTS = 32;
 /** Each reason's name and what it means, for doctor, status and monitor. */
@@ -42,6 +42,7 @@ export const dropReasons: Record<number, { name: string; what: string }> = {
   23: { name: 'spoof-nd', what: 'a sandbox advertised a neighbour address not its own' },
   24: { name: 'dns-outside', what: 'to a gateway\'s DNS port from beyond its network' },
   25: { name: 'publish-policy', what: 'the operator\'s publish policy (berthd --publish-allow, -o publish.allow) refused the source' },
+  26: { name: 'overlay-source', what: 'an overlay frame whose inner source the cluster store does not place on the host that sent it' },
 };
 export const dropReasonName: Record<number, string> = Object.fromEntries(Object.entries(dropReasons).map(([k, v]) => [k, v.name]));
 

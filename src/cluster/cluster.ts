@@ -71,6 +71,10 @@ export interface EndpointEntry {
   mac: string;
   v4?: string;
   aliases: string[];
+  /** sandbox ids its sandbox links to (--link), for links across hosts */
+  links?: string[];
+  /** its sandbox's exposed ports: what a linker reaches across hosts */
+  expose?: { port: number; proto: string }[];
 }
 
 export interface IpamEntry {
@@ -241,7 +245,11 @@ export class Cluster extends EventEmitter {
       for (const ep of sb.endpoints) {
         const n = state.networks[ep.network];
         if (n?.scope !== 'global') continue;
-        want.set(`${n.id}/${ep.id}`, { host: this.hostId, underlay: this.underlay, sandbox: sb.id, name: sb.name, hostname: sb.hostname, mac: ep.mac, ...(ep.v4 ? { v4: ep.v4 } : {}), aliases: ep.aliases });
+        want.set(`${n.id}/${ep.id}`, {
+          host: this.hostId, underlay: this.underlay, sandbox: sb.id, name: sb.name, hostname: sb.hostname, mac: ep.mac, ...(ep.v4 ? { v4: ep.v4 } : {}), aliases: ep.aliases,
+          ...(sb.links.length ? { links: sb.links.map((l) => l.target) } : {}),
+          ...(sb.expose.length ? { expose: sb.expose.map((x) => ({ port: x.port, proto: x.proto })) } : {}),
+        });
         if (ep.v4) wantIpam.set(`${n.id}/${ep.v4}`, { host: this.hostId, endpoint: ep.id });
       }
     }

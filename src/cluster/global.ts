@@ -23,6 +23,7 @@ import { adoptNetwork, dropNetwork } from '../controller/networks.js';
 import { transaction } from '../controller/transaction.js';
 import type { Cluster, GlobalNetwork } from './cluster.js';
 import { RoutedNetworks } from './routed.js';
+import { overlayPolicy } from './overlay-policy.js';
 
 export interface GlobalNetworksOptions {
   cluster: Cluster;
@@ -154,12 +155,21 @@ export class GlobalNetworks implements GlobalScope {
     if (!cluster.connected) return;
     const vniOf = (id: string) => core.state.networks[id]?.vxlan?.vni;
     await this.o.overlay.syncRemote(cluster.peerAddresses(), cluster.remoteEndpoints(vniOf));
+    await this.syncPolicy(core.state);
     await this.routed.syncRoutes(core);
+  }
+
+  /** The overlay's checks and links across hosts, from @state and the last known endpoints of the cluster. */
+  private async syncPolicy(state: State): Promise<void> {
+    const p = overlayPolicy(state, this.o.cluster.hostId, this.o.cluster.allEndpoints());
+    await this.o.overlay.syncPolicy(p.nets, p.links);
   }
 
   /** Publishes this host's endpoints; while the store is down, marks it for the retry timer. */
   private async publish(state: State): Promise<void> {
     const { cluster, log } = this.o;
+    // Local links and networks need no store: the cluster's endpoints as last known.
+    await this.syncPolicy(state).catch((e: unknown) => log.error({ err: e }, 'overlay policy not updated'));
     if (!cluster.connected) {
       // Not worth a timeout per operation: the retry timer writes it all once the store is back.
       this.dirty = true;
@@ -177,6 +187,13 @@ export class GlobalNetworks implements GlobalScope {
 
   nodes(): NodeView[] {
     return this.o.cluster.nodes();
+  }
+
+  /** A sandbox of another host with an endpoint on a global network, by name (a --link target). */
+  remoteSandbox(name: string): { id: string; name: string } | undefined {
+    const c = this.o.cluster;
+    const hit = c.allEndpoints().find(({ e }) => e.host !== c.hostId && (e.name === name || e.sandbox === name));
+    return hit ? { id: hit.e.sandbox, name: hit.e.name } : undefined;
   }
 
   /** The cluster's hosts, for `berth network inspect` of a global network. */

@@ -171,7 +171,18 @@ export class Controller {
   /** What the datapath reports of itself: its kind, table fill, drop counters. */
   async datapathStatus(): Promise<DatapathStatus> {
     const dp = this.core.opts.datapath;
-    return dp ? dp.status() : { kind: 'none', detail: {} };
+    const st: DatapathStatus = dp ? await dp.status() : { kind: 'none', detail: {} };
+    // The overlay's programs run beside either datapath: their policy drops count as the datapath's, by the same reasons.
+    const ovl = this.core.opts.overlay;
+    if (ovl && st.kind !== 'none') {
+      const drops = { ...(st.detail.drops ?? {}) };
+      for (const [reason, c] of Object.entries(await ovl.policy.dropCounts().catch(() => ({})))) {
+        const cur = drops[reason] ?? { packets: 0, bytes: 0 };
+        drops[reason] = { packets: cur.packets + c.packets, bytes: cur.bytes + c.bytes };
+      }
+      st.detail.drops = drops;
+    }
+    return st;
   }
 
   /** Datapath events after @since, each with the sandboxes and networks its addresses belong to. */

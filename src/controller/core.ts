@@ -66,6 +66,8 @@ export interface GlobalScope {
   allocate(n: NetworkRecord, owner: string, requested?: string): Promise<string | undefined>;
   /** The cluster's hosts and whether its store is reachable (`berth network inspect`). */
   view(): ClusterView;
+  /** A sandbox of another host on a global network, by name (a --link target across hosts). */
+  remoteSandbox?(name: string): { id: string; name: string } | undefined;
   /** Every host the cluster knows, ready or lapsed (`berth node ls`). */
   nodes(): NodeView[];
 }

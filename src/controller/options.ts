@@ -37,6 +37,7 @@ const KEYS: Record<NetworkDriverName, Record<string, { check: Check; expect: str
   overlay: {
     'vxlan.id': { check: intIn(1, 16777215), expect: 'a VXLAN network identifier from 1 to 16777215' },
     'vxlan.port': { check: intIn(1, 65535), expect: 'a UDP port from 1 to 65535' },
+    icc: { check: bool, expect: 'true or false (false: only links reach a sandbox, on this host and across hosts)' },
     router: { check: oneOf('none', 'external'), expect: 'none or external (external: a real router serves the network; its sandboxes keep accepting router advertisements and redirects)' },
     egress: { check: oneOf('allow', 'deny'), expect: 'allow or deny (deny: sandboxes without --egress-allow reach nothing outside their networks)' },
     mtu: { check: mtu, expect: 'a number from 68 to 65535' },

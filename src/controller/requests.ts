@@ -117,6 +117,8 @@ export interface Lookups {
   readonly state: State;
   network(ref: string): NetworkRecord;
   sandbox(ref: string): SandboxRecord;
+  /** the cluster, for a --link target on another host */
+  readonly global?: { remoteSandbox?(name: string): { id: string; name: string } | undefined };
 }
 
 export function parseRunRequest(core: Lookups, req: RunRequest): RunSpec {
@@ -147,7 +149,8 @@ export function parseRunRequest(core: Lookups, req: RunRequest): RunSpec {
   for (const a of aliases) checkName(a, 'network alias');
   const links = strings(req.links, 'link').map((l) => {
     const [tname = '', alias] = l.split(':');
-    const t = core.sandbox(tname);
+    // A sandbox here, or one of another host on a global network (the overlay enforces that link).
+    const t = byRefOrNull(core, tname) ?? core.global?.remoteSandbox?.(tname) ?? core.sandbox(tname);
     return { target: t.id, alias: alias ? checkName(alias, 'link alias') : t.name };
   });
   const publishSpecs = strings(req.publish, 'publish');
@@ -174,4 +177,12 @@ export function parseRunRequest(core: Lookups, req: RunRequest): RunSpec {
     ...(sharedWith ? { sharedWith } : {}), ...(network ? { network } : {}),
     ...(req.ip ? { ip: req.ip } : {}), ...(req.ip6 ? { ip6: req.ip6 } : {}),
   };
+}
+
+function byRefOrNull(core: Lookups, ref: string): { id: string; name: string } | undefined {
+  try {
+    return core.sandbox(ref);
+  } catch {
+    return undefined;
+  }
 }

@@ -10,8 +10,13 @@
 import type { EndpointRecord, NetworkRecord, SandboxRecord, State } from '../store/model.js';
 import { BridgeDriver } from './bridge.js';
 import type { JoinContext, NetworkDriver } from './driver.js';
-import type { OverlayPorts } from '../datapath/overlay/dataplane.js';
+import type { OverlayPortSpec, OverlayPorts } from '../datapath/overlay/dataplane.js';
 import { unavailable } from '../errors.js';
+
+/** What the endpoint's overlay port may send as; an egress allow-list (its own, or -o egress=deny) keeps it to members. */
+function portSpec(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): OverlayPortSpec {
+  return { mac: ep.mac, ...(ep.v4 ? { v4: ep.v4 } : {}), egress: sb.egressAllow !== undefined || n.options.egress === 'deny' };
+}
 
 export class OverlayDriver implements NetworkDriver {
   readonly name = 'overlay';
@@ -29,7 +34,7 @@ export class OverlayDriver implements NetworkDriver {
     const dp = this.dp(n);
     await this.bridge.createNetwork(n);
     await dp.ensureVxlan(n.vxlan!.port);
-    await dp.addNetwork(n.vxlan!.vni, n.bridge!);
+    await dp.addNetwork(n.vxlan!.vni, n.bridge!, { icc: n.options.icc !== 'false', internal: n.internal });
   }
 
   async deleteNetwork(n: NetworkRecord): Promise<void> {
@@ -40,11 +45,11 @@ export class OverlayDriver implements NetworkDriver {
   async join(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord, ctx: JoinContext): Promise<void> {
     const dp = this.dp(n);
     await this.bridge.join(n, sb, ep, ctx);
-    await dp.addPort(ep.hostIf!, n.vxlan!.vni, n.vxlan!.port, ep.mac);
+    await dp.addPort(ep.hostIf!, n.vxlan!.vni, n.vxlan!.port, portSpec(n, sb, ep));
   }
 
   async leave(n: NetworkRecord, sb: SandboxRecord, ep: EndpointRecord): Promise<void> {
-    await this.dataplane()?.removePort(ep.hostIf!, n.vxlan!.vni, ep.mac).catch(() => undefined);
+    await this.dataplane()?.removePort(ep.hostIf!, n.vxlan!.vni, ep).catch(() => undefined);
     await this.bridge.leave(n, sb, ep);
   }
 
@@ -54,7 +59,7 @@ export class OverlayDriver implements NetworkDriver {
     if (!(await this.bridge.endpointPresent(n, sb, ep))) return false;
     // The interfaces are there: rewrite the port's map entries (idempotent), so maps an
     // older berthd did not have are filled without remaking the endpoint.
-    await dp.addPort(ep.hostIf!, n.vxlan!.vni, n.vxlan!.port, ep.mac);
+    await dp.addPort(ep.hostIf!, n.vxlan!.vni, n.vxlan!.port, portSpec(n, sb, ep));
     return true;
   }
 

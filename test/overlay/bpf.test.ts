@@ -12,7 +12,8 @@ import { BpfObject } from '../../src/bpf/object.js';
 import { counter } from '../../src/bpf/abi.js';
 import { bpfObjectPath } from '../../src/paths.js';
 import { PrivateBpffs } from '../../src/bpf/bpffs.js';
-import { hostKey, ovlIpKey, ovlMacKey, ovlNeigh, ovlPort, ovlRemote, u32, OvlStat } from '../../src/datapath/overlay/abi.js';
+import { hostKey, ovlGuard, ovlIpKey, ovlLinkKey, ovlMacKey, ovlNeigh, ovlPolicy, ovlPort, ovlRemote, u32, OvlPolicyFlag, OvlStat } from '../../src/datapath/overlay/abi.js';
+import { DropReason } from '../../src/bpf/abi.js';
 import { arpRequest, ipv4Packet } from '../../harness/packets.js';
 
 const TC_ACT_UNSPEC = -1;
@@ -47,7 +48,21 @@ beforeAll(async () => {
   await obj.map('berth_ovl_remote_ips', ovlIpKey, ovlNeigh).update({ vni: VNI, ip: '10.0.5.3' }, { mac: REMOTE_MAC });
   await obj.map('berth_ovl_remote_macs', ovlMacKey, ovlRemote).update({ vni: VNI, mac: REMOTE_MAC }, { hostIp: '198.19.0.13' });
   await obj.map('berth_ovl_hosts', hostKey, u32).update('198.19.0.13', 1);
+  // The port's own addresses: harness/packets.ts frames come from 02:00:00:00:00:01.
+  await obj.map('berth_ovl_guard', u32, ovlGuard).update(LO, { mac: '02:00:00:00:00:01', v4: '10.0.5.2', flags: 0 });
 });
+
+async function dropped(reason: number): Promise<bigint> {
+  const per = await obj.perCpuMap('berth_ovl_drops', u32, counter).lookup(reason);
+  return (per ?? []).reduce((a, c) => a + c.packets, 0n);
+}
+
+/** A UDP frame from the port (10.0.5.2) to the remote endpoint's MAC, for @dst:@dport. */
+function toRemote(dst = '10.0.5.3', dport = 80, src = '10.0.5.2'): Buffer {
+  const pkt = ipv4Packet({ src, dst, l4: 'udp', sport: 40000, dport });
+  mac(REMOTE_MAC).copy(pkt, 0);
+  return pkt;
+}
 
 afterAll(async () => {
   obj?.close();
@@ -88,6 +103,45 @@ describe('bpf/overlay.c under BPF_PROG_TEST_RUN', () => {
     expect(res.retval).toBe(TC_ACT_REDIRECT);
     expect(res.data.toString('hex')).toBe(pkt.toString('hex'));
     expect(await stat(OvlStat.TxEncap)).toBe(before + 1n);
+  });
+
+  it('refuses to tunnel a frame from an address or MAC not the port\'s own (counted by reason)', async () => {
+    const sandbox = obj.program('berth_ovl_from_sandbox');
+    expect((await sandbox.testRun(toRemote())).retval).toBe(TC_ACT_REDIRECT); // the control
+    const ip0 = await dropped(DropReason.SpoofIp);
+    expect((await sandbox.testRun(toRemote('10.0.5.3', 80, '10.0.5.9'))).retval).toBe(TC_ACT_SHOT);
+    expect(await dropped(DropReason.SpoofIp)).toBe(ip0 + 1n);
+    const forged = toRemote();
+    mac('02:00:00:00:00:99').copy(forged, 6);
+    const mac0 = await dropped(DropReason.SpoofMac);
+    expect((await sandbox.testRun(forged)).retval).toBe(TC_ACT_SHOT);
+    expect(await dropped(DropReason.SpoofMac)).toBe(mac0 + 1n);
+  });
+
+  it('icc=false: only a link\'s port crosses; internal: only the endpoint behind the MAC', async () => {
+    const sandbox = obj.program('berth_ovl_from_sandbox');
+    const policy = obj.map('berth_ovl_policy', u32, ovlPolicy);
+    const links = obj.map('berth_ovl_links', ovlLinkKey, u32);
+    try {
+      await policy.update(VNI, { flags: OvlPolicyFlag.NoIcc });
+      const icc0 = await dropped(DropReason.Icc);
+      expect((await sandbox.testRun(toRemote('10.0.5.3', 80))).retval).toBe(TC_ACT_SHOT);
+      expect(await dropped(DropReason.Icc)).toBe(icc0 + 1n);
+      await links.update({ vni: VNI, client: '10.0.5.2', target: '10.0.5.3', port: 80, proto: 'udp' }, 1);
+      expect((await sandbox.testRun(toRemote('10.0.5.3', 80))).retval).toBe(TC_ACT_REDIRECT);
+      // Another port of the same target is still refused.
+      expect((await sandbox.testRun(toRemote('10.0.5.3', 81))).retval).toBe(TC_ACT_SHOT);
+
+      await policy.update(VNI, { flags: OvlPolicyFlag.Internal });
+      expect((await sandbox.testRun(toRemote('10.0.5.3', 9))).retval).toBe(TC_ACT_REDIRECT);
+      // Through the remote endpoint's MAC to an address beyond the network: no way out.
+      const int0 = await dropped(DropReason.Internal);
+      expect((await sandbox.testRun(toRemote('198.51.100.1', 9))).retval).toBe(TC_ACT_SHOT);
+      expect(await dropped(DropReason.Internal)).toBe(int0 + 1n);
+    } finally {
+      await policy.delete(VNI);
+      await links.delete({ vni: VNI, client: '10.0.5.2', target: '10.0.5.3', port: 80, proto: 'udp' });
+    }
   });
 
   it('leaves a frame for a MAC of no remote endpoint (local, or the gateway) to the bridge', async () => {

@@ -150,3 +150,107 @@ function macBytes(mac: string): Buffer {
 function macString(b: Buffer): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
+
+// ---- policy across hosts (bpf/lib/overlay_policy.h) ----
+
+/** enum berth_ovl_policy_flag */
+export const OvlPolicyFlag = { NoIcc: 1, Internal: 2 } as const;
+/** enum berth_ovl_guard_flag */
+export const OvlGuardFlag = { Egress: 1 } as const;
+
+export interface OvlPolicy {
+  flags: number;
+}
+export const ovlPolicy = structCodec<OvlPolicy & { pad: never }>('berth_ovl_policy', [
+  ['flags', 'u32'],
+  ['pad', { pad: 4 }],
+]);
+
+export interface OvlGuard {
+  mac: string;
+  flags: number;
+  /** '' = none */
+  v4: string;
+}
+const guardRaw = structCodec<{ mac: Buffer; flags: number; v4: number; pad: never }>('berth_ovl_guard', [
+  ['mac', { bytes: 6 }],
+  ['flags', 'u16'],
+  ['v4', 'be32'],
+  ['pad', { pad: 4 }],
+]);
+export const ovlGuard: Codec<OvlGuard> = {
+  name: 'berth_ovl_guard',
+  size: guardRaw.size,
+  encode: (g) => guardRaw.encode({ mac: macBytes(g.mac), flags: g.flags, v4: g.v4 ? ip4ToHost(g.v4) : 0 } as never),
+  decode: (b, off = 0) => {
+    const r = guardRaw.decode(b, off);
+    return { mac: macString(r.mac), flags: r.flags, v4: r.v4 ? hostToIp4(r.v4) : '' };
+  },
+};
+
+export type OvlProto = 'tcp' | 'udp';
+const PROTO_NUM: Record<OvlProto, number> = { tcp: 6, udp: 17 };
+const protoName = (n: number): OvlProto => (n === 6 ? 'tcp' : 'udp');
+
+export interface OvlLinkKey {
+  vni: number;
+  client: string;
+  target: string;
+  port: number;
+  proto: OvlProto;
+}
+const linkRaw = structCodec<{ vni: number; client: number; target: number; port: number; proto: number; pad: never }>('berth_ovl_link_key', [
+  ['vni', 'u32'],
+  ['client', 'be32'],
+  ['target', 'be32'],
+  ['port', 'be16'],
+  ['proto', 'u8'],
+  ['pad', { pad: 1 }],
+]);
+export const ovlLinkKey: Codec<OvlLinkKey> = {
+  name: 'berth_ovl_link_key',
+  size: linkRaw.size,
+  encode: (k) => linkRaw.encode({ vni: k.vni, client: ip4ToHost(k.client), target: ip4ToHost(k.target), port: k.port, proto: PROTO_NUM[k.proto] } as never),
+  decode: (b, off = 0) => {
+    const r = linkRaw.decode(b, off);
+    return { vni: r.vni, client: hostToIp4(r.client), target: hostToIp4(r.target), port: r.port, proto: protoName(r.proto) };
+  },
+};
+
+export interface OvlCtKey {
+  vni: number;
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  proto: OvlProto;
+}
+const ctRaw = structCodec<{ vni: number; saddr: number; daddr: number; sport: number; dport: number; proto: number; pad: never }>('berth_ovl_ct_key', [
+  ['vni', 'u32'],
+  ['saddr', 'be32'],
+  ['daddr', 'be32'],
+  ['sport', 'be16'],
+  ['dport', 'be16'],
+  ['proto', 'u8'],
+  ['pad', { pad: 3 }],
+]);
+export const ovlCtKey: Codec<OvlCtKey> = {
+  name: 'berth_ovl_ct_key',
+  size: ctRaw.size,
+  encode: (k) => ctRaw.encode({ vni: k.vni, saddr: ip4ToHost(k.saddr), daddr: ip4ToHost(k.daddr), sport: k.sport, dport: k.dport, proto: PROTO_NUM[k.proto] } as never),
+  decode: (b, off = 0) => {
+    const r = ctRaw.decode(b, off);
+    return { vni: r.vni, saddr: hostToIp4(r.saddr), daddr: hostToIp4(r.daddr), sport: r.sport, dport: r.dport, proto: protoName(r.proto) };
+  },
+};
+
+export const u64: Codec<bigint> = {
+  name: '__u64',
+  size: 8,
+  encode: (v) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(v);
+    return b;
+  },
+  decode: (b, off = 0) => b.readBigUInt64LE(off),
+};

@@ -16,7 +16,8 @@ import { BpfMap, PerCpuMap } from '../../bpf/map.js';
 import { counter, type Counter } from '../../bpf/abi.js';
 import { bpfObjectPath } from '../../paths.js';
 import { nl } from '../../netlink/index.js';
-import { hostKey, ovlIpKey, ovlLocal, ovlMacKey, ovlNeigh, ovlNet, ovlPort, ovlRemote, u32, OVL_STAT_SLOTS, type OvlIpKey, type OvlMacKey } from './abi.js';
+import { hostKey, ovlIpKey, ovlLocal, ovlMacKey, ovlNeigh, ovlNet, ovlPort, ovlRemote, u32, OVL_STAT_SLOTS, type OvlIpKey, type OvlLinkKey, type OvlMacKey } from './abi.js';
+import { guardOf, OverlayPolicyMaps, type OverlayNetPolicy } from './policy.js';
 
 /** One remote endpoint as the cluster knows it. */
 export interface RemoteEndpoint {
@@ -36,17 +37,29 @@ export function vxlanDeviceName(port: number): string {
  */
 export interface OverlayPorts {
   ensureVxlan(port: number): Promise<number>;
-  addNetwork(vni: number, bridge: string): Promise<void>;
+  /** @policy: what crosses hosts on it (icc=false: links only; internal: members only) */
+  addNetwork(vni: number, bridge: string, policy: OverlayNetPolicy): Promise<void>;
   removeNetwork(vni: number): Promise<void>;
-  addPort(hostIf: string, vni: number, udpPort: number, mac: string): Promise<void>;
-  removePort(hostIf: string, vni: number, mac: string): Promise<void>;
+  /** @port: the endpoint's own addresses (all it may send as) and whether an egress allow-list holds it */
+  addPort(hostIf: string, vni: number, udpPort: number, port: OverlayPortSpec): Promise<void>;
+  removePort(hostIf: string, vni: number, port: Pick<OverlayPortSpec, 'mac' | 'v4'>): Promise<void>;
   /** true when @hostIf carries the dataplane's (pinned) attachment */
   portAttached(hostIf: string): boolean;
   /** Removes attachments and entries of ports whose interface is gone. */
   sweep(): Promise<void>;
 }
 
+/** A local overlay endpoint as its port sees it. */
+export interface OverlayPortSpec {
+  mac: string;
+  v4?: string;
+  /** the sandbox has an egress allow-list: only members of the network through the tunnel */
+  egress: boolean;
+}
+
 export class OverlayDataplane implements OverlayPorts {
+  readonly policy: OverlayPolicyMaps;
+
   private constructor(
     private readonly obj: BpfObject,
     readonly pinDir: string,
@@ -60,7 +73,9 @@ export class OverlayDataplane implements OverlayPorts {
     private readonly remoteIps: BpfMap<OvlIpKey, { mac: string }>,
     private readonly locals: BpfMap<OvlMacKey, { ifindex: number }>,
     private readonly stats: PerCpuMap<number, Counter>,
-  ) {}
+  ) {
+    this.policy = OverlayPolicyMaps.of(obj);
+  }
 
   /** Loads bpf/overlay.c with its maps pinned under @pinDir (reusing pins left by an earlier berthd). */
   static async open(pinDir: string, log: Logger): Promise<OverlayDataplane> {
@@ -123,21 +138,26 @@ export class OverlayDataplane implements OverlayPorts {
     return link.ifindex;
   }
 
-  async addNetwork(vni: number, bridge: string): Promise<void> {
+  async addNetwork(vni: number, bridge: string, policy: OverlayNetPolicy): Promise<void> {
     const br = (await nl.linkList({})).find((l) => l.name === bridge);
     if (!br) throw new Error(`overlay: bridge '${bridge}' does not exist`);
+    // The policy before the binding: a network is never reachable unchecked.
+    await this.policy.setNetwork(vni, policy);
     await this.nets.update(vni, { bridgeIfindex: br.ifindex });
   }
 
   async removeNetwork(vni: number): Promise<void> {
     await this.nets.delete(vni);
+    await this.policy.removeNetwork(vni);
   }
 
   /** Makes @hostIf (an overlay sandbox's veth, host side, for the endpoint of @mac) an overlay port of @vni. */
-  async addPort(hostIf: string, vni: number, udpPort: number, mac: string): Promise<void> {
+  async addPort(hostIf: string, vni: number, udpPort: number, port: OverlayPortSpec): Promise<void> {
     const vx = await this.ensureVxlan(udpPort);
     const link = (await nl.linkList({})).find((l) => l.name === hostIf);
     if (!link) throw new Error(`overlay: interface '${hostIf}' does not exist`);
+    const { mac } = port;
+    await this.policy.setPort(link.ifindex, vni, guardOf(mac, port.v4, port.egress));
     await this.ports.update(link.ifindex, { vni, vxlanIfindex: vx });
     await this.locals.update({ vni, mac }, { ifindex: link.ifindex });
     await this.attach(hostIf, this.fromSandbox);
@@ -147,10 +167,11 @@ export class OverlayDataplane implements OverlayPorts {
     return existsSync(join(this.pinDir, 'links', hostIf));
   }
 
-  async removePort(hostIf: string, vni: number, mac: string): Promise<void> {
+  async removePort(hostIf: string, vni: number, port: Pick<OverlayPortSpec, 'mac' | 'v4'>): Promise<void> {
     const link = (await nl.linkList({})).find((l) => l.name === hostIf);
     if (link) await this.ports.delete(link.ifindex);
-    await this.locals.delete({ vni, mac });
+    await this.locals.delete({ vni, mac: port.mac });
+    await this.policy.removePort(link?.ifindex, vni, port.v4);
     await this.detach(hostIf);
   }
 
@@ -161,6 +182,8 @@ export class OverlayDataplane implements OverlayPorts {
     const names = new Set(links.map((l) => l.name));
     for (const [ifindex] of await this.ports.entries()) if (!ifindexes.has(ifindex)) await this.ports.delete(ifindex);
     for (const [k, v] of await this.locals.entries()) if (!ifindexes.has(v.ifindex)) await this.locals.delete(k);
+    const live = new Set((await this.locals.entries()).map(([k]) => `${k.vni}/${k.mac}`));
+    await this.policy.sweep(ifindexes, live);
     for (const f of await readdir(join(this.pinDir, 'links')).catch(() => [] as string[])) {
       if (!names.has(f)) await rm(join(this.pinDir, 'links', f), { force: true });
     }
@@ -189,6 +212,11 @@ export class OverlayDataplane implements OverlayPorts {
     for (const [key, r] of wantIps) {
       if (haveIps.get(key)?.v.mac !== r.mac) await this.remoteIps.update({ vni: r.vni, ip: r.v4! }, { mac: r.mac });
     }
+  }
+
+  /** Makes the overlay networks' policies and the links across hosts exactly @nets and @links. */
+  async syncPolicy(nets: Map<number, OverlayNetPolicy>, links: OvlLinkKey[]): Promise<void> {
+    await this.policy.sync(nets, links);
   }
 
   /** Packet counters by enum berth_ovl_stat, summed over CPUs. */
