@@ -8,7 +8,8 @@
  * DNAT-ed, keeping the client's address. Packets for 127.0.0.0/8 or ::1 and
  * packets addressed straight to a sandbox or a gateway (its DNS port too) are
  * dropped, except, on a routed network, packets between two of its members
- * (a sandbox on another host reaching one here, with icc), unless the source
+ * (a sandbox on another host reaching one here, with icc or by a link: the
+ * link's entry is held on both ends' hosts, lib/dp_link.h), unless the source
  * is of this host's own block: those addresses live only on this host's
  * bridge, so one arriving from outside is forged. Everything else is
  * the host's business: passed on untouched. Every path ends at the one
@@ -17,6 +18,7 @@
 #include "lib/dp_ct.h"
 #include "lib/dp_guard.h"
 #include "lib/dp_icmp.h"
+#include "lib/dp_link.h"
 #include "lib/dp_nat.h"
 #include "lib/dp_publish.h"
 #include "lib/dp_verdict.h"
@@ -79,12 +81,12 @@ int berth_from_uplink(struct __sk_buff *skb)
 				c.rule = BERTH_RULE_ICC;
 				if (m < 0)
 					ret = -BERTH_DROP_SPOOF_IP;
-				else if (!(net->flags & BERTH_NET_ICC))
-					ret = -BERTH_DROP_ICC;
+				else if (!(net->flags & BERTH_NET_ICC) && (ret = link_admit(&c)) < 0)
+					goto out;
 				else {
 					/* A sandbox here: straight into its namespace; else (an address no sandbox holds) the bridge decides. */
 					dep = bpf_map_lookup_elem(&berth_dp_ep_ip, c.p.key.daddr);
-					ret = dep && dep->net == *snet ? to_endpoint(&c, dep, 0) : to_stack(&c, BERTH_RULE_ICC);
+					ret = dep && dep->net == *snet ? to_endpoint(&c, dep, 0) : to_stack(&c, c.rule);
 				}
 				goto out;
 			}

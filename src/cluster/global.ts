@@ -23,6 +23,8 @@ import { adoptNetwork, dropNetwork } from '../controller/networks.js';
 import { transaction } from '../controller/transaction.js';
 import type { Cluster, GlobalNetwork } from './cluster.js';
 import { RoutedNetworks } from './routed.js';
+import { remoteLinks, remoteMember } from './routed-links.js';
+import type { DpLink } from '../datapath/datapath.js';
 
 export interface GlobalNetworksOptions {
   cluster: Cluster;
@@ -173,6 +175,14 @@ export class GlobalNetworks implements GlobalScope {
       if (!this.dirty) log.warn({ err: (e as Error).message }, 'cluster store not updated; retrying while it is unreachable');
       this.dirty = true;
     }
+  }
+
+  linkTarget(state: State, ref: string): { id: string; name: string } | undefined {
+    return remoteMember(this.o.cluster, state, ref);
+  }
+
+  remoteLinks(state: State): DpLink[] {
+    return remoteLinks(this.o.cluster, state, this.o.log);
   }
 
   /** The cluster's hosts, for `berth network inspect` of a global network. */

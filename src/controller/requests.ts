@@ -9,7 +9,7 @@ import type { EgressRule, NetworkRecord, PortProto, SandboxRecord, State } from 
 import { parseKeyValues } from './options.js';
 import { parseExpose, parsePortSpec, type PortSpec } from './portspec.js';
 import { parseEgressList } from './egress.js';
-import { netOwner, shortId } from './names.js';
+import { byRef, netOwner, shortId } from './names.js';
 
 export interface CreateNetworkRequest {
   name: string;
@@ -117,6 +117,8 @@ export interface Lookups {
   readonly state: State;
   network(ref: string): NetworkRecord;
   sandbox(ref: string): SandboxRecord;
+  /** a sandbox of another host a --link may name (routed networks; src/cluster/routed-links.ts) */
+  readonly global?: { linkTarget?(state: State, ref: string): { id: string; name: string } | undefined };
 }
 
 export function parseRunRequest(core: Lookups, req: RunRequest): RunSpec {
@@ -147,7 +149,8 @@ export function parseRunRequest(core: Lookups, req: RunRequest): RunSpec {
   for (const a of aliases) checkName(a, 'network alias');
   const links = strings(req.links, 'link').map((l) => {
     const [tname = '', alias] = l.split(':');
-    const t = core.sandbox(tname);
+    // A sandbox of another host on a routed network may be linked to as well.
+    const t = byRef(Object.values(core.state.sandboxes), tname) ?? core.global?.linkTarget?.(core.state, tname) ?? core.sandbox(tname);
     return { target: t.id, alias: alias ? checkName(alias, 'link alias') : t.name };
   });
   const publishSpecs = strings(req.publish, 'publish');
