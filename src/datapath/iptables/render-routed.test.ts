@@ -50,8 +50,12 @@ describe('routed networks (iptables drop reasons)', () => {
     expect(dropReason('ip4', CHAIN.forward, '-o br-r -j DROP')).toBe('direct');
     expect(dropReason('ip4', CHAIN.prerouting, '-s 10.90.0.64/26 -i eth0 -j DROP')).toBe('spoof-ip');
   });
-  it('drop a source of the own block arriving on the uplink', () => {
+  it('drop a source of the own block arriving on the uplink, and one of no host\'s block', async () => {
     const d = resolveDatapath({ uplink: 'eth0', networks: [routed({ block4: '10.90.0.64/26' })], endpoints: [], publishes: [], links: [] });
     expect(render(d).rules.ip4.raw![CHAIN.prerouting]).toContain('-s 10.90.0.64/26 -i eth0 -j DROP');
+    // An address no host holds: its route back is the bridge's, not the uplink's.
+    expect(render(d).rules.ip4.raw![CHAIN.prerouting]).toContain('-s 10.90.0.0/24 -i eth0 -m rpfilter --invert -j DROP');
+    const { dropReason } = await import('./drops.js');
+    expect(dropReason('ip4', CHAIN.prerouting, '-s 10.90.0.0/24 -i eth0 -m rpfilter --invert -j DROP')).toBe('spoof-ip');
   });
 });

@@ -114,6 +114,8 @@ export function render(d: DesiredDatapath): Rendered {
     for (const e of endpoints) raw.push(...antiSpoof(e, netById.get(e.network)!, f));
     // A routed network's own block lives only on this host's bridge: a source of it arriving from the uplink is forged.
     if (f === 'ip4' && d.uplink) for (const n of nets.filter((x) => x.routed && x.block4)) raw.push(`-s ${n.block4} -i ${d.uplink} -j DROP`);
+    // ... and one of an address no host holds routes back onto the bridge, not the uplink: forged too.
+    if (d.uplink) for (const n of nets.filter((x) => x.routed && subnetOf(x, f))) raw.push(`-s ${subnetOf(n, f)} -i ${d.uplink} -m rpfilter --invert -j DROP`);
 
     // nat: published ports. PREROUTING jumps here only for non-loopback local addresses, OUTPUT for all.
     // Internal networks reach no host address but their gateway: their packets are never translated.
