@@ -17,6 +17,7 @@
 #include "lib/dp_ct.h"
 #include "lib/dp_guard.h"
 #include "lib/dp_icmp.h"
+#include "lib/dp_link.h"
 #include "lib/dp_nat.h"
 #include "lib/dp_publish.h"
 #include "lib/dp_verdict.h"
@@ -69,7 +70,7 @@ static __always_inline int is_nd(const struct dp_pkt *p)
 /* Sandbox to sandbox on one network: icc, or on an icc=false network a link's port (tracked, so replies pass). */
 static __always_inline int same_network(struct dp_ctx *c, const struct berth_dp_net *net, const struct berth_dp_ep *dep)
 {
-	struct berth_dp_link_key lk DP_ALIGNED = {};
+	int r;
 
 	c->rule = BERTH_RULE_ICC;
 	if (net->flags & BERTH_NET_ICC)
@@ -77,20 +78,8 @@ static __always_inline int same_network(struct dp_ctx *c, const struct berth_dp_
 	c->rule = BERTH_RULE_ND;
 	if (is_nd(&c->p))
 		return to_endpoint(c, dep, 1);
-	c->rule = BERTH_RULE_POLICY;
-	if (c->p.frag || c->p.icmp_echo || c->p.key.proto == IPPROTO_ICMP || c->p.key.proto == IPPROTO_ICMPV6)
-		return -BERTH_DROP_ICC;
-	addr_cpy(lk.client, c->p.key.saddr);
-	addr_cpy(lk.target, c->p.key.daddr);
-	lk.port = c->p.key.dport;
-	lk.proto = c->p.key.proto;
-	if (!bpf_map_lookup_elem(&berth_dp_links, &lk))
-		return -BERTH_DROP_ICC;
-	c->rule = BERTH_RULE_LINK;
-	if (!c->explain && ct_create(&c->p.key, &c->p.key, BERTH_CT_LINK, 0, 0, c->now))
-		return -BERTH_DROP_CT_FULL;
-	emit_event(c, BERTH_EVENT_FLOW, 0, 0);
-	return to_endpoint(c, dep, 1);
+	r = link_admit(c);
+	return r ? r : to_endpoint(c, dep, 1);
 }
 
 /* Does the sandbox's egress allow-list admit this new connection? */
@@ -189,13 +178,17 @@ static __always_inline int new_flow(struct dp_ctx *c, const struct berth_dp_ep *
 		/*
 		 * An address of its own subnet that no sandbox here holds: the bridge
 		 * decides, or on a routed network the route to its host's block. Members
-		 * on other hosts are reached only with icc (links stay on one host).
+		 * on other hosts are reached with icc, or on an icc=false network by a link.
 		 */
 		if (*snet == ep->net) {
 			if (!(net->flags & BERTH_NET_ROUTED))
 				return to_stack(c, BERTH_RULE_SUBNET);
-			if (!(net->flags & BERTH_NET_ICC))
-				return -BERTH_DROP_ICC;
+			if (!(net->flags & BERTH_NET_ICC)) {
+				int r = link_admit(c);
+
+				if (r)
+					return r;
+			}
 			return routed_out(c, net);
 		}
 		/* Another network's embedded DNS answers only that network's sandboxes. */

@@ -8,15 +8,17 @@
  * DNAT-ed, keeping the client's address. Packets for 127.0.0.0/8 or ::1 and
  * packets addressed straight to a sandbox or a gateway (its DNS port too) are
  * dropped, except, on a routed network, packets between two of its members
- * (a sandbox on another host reaching one here, with icc), unless the source
- * is of this host's own block: those addresses live only on this host's
- * bridge, so one arriving from outside is forged. Everything else is
+ * (a sandbox on another host reaching one here, with icc or by a link: the
+ * link's entry is held on both ends' hosts, lib/dp_link.h), unless the source
+ * is forged: of this host's own block (those addresses live only on this
+ * host's bridge), or not of the block of the host that sent it (routed_src_ok). Everything else is
  * the host's business: passed on untouched. Every path ends at the one
  * exit, `out:` (lib/dp_verdict.h).
  */
 #include "lib/dp_ct.h"
 #include "lib/dp_guard.h"
 #include "lib/dp_icmp.h"
+#include "lib/dp_link.h"
 #include "lib/dp_nat.h"
 #include "lib/dp_publish.h"
 #include "lib/dp_verdict.h"
@@ -36,6 +38,37 @@ static __always_inline int routed_member(const struct dp_ctx *c, __u32 net)
 		return 0;
 	k.id = bpf_htonl(net);
 	return bpf_map_lookup_elem(&berth_dp_subnets, &k) ? -1 : 1;
+}
+
+/*
+ * Did a member's packet come from the host whose block holds its source? The
+ * route back to the source must leave by the device the packet came in on,
+ * to the neighbour that sent it: a host claiming another host's block (its
+ * MAC is not that block's next hop) or an address no host holds (routed onto
+ * the bridge) fails. Behind a router every block's next hop is the router,
+ * so only the device is checked then; a next hop not yet resolved is not
+ * judged by its MAC either.
+ */
+static __always_inline int routed_src_ok(struct dp_ctx *c)
+{
+	struct bpf_fib_lookup *f = fib_params(c);
+	__u32 in = c->skb->ifindex;
+	int r;
+
+	if (!f)
+		return 1;
+	if (c->p.family == 4) {
+		f->ipv4_src = *(__u32 *)(c->p.key.daddr + 12);
+		f->ipv4_dst = *(__u32 *)(c->p.key.saddr + 12);
+	} else {
+		__builtin_memcpy(f->ipv6_src, c->p.key.daddr, 16);
+		__builtin_memcpy(f->ipv6_dst, c->p.key.saddr, 16);
+	}
+	f->ifindex = in;
+	r = bpf_fib_lookup(c->skb, f, sizeof(*f), 0);
+	if (r == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return f->ifindex == in;
+	return r == BPF_FIB_LKUP_RET_SUCCESS && f->ifindex == in && mac_eq(f->dmac, c->p.smac);
 }
 
 SEC("tc")
@@ -77,14 +110,14 @@ int berth_from_uplink(struct __sk_buff *skb)
 
 			if (m) {
 				c.rule = BERTH_RULE_ICC;
-				if (m < 0)
+				if (m < 0 || !routed_src_ok(&c))
 					ret = -BERTH_DROP_SPOOF_IP;
-				else if (!(net->flags & BERTH_NET_ICC))
-					ret = -BERTH_DROP_ICC;
+				else if (!(net->flags & BERTH_NET_ICC) && (ret = link_admit(&c)) < 0)
+					goto out;
 				else {
 					/* A sandbox here: straight into its namespace; else (an address no sandbox holds) the bridge decides. */
 					dep = bpf_map_lookup_elem(&berth_dp_ep_ip, c.p.key.daddr);
-					ret = dep && dep->net == *snet ? to_endpoint(&c, dep, 0) : to_stack(&c, BERTH_RULE_ICC);
+					ret = dep && dep->net == *snet ? to_endpoint(&c, dep, 0) : to_stack(&c, c.rule);
 				}
 				goto out;
 			}

@@ -24,6 +24,8 @@ import { transaction } from '../controller/transaction.js';
 import type { Cluster, GlobalNetwork } from './cluster.js';
 import { RoutedNetworks } from './routed.js';
 import { overlayPolicy } from './overlay-policy.js';
+import { remoteLinks, remoteMember } from './routed-links.js';
+import type { DpLink } from '../datapath/datapath.js';
 
 export interface GlobalNetworksOptions {
   cluster: Cluster;
@@ -189,11 +191,17 @@ export class GlobalNetworks implements GlobalScope {
     return this.o.cluster.nodes();
   }
 
-  /** A sandbox of another host with an endpoint on a global network, by name (a --link target). */
-  remoteSandbox(name: string): { id: string; name: string } | undefined {
+  /** A sandbox of another host that a --link may name: a routed network's member, or an endpoint on an overlay network. */
+  linkTarget(state: State, ref: string): { id: string; name: string } | undefined {
+    const routed = remoteMember(this.o.cluster, state, ref);
+    if (routed) return routed;
     const c = this.o.cluster;
-    const hit = c.allEndpoints().find(({ e }) => e.host !== c.hostId && (e.name === name || e.sandbox === name));
+    const hit = c.allEndpoints().find(({ e }) => e.host !== c.hostId && (e.name === ref || e.sandbox === ref));
     return hit ? { id: hit.e.sandbox, name: hit.e.name } : undefined;
+  }
+
+  remoteLinks(state: State): DpLink[] {
+    return remoteLinks(this.o.cluster, state, this.o.log);
   }
 
   /** The cluster's hosts, for `berth network inspect` of a global network. */

@@ -21,6 +21,7 @@ import { checkSubnetFree } from '../controller/addressing.js';
 import { adoptNetwork } from '../controller/networks.js';
 import { transaction } from '../controller/transaction.js';
 import type { Cluster, GlobalNetwork } from './cluster.js';
+import { publishMembers } from './routed-links.js';
 import { assertBlock, blockBits, blockGateway, blockKey, blocksOf, claimBlock, nthBlock, type BlockEntry } from './blocks.js';
 
 export class RoutedNetworks {
@@ -127,6 +128,7 @@ export class RoutedNetworks {
 
   /** Writes this host's blocks back into the store (after an outage, or a crash between two writes). */
   async publish(state: State): Promise<void> {
+    await publishMembers(this.cluster, state);
     for (const n of Object.values(state.networks)) {
       if (n.driver !== 'routed' || !n.routed) continue;
       if (!(await assertBlock(this.cluster, n.id, n.routed.block))) {

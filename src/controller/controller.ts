@@ -114,7 +114,7 @@ export class Controller {
 
   /** The datapath intent resolved from the current state: what every backend is told. */
   desired(): DesiredDatapath {
-    return desiredDatapath(this.core.state, this.core.opts.uplink, this.core.opts.publishAllow);
+    return desiredDatapath(this.core.state, this.core.opts.uplink, this.core.opts.publishAllow, this.core.global?.remoteLinks?.(this.core.state));
   }
 
   /** Hands the datapath the desired state when it changed since the last apply (or when @force). */

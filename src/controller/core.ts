@@ -17,7 +17,7 @@ import { MacvlanDriver } from '../drivers/macvlan.js';
 import { OverlayDriver } from '../drivers/overlay.js';
 import { RoutedDriver } from '../drivers/routed.js';
 import type { OverlayDataplane } from '../datapath/overlay/dataplane.js';
-import type { Datapath } from '../datapath/datapath.js';
+import type { Datapath, DpLink } from '../datapath/datapath.js';
 import { desiredDatapath } from '../datapath/desired.js';
 import type { PortHolder } from '../drivers/ports.js';
 import { sandboxNetnsPath } from '../drivers/netns.js';
@@ -66,8 +66,10 @@ export interface GlobalScope {
   allocate(n: NetworkRecord, owner: string, requested?: string): Promise<string | undefined>;
   /** The cluster's hosts and whether its store is reachable (`berth network inspect`). */
   view(): ClusterView;
-  /** A sandbox of another host on a global network, by name (a --link target across hosts). */
-  remoteSandbox?(name: string): { id: string; name: string } | undefined;
+  /** A sandbox of another host that a --link may name (a routed network's member or an overlay endpoint), by name or id */
+  linkTarget?(state: State, ref: string): { id: string; name: string } | undefined;
+  /** Links with one end on another host (routed networks), for the datapath */
+  remoteLinks?(state: State): DpLink[];
   /** Every host the cluster knows, ready or lapsed (`berth node ls`). */
   nodes(): NodeView[];
 }

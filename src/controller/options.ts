@@ -50,6 +50,7 @@ const KEYS: Record<NetworkDriverName, Record<string, { check: Check; expect: str
     router: { check: oneOf('none', 'external'), expect: 'none or external (external: a real router serves the network; its sandboxes keep accepting router advertisements and redirects)' },
     egress: { check: oneOf('allow', 'deny'), expect: 'allow or deny (deny: sandboxes without --egress-allow reach nothing outside their networks)' },
     mtu: { check: mtu, expect: 'a number from 68 to 65535' },
+    'publish.allow': PUBLISH_ALLOW,
   },
 };
 

@@ -9,7 +9,7 @@ import type { EgressRule, NetworkRecord, PortProto, SandboxRecord, State } from 
 import { parseKeyValues } from './options.js';
 import { parseExpose, parsePortSpec, type PortSpec } from './portspec.js';
 import { parseEgressList } from './egress.js';
-import { netOwner, shortId } from './names.js';
+import { byRef, netOwner, shortId } from './names.js';
 
 export interface CreateNetworkRequest {
   name: string;
@@ -117,8 +117,8 @@ export interface Lookups {
   readonly state: State;
   network(ref: string): NetworkRecord;
   sandbox(ref: string): SandboxRecord;
-  /** the cluster, for a --link target on another host */
-  readonly global?: { remoteSandbox?(name: string): { id: string; name: string } | undefined };
+  /** a sandbox of another host a --link may name (src/cluster/global.ts linkTarget) */
+  readonly global?: { linkTarget?(state: State, ref: string): { id: string; name: string } | undefined };
 }
 
 export function parseRunRequest(core: Lookups, req: RunRequest): RunSpec {
@@ -149,8 +149,8 @@ export function parseRunRequest(core: Lookups, req: RunRequest): RunSpec {
   for (const a of aliases) checkName(a, 'network alias');
   const links = strings(req.links, 'link').map((l) => {
     const [tname = '', alias] = l.split(':');
-    // A sandbox here, or one of another host on a global network (the overlay enforces that link).
-    const t = byRefOrNull(core, tname) ?? core.global?.remoteSandbox?.(tname) ?? core.sandbox(tname);
+    // A sandbox here, or one of another host on a global network (the overlay or the routed network enforces that link).
+    const t = byRefOrNull(core, tname) ?? core.global?.linkTarget?.(core.state, tname) ?? core.sandbox(tname);
     return { target: t.id, alias: alias ? checkName(alias, 'link alias') : t.name };
   });
   const publishSpecs = strings(req.publish, 'publish');

@@ -59,9 +59,13 @@ export interface DatapathSpec {
   policies?: Record<string, PolicySpec>;
 }
 
-/** @publishAllow: berthd --publish-allow (normalised prefixes), absent: no host-wide policy. */
-export function desiredDatapath(state: State, uplink?: string, publishAllow?: string[]): DesiredDatapath {
-  return resolveDatapath(datapathSpec(state, uplink, publishAllow));
+/**
+ * @publishAllow: berthd --publish-allow (normalised prefixes), absent: no host-wide policy;
+ * @remoteLinks: links with one end on another host (routed networks, from the cluster store).
+ */
+export function desiredDatapath(state: State, uplink?: string, publishAllow?: string[], remoteLinks: DpLink[] = []): DesiredDatapath {
+  const spec = datapathSpec(state, uplink, publishAllow);
+  return resolveDatapath(remoteLinks.length ? { ...spec, links: [...spec.links, ...remoteLinks] } : spec);
 }
 
 /** Every decision of the intent made (see the top of this file). */

@@ -109,6 +109,8 @@ export async function doctor(opts: { bpffs?: string; socket?: string } = {}): Pr
       warnings.push(`the datapath's drop counters at ${pin} are unreadable: ${(e as Error).message}`);
     }
   }
+  const daemon = opts.socket ? await askDaemon(opts.socket) : undefined;
+  for (const h of daemon?.routed ?? []) if (h.warning) warnings.push(h.warning);
   return {
     kernel: probe.kernel,
     libbpf: { version: lib.version, mode: lib.mode, inTree },
@@ -119,7 +121,7 @@ export async function doctor(opts: { bpffs?: string; socket?: string } = {}): Pr
     datapath: chooseDatapath(probe, iptables, nft),
     drops,
     warnings,
-    ...(opts.socket ? { daemon: await askDaemon(opts.socket) } : {}),
+    ...(daemon ? { daemon } : {}),
   };
 }
 

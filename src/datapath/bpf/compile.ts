@@ -179,7 +179,8 @@ export function compile(d: DesiredDatapath, links: NlLink[], addrs: NlAddr[]): C
     out.attach.push({ ifname: e.hostIf, ifindex: l.ifindex });
   }
   for (const l of d.links) {
-    if (!epNet.has(`${l.client}/${l.network}`)) continue;
+    // A routed network's link may have one end on another host: held where either end is.
+    if (!epNet.has(`${l.client}/${l.network}`) && !epNet.has(`${l.target}/${l.network}`)) continue;
     for (const [c, t] of [[l.clientV4, l.targetV4], [l.clientV6, l.targetV6]] as const) {
       if (!c || !t) continue;
       put(out.links, dpLinkKey.encode({ client: addr16(c), target: addr16(t), port: l.port, proto: PROTO[l.proto] }), u32(1));

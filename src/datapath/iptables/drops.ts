@@ -20,7 +20,7 @@ export function dropReason(family: Family, chain: string, spec: string): string 
       if (/--icmpv6-type 137(\s|$)|--icmp-type 5(\s|$)/.test(spec)) return 'redirect';
       if (/--icmpv6-type 136(\s|$)/.test(spec)) return 'spoof-nd';
       if (/--sport (67|547) --dport (68|546)(\s|$)/.test(spec)) return 'dhcp-server';
-      if (spec.includes('--physdev-in')) return 'spoof-ip';
+      if (spec.includes('--physdev-in') || spec.includes('-m rpfilter')) return 'spoof-ip';
       // render.ts: '-s BLOCK -i UPLINK': a routed network's own block arriving from outside.
       if (/^-s \S+ -i \S+ -j DROP$/.test(spec)) return 'spoof-ip';
       if (spec.startsWith('-d 127.0.0.0/8 ')) return 'loopback';

@@ -23,10 +23,17 @@ describe('routed networks (iptables)', () => {
     expect(inn).toBeLessThan(fwd.indexOf(`-j ${CHAIN.isolation1}`));
     expect(inn).toBeLessThan(fwd.indexOf('-o br-r -j DROP'));
   });
-  it('icc=false: no member traffic across hosts (links stay on one host)', () => {
-    const fwd = rules(routed({ icc: false }), 'filter', CHAIN.forward);
-    expect(fwd).toContain('-i br-r -d 10.90.0.0/24 ! -o br-r -j DROP');
+  it('icc=false: member traffic across hosts only by a link (new connections to its port, then tracked), before the drops', () => {
+    const link = { network: 'r', client: 'c', target: 't', clientV4: '10.90.0.66', targetV4: '10.90.0.2', port: 7400, proto: 'tcp' as const };
+    const fwd = render(resolveDatapath({ networks: [routed({ icc: false })], endpoints: [], publishes: [], links: [link] })).rules.ip4.filter![CHAIN.forward]!;
+    const drop = fwd.indexOf('-i br-r -d 10.90.0.0/24 ! -o br-r -j DROP');
+    expect(drop).toBeGreaterThanOrEqual(0);
     expect(fwd).toContain('! -i br-r -s 10.90.0.0/24 -d 10.90.0.0/24 -o br-r -j DROP');
+    const m = '-s 10.90.0.66/32 -d 10.90.0.2/32 -p tcp -m tcp --dport 7400';
+    for (const r of [`-i br-r -d 10.90.0.0/24 ! -o br-r -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, `${m} -i br-r ! -o br-r -m conntrack --ctstate NEW -j ACCEPT`, `${m} ! -i br-r -o br-r -m conntrack --ctstate NEW -j ACCEPT`]) {
+      expect(fwd.indexOf(r)).toBeGreaterThanOrEqual(0);
+      expect(fwd.indexOf(r)).toBeLessThan(drop);
+    }
   });
   it('a bridge network gets none of it', () => {
     const n = routed({ routed: false });
@@ -43,8 +50,12 @@ describe('routed networks (iptables drop reasons)', () => {
     expect(dropReason('ip4', CHAIN.forward, '-o br-r -j DROP')).toBe('direct');
     expect(dropReason('ip4', CHAIN.prerouting, '-s 10.90.0.64/26 -i eth0 -j DROP')).toBe('spoof-ip');
   });
-  it('drop a source of the own block arriving on the uplink', () => {
+  it('drop a source of the own block arriving on the uplink, and one of no host\'s block', async () => {
     const d = resolveDatapath({ uplink: 'eth0', networks: [routed({ block4: '10.90.0.64/26' })], endpoints: [], publishes: [], links: [] });
     expect(render(d).rules.ip4.raw![CHAIN.prerouting]).toContain('-s 10.90.0.64/26 -i eth0 -j DROP');
+    // An address no host holds: its route back is the bridge's, not the uplink's.
+    expect(render(d).rules.ip4.raw![CHAIN.prerouting]).toContain('-s 10.90.0.0/24 -i eth0 -m rpfilter --invert -j DROP');
+    const { dropReason } = await import('./drops.js');
+    expect(dropReason('ip4', CHAIN.prerouting, '-s 10.90.0.0/24 -i eth0 -m rpfilter --invert -j DROP')).toBe('spoof-ip');
   });
 });

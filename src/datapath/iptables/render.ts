@@ -114,6 +114,8 @@ export function render(d: DesiredDatapath): Rendered {
     for (const e of endpoints) raw.push(...antiSpoof(e, netById.get(e.network)!, f));
     // A routed network's own block lives only on this host's bridge: a source of it arriving from the uplink is forged.
     if (f === 'ip4' && d.uplink) for (const n of nets.filter((x) => x.routed && x.block4)) raw.push(`-s ${n.block4} -i ${d.uplink} -j DROP`);
+    // ... and one of an address no host holds routes back onto the bridge, not the uplink: forged too.
+    if (d.uplink) for (const n of nets.filter((x) => x.routed && subnetOf(x, f))) raw.push(`-s ${subnetOf(n, f)} -i ${d.uplink} -m rpfilter --invert -j DROP`);
 
     // nat: published ports. PREROUTING jumps here only for non-loopback local addresses, OUTPUT for all.
     // Internal networks reach no host address but their gateway: their packets are never translated.
@@ -153,10 +155,15 @@ export function render(d: DesiredDatapath): Rendered {
 
     // filter: forwarding.
     for (const n of nets) fwd.push(`-o ${n.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
-    // Routed networks: members on other hosts, through the uplink both ways, with icc (links stay on one host).
+    // Routed networks: members on other hosts, through the uplink both ways, with icc or by a link
+    // (a link with an end on another host is held on both hosts: the client's lets it out, the target's in).
     for (const n of nets.filter((x) => x.routed && subnetOf(x, f))) {
       const sn = subnetOf(n, f)!;
       const verdict = n.icc ? 'ACCEPT' : 'DROP';
+      if (!n.icc) {
+        fwd.push(`-i ${n.bridge} -d ${sn} ! -o ${n.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+        for (const l of d.links.filter((x) => x.network === n.id)) fwd.push(...routedLinkRule(l, n.bridge!, f));
+      }
       fwd.push(`-i ${n.bridge} -d ${sn} ! -o ${n.bridge} -j ${verdict}`, `! -i ${n.bridge} -s ${sn} -d ${sn} -o ${n.bridge} -j ${verdict}`);
     }
     if (nets.length) fwd.push(`-j ${CHAIN.publish}`, `-j ${CHAIN.isolation1}`);
@@ -261,6 +268,15 @@ function egressRules(e: DpEndpoint, n: DpNetwork, f: IpFamily): string[] {
 }
 
 const egressPort = (r: DpEgressRule) => (r.port !== undefined ? ` ${l4(r.proto ?? 'tcp', String(r.port))}` : '');
+
+/** A link on a routed network across the uplink: out from the client's host, in at the target's. */
+function routedLinkRule(l: DpLink, br: string, f: IpFamily): string[] {
+  const c = addrOf({ v4: l.clientV4, v6: l.clientV6 }, f);
+  const t = addrOf({ v4: l.targetV4, v6: l.targetV6 }, f);
+  if (!c || !t) return [];
+  const m = `-s ${host(c, f)} -d ${host(t, f)} ${l4(l.proto, String(l.port))}`;
+  return [`${m} -i ${br} ! -o ${br} -m conntrack --ctstate NEW -j ACCEPT`, `${m} ! -i ${br} -o ${br} -m conntrack --ctstate NEW -j ACCEPT`];
+}
 
 /** Docker's link pair without its flaw: the client opens to the exposed port; replies pass as ESTABLISHED. */
 function linkRule(l: DpLink, br: string, f: IpFamily): string[] {
