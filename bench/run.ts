@@ -24,6 +24,7 @@ import { listNetns } from '../harness/topology.js';
 import { Servers } from './lib/tools.js';
 import { BerthWorld, LimitWorld, PREFIX, benchTopology } from './lib/world.js';
 import { DockerWorld, rootRuleCount } from './lib/docker.js';
+import { PODMAN_SYSTEMS, PodmanWorld } from './lib/podman.js';
 import type { OverlayWorld } from './lib/overlay.js';
 import { BERTH_DATAPATHS, parseArgs } from './lib/options.js';
 import { progress, runState, skipped, type ScenarioResult } from './lib/figure.js';
@@ -59,6 +60,7 @@ async function main(): Promise<number> {
   const servers = new Servers();
   const berths: BerthWorld[] = [];
   const dockers: DockerWorld[] = [];
+  const podmans: PodmanWorld[] = [];
   const overlays: OverlayWorld[] = [];
   let cleaned: Promise<void> | undefined;
   const cleanup = () =>
@@ -66,12 +68,14 @@ async function main(): Promise<number> {
       progress('cleanup: servers, sandboxes and containers, berthd and dockerd, namespaces');
       await servers.stopAll().catch((e: unknown) => progress(`cleanup: servers: ${(e as Error).message}`));
       for (const d of dockers) await d.destroy().catch((e: unknown) => progress(`cleanup: ${d.name}: ${(e as Error).message}`));
+      for (const p of podmans) await p.destroy().catch((e: unknown) => progress(`cleanup: ${p.name}: ${(e as Error).message}`));
       for (const b of berths) await b.destroy().catch((e: unknown) => progress(`cleanup: ${b.name}: ${(e as Error).message}`));
       for (const w of overlays) await w.destroy().catch((e: unknown) => progress(`cleanup: overlay ${w.name}: ${(e as Error).message}`));
       const failures = await topo.destroy();
       for (const f of failures) progress(`cleanup: ${f}`);
       const left = [...(await listNetns(PREFIX))];
       for (const b of berths) if (b.instance) left.push(...(await listNetns(`berth-${b.instance}-`)));
+      // podman's own container namespaces (netns-<uuid>) are removed by its rm; podman-berth's berthd names none of its own
       for (const w of overlays) for (const h of w.hosts) if (h.instance) left.push(...(await listNetns(`berth-${h.instance}-`)));
       if (left.length) progress(`cleanup: WARNING namespaces left: ${left.join(', ')}`);
       else progress('cleanup: done, no namespace of this run is left');
@@ -147,11 +151,32 @@ async function main(): Promise<number> {
         }
       }
     }
+    for (const sys of PODMAN_SYSTEMS) {
+      if (!o.systems.includes(sys)) continue;
+      if (!dockerUsed) {
+        skipped.push({ system: sys, why: 'not measured in the scenarios asked for (overlay, drop-flood: berth only)' });
+        continue;
+      }
+      const backend = sys === 'podman-berth' ? 'the CNI backend calling berth-cni, berthd --datapath bpf' : 'netavark, as it ships';
+      progress(`building ${sys} (podman 4.3, ${backend}, in ${PREFIX}${sys === 'podman-berth' ? 'pb' : 'pn'}host)`);
+      let w: PodmanWorld | undefined;
+      try {
+        await PodmanWorld.build(topo, sys, (x) => podmans.push((w = x)));
+      } catch (e) {
+        const why = `podman did not come up: ${(e as Error).message.slice(0, 400)}`;
+        progress(`SKIPPING ${sys}: ${why}`);
+        skipped.push({ system: sys, why });
+        if (w) {
+          podmans.splice(podmans.indexOf(w), 1);
+          await w.destroy().catch(() => undefined);
+        }
+      }
+    }
     const m = await meta(berths);
     for (const b of berths) progress(`${b.name}: ${JSON.stringify((m.berth as Record<string, unknown>)[b.name])}`);
 
     const want = (id: string) => !o.only || o.only.has(id);
-    const ctls = controlSystems(berths, dockers);
+    const ctls = controlSystems(berths, dockers, podmans);
     const scenarios: ScenarioResult[] = [];
 
     // The control-plane scenarios run first, on an idle host with an empty conntrack table
@@ -161,7 +186,7 @@ async function main(): Promise<number> {
     if (want('publish-scale')) scenarios.push(await publishScale(ctls, o));
 
     // Traffic: the benchmark pairs.
-    const peers = await makePeers(berths, dockers, limit, servers);
+    const peers = await makePeers(berths, dockers, limit, servers, podmans);
     scenarios.push(...(await trafficScenarios(peers, limit, o, want)));
     await servers.stopAll();
     // latency and connection rate settle faster than throughput: half the time (at least 1 s)

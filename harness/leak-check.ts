@@ -18,7 +18,7 @@ interface Snapshot {
   procs: string[];
 }
 
-const WATCHED_PROCS = /^(berthd|socat|iperf3|sockperf|ping|dockerd|etcd)$/;
+const WATCHED_PROCS = /^(berthd|socat|iperf3|sockperf|ping|dockerd|etcd|containerd|containerd-shim|conmon|aardvark-dns)$/;
 
 async function take(): Promise<Snapshot> {
   const netns = (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);

@@ -3,7 +3,9 @@
  * with nsenter --net, so it shares the root mount namespace where its
  * container namespaces are pinned) with its own roots, containers.conf and
  * CNI configuration directory under /tmp: the CNI backend, calling only the
- * plugins in the given plugin directory (berth-cni). Podman 4.3's libcni
+ * plugins in the given plugin directory (berth-cni), or (backend 'netavark',
+ * for the benchmark to compare with) podman's own netavark, whose firewall
+ * rules land in that namespace. Podman 4.3's libcni
  * speaks CNI up to 1.0.0. Images are imported from busybox-static (no
  * registry). destroy() removes its containers, ends what it left running
  * (found by its roots), and unmounts and removes its roots.
@@ -26,7 +28,7 @@ export class Podman {
   }
 
   /** A podman whose CNI plugins are those of @pluginDir, to be run in the namespace at @nsPath. */
-  static async create(nsPath: string, pluginDir: string, opts: { dirPrefix?: string } = {}): Promise<Podman> {
+  static async create(nsPath: string, pluginDir: string, opts: { dirPrefix?: string; backend?: 'cni' | 'netavark' } = {}): Promise<Podman> {
     const dir = await mkdtemp(join(tmpdir(), opts.dirPrefix ?? 'berth-podman-'));
     const p = new Podman(dir, nsPath);
     await mkdir(p.netDir, { recursive: true });
@@ -34,7 +36,7 @@ export class Podman {
     // default_ulimits = []: this machine refuses rlimit changes, which runc otherwise fails on.
     await writeFile(p.conf, [
       '[containers]', 'default_ulimits = []', 'log_driver = "k8s-file"', '',
-      '[network]', 'network_backend = "cni"', `network_config_dir = "${p.netDir}"`, `cni_plugin_dirs = ["${pluginDir}"]`, '',
+      '[network]', `network_backend = "${opts.backend ?? 'cni'}"`, `network_config_dir = "${p.netDir}"`, `cni_plugin_dirs = ["${pluginDir}"]`, '',
       '[engine]', 'cgroup_manager = "cgroupfs"', 'events_logger = "file"', `events_logfile_path = "${join(dir, 'events.log')}"`, `tmp_dir = "${join(dir, 'tmp')}"`,
       `volume_path = "${join(dir, 'volumes')}"`, '',
     ].join('\n'));
@@ -53,6 +55,11 @@ export class Podman {
 
   podman(...args: string[]) {
     return run('nsenter', this.argv(args), { timeoutMs: 120_000 });
+  }
+
+  /** `podman` with a time limit of its own. */
+  podmanFor(timeoutMs: number, ...args: string[]) {
+    return run('nsenter', this.argv(args), { timeoutMs });
   }
 
   podmanTry(...args: string[]) {

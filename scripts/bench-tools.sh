@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/apt.sh
-BENCH_PACKAGES=(iperf3 sockperf wrk nginx-light)
+BENCH_PACKAGES=(iperf3 sockperf wrk nginx-light netavark aardvark-dns)
 apt_install "${BENCH_PACKAGES[@]}"

@@ -2,7 +2,7 @@
 import { projectPath } from '../../src/paths.js';
 
 export const SCENARIOS = ['c2c', 'published', 'masquerade', 'hairpin', 'localhost', 'attach', 'concurrent-attach', 'publish-scale', 'overlay', 'drop-flood', 'ports-10k', 'policy-scale'];
-export const SYSTEMS = ['limit', 'iptables', 'nftables', 'bpf', 'docker', 'docker-noproxy'];
+export const SYSTEMS = ['limit', 'iptables', 'nftables', 'bpf', 'docker', 'docker-noproxy', 'podman-netavark', 'podman-berth'];
 export const BERTH_DATAPATHS = ['iptables', 'nftables', 'bpf'];
 
 export interface Opts {

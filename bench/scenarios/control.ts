@@ -4,6 +4,7 @@ import type { TreeStats } from '../lib/procs.js';
 import type { Opts } from '../lib/options.js';
 import type { BerthWorld } from '../lib/world.js';
 import type { ContainerInfo, DockerWorld } from '../lib/docker.js';
+import type { PodmanWorld } from '../lib/podman.js';
 import { failed, msFigure, progress, skipped, type FigureResult, type ScenarioResult, type SystemResult } from '../lib/figure.js';
 
 /** A system under test in the control-plane scenarios. */
@@ -83,7 +84,7 @@ export async function attachSequential(ctls: Ctl[], o: Opts): Promise<ScenarioRe
   }
   return {
     id: 'attach', title: 'Attach latency, sequential', notMeasured: [...notMeasured, ...skipped],
-    method: `${o.attach} creates in a row, each with one published port, timed at the client, then a forced remove of each. berth-*: POST /v1/sandboxes (create + connect to the default bridge + publish, command 'sleep infinity'); docker*: the whole 'docker run -d -p PORT:80 IMAGE sleep' (container start included, so it is an upper bound of Docker's network share) and 'docker rm -f'. berthd's share: the Server-Timing header of each answer (from the request's arrival to its answer, queue wait included), the datapath's: the datapath apply within it; the phases' medians are in the JSON (extra.phasesMedianMs). No limit: there is nothing to compare with`,
+    method: `${o.attach} creates in a row, each with one published port, timed at the client, then a forced remove of each. berth-*: POST /v1/sandboxes (create + connect to the default bridge + publish, command 'sleep infinity'); docker*: the whole 'docker run -d -p PORT:80 IMAGE sleep' (container start included, so it is an upper bound of Docker's network share) and 'docker rm -f'; podman-*: the same with 'podman run -d' and 'podman rm -f -t 0' (netavark, or the CNI backend calling berth-cni). berthd's share: the Server-Timing header of each answer (from the request's arrival to its answer, queue wait included), the datapath's: the datapath apply within it; the phases' medians are in the JSON (extra.phasesMedianMs). No limit: there is nothing to compare with`,
     figures: [
       msFigure('create + publish', create), msFigure('create + publish, berthd\'s share', crShare.berthd), msFigure('create + publish, the datapath\'s share', crShare.datapath),
       msFigure('remove', remove), msFigure('remove, berthd\'s share', rmShare.berthd), msFigure('remove, the datapath\'s share', rmShare.datapath),
@@ -138,7 +139,7 @@ export async function attachConcurrent(ctls: Ctl[], o: Opts): Promise<ScenarioRe
 export async function publishScale(ctls: Ctl[], o: Opts): Promise<ScenarioResult> {
   const rows = new Map<string, { create: number[]; remove: number[]; procs: number[]; rss: number[]; pss: number[]; detail: unknown[] }>();
   const variantsOf = (c: Ctl): [string, string[]][] => {
-    if (c.name.startsWith('docker')) {
+    if (c.name.startsWith('docker') || c.name.startsWith('podman')) {
       const n = o.dockerPorts;
       return [['no ports', []], [`${n.toLocaleString('en')}-port range`, [`20000-${20000 + n - 1}:20000-${20000 + n - 1}`]]];
     }
@@ -202,7 +203,7 @@ export async function publishScale(ctls: Ctl[], o: Opts): Promise<ScenarioResult
 }
 
 /** The control-plane systems: berth's worlds through the API, Docker's through the docker CLI. */
-export function controlSystems(berths: BerthWorld[], dockers: DockerWorld[]): Ctl[] {
+export function controlSystems(berths: BerthWorld[], dockers: DockerWorld[], podmans: PodmanWorld[] = []): Ctl[] {
   return [    ...berths.map((b): Ctl => ({
       name: b.name,
       createNote: 'API call',
@@ -217,6 +218,13 @@ export function controlSystems(berths: BerthWorld[], dockers: DockerWorld[]): Ct
       create: (name, publish) => d.createContainer(name, publish),
       remove: (h) => d.removeContainer(h as ContainerInfo),
       stats: () => d.stats(),
+    })),
+    ...podmans.map((p): Ctl => ({
+      name: p.name,
+      createNote: 'whole `podman run -d`, container start included',
+      create: (name, publish) => p.createContainer(name, publish),
+      remove: (h) => p.removeContainer(h as ContainerInfo),
+      stats: () => p.stats(),
     })),
   ];
 }

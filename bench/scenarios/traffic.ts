@@ -4,6 +4,7 @@ import { treeCpuMs } from '../lib/procs.js';
 import type { Opts } from '../lib/options.js';
 import { BERTH, LIMIT, type BerthWorld, type LimitWorld } from '../lib/world.js';
 import { DOCKER, type DockerWorld } from '../lib/docker.js';
+import type { PodmanWorld } from '../lib/podman.js';
 import { figure, lat, progress, rate, skipped, tput, type FigureResult, type ScenarioResult, type SystemRun } from '../lib/figure.js';
 
 /** A system under test in the traffic scenarios: its client and server containers, host and ext namespaces. */
@@ -19,7 +20,7 @@ export interface Peer {
 }
 
 /** The benchmark pairs of every berth and Docker world, their servers started (with the limit's) in @servers. */
-export async function makePeers(berths: BerthWorld[], dockers: DockerWorld[], limit: LimitWorld | undefined, servers: Servers): Promise<Peer[]> {
+export async function makePeers(berths: BerthWorld[], dockers: DockerWorld[], limit: LimitWorld | undefined, servers: Servers, podmans: PodmanWorld[] = []): Promise<Peer[]> {
   const peers: Peer[] = [];
   for (const b of berths) {
     const [s1, s2] = await b.makePair();
@@ -28,6 +29,10 @@ export async function makePeers(berths: BerthWorld[], dockers: DockerWorld[], li
   for (const d of dockers) {
     const [c1, c2] = await d.makePair([PORTS.iperf, PORTS.sockperf, PORTS.http]);
     peers.push({ name: d.name, client: c1.netns, server: { ns: c2.netns, ip: c2.ip }, host: d.path('host'), ext: d.path('ext'), up: DOCKER.up, extIp: DOCKER.ext, cpu: () => treeCpuMs([d.dockerdPid], d.dir) });
+  }
+  for (const w of podmans) {
+    const [c1, c2] = await w.makePair([PORTS.iperf, PORTS.sockperf, PORTS.http]);
+    peers.push({ name: w.name, client: c1.netns, server: { ns: c2.netns, ip: c2.ip }, host: w.path('host'), ext: w.path('ext'), up: w.up, extIp: w.extIp, cpu: () => treeCpuMs(w.cpuPids(), w.podman!.dir) });
   }
   if (limit) for (const short of ['lv2', 'lc2', 'lext']) await servers.startAll(short, limit.path(short));
   for (const p of peers) {
@@ -55,7 +60,7 @@ export async function trafficScenarios(peers: Peer[], limit: LimitWorld | undefi
     },
     {
       id: 'published', title: 'Published port from the external namespace',
-      method: "limit-routed: ext → host (forwarding, no NAT, no filter) → bridge → the server at its own address; berth-*: ext → host uplink address:published port → sandbox; docker: the same through Docker's DNAT rule (the userland proxy does not see this path)",
+      method: "limit-routed: ext → host (forwarding, no NAT, no filter) → bridge → the server at its own address; berth-*: ext → host uplink address:published port → sandbox; docker: the same through Docker's DNAT rule (the userland proxy does not see this path); podman-netavark: through netavark's DNAT rules; podman-berth: through berth's bpf datapath (the publish berth-cni asked for)",
       limits: limit ? [['limit-routed', { ns: limit.path('lext'), ip: LIMIT.c2 }]] : [],
       peer: (p) => ({ ns: p.ext, ip: p.up }), figures: ['tput', 'lat', 'rate'],
     },

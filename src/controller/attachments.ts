@@ -14,27 +14,19 @@ import { poolFor } from '../ipam/ipam.js';
 import { netnsExists } from '../drivers/netns.js';
 import { hostIfName, mtuOf } from '../drivers/bridge.js';
 import { nl } from '../netlink/index.js';
-import type { CniAttachmentKey, NetworkRecord, PublishRecord, SandboxRecord, State } from '../store/model.js';
-import { checkName, NAME_RE } from './requests.js';
+import type { CniAttachmentKey, EndpointRecord, PublishRecord, SandboxRecord, State } from '../store/model.js';
+import { checkName } from './requests.js';
 import { parseEgressList } from './egress.js';
 import { parseProto, type PortSpec } from './portspec.js';
 import { allocatePublishes } from './publish.js';
 import { joinEndpoint, leaveEndpoint, newEndpoint, releaseEndpoint } from './endpoints.js';
-import { createNetwork, removeNetwork } from './networks.js';
-import { transaction, type Transaction } from './transaction.js';
+import { ensureNetwork, parseSpec, releaseSharedAddresses, removeIfUnused, takeSharedAddresses } from './cni-networks.js';
+import { transaction } from './transaction.js';
 import type { Core } from './core.js';
 
-/** The berth network a CNI configuration names, with what it must have (made so when it does not exist). */
-export interface CniNetworkSpec {
-  name: string;
-  subnet?: string;
-  gateway?: string;
-  /** an IPv6 subnet: the network has IPv6 */
-  subnet6?: string;
-  icc?: boolean;
-  internal?: boolean;
-  mtu?: number;
-}
+import type { CniNetworkSpec } from './cni-networks.js';
+
+export type { CniNetworkSpec };
 
 export interface CniPortMapping {
   hostPort: number;
@@ -119,68 +111,6 @@ export function attachmentView(state: State, sb: SandboxRecord): AttachmentView 
   };
 }
 
-// ------------------------------------------------------- the network
-
-function parseSpec(raw: unknown): CniNetworkSpec {
-  const s = (raw ?? {}) as Record<string, unknown>;
-  if (typeof s.name !== 'string' || !NAME_RE.test(s.name)) {
-    throw badRequest(`network '${String(s.name)}' is not a valid berth network name: set "network" in the CNI configuration to letters, digits, '_', '.' and '-', starting with a letter or digit`);
-  }
-  const out: CniNetworkSpec = { name: s.name };
-  if (s.subnet !== undefined) out.subnet = parsePrefix(String(s.subnet), 'subnet').text;
-  if (s.subnet6 !== undefined) out.subnet6 = parsePrefix(String(s.subnet6), 'subnet6').text;
-  if (s.gateway !== undefined) out.gateway = parseIp(String(s.gateway), 'gateway').text;
-  for (const k of ['icc', 'internal'] as const) {
-    if (s[k] === undefined) continue;
-    if (typeof s[k] !== 'boolean') throw badRequest(`"${k}": ${JSON.stringify(s[k])} is not true or false`);
-    out[k] = s[k];
-  }
-  if (s.mtu !== undefined) {
-    if (!Number.isInteger(s.mtu) || (s.mtu as number) < 68 || (s.mtu as number) > 65535) throw badRequest(`"mtu": ${JSON.stringify(s.mtu)} is not a number from 68 to 65535`);
-    out.mtu = s.mtu as number;
-  }
-  if (out.subnet && parsePrefix(out.subnet).family !== 4) throw badRequest(`"subnet": ${out.subnet} is not an IPv4 subnet (IPv6 goes in "subnet6")`);
-  if (out.subnet6 && parsePrefix(out.subnet6).family !== 6) throw badRequest(`"subnet6": ${out.subnet6} is not an IPv6 subnet`);
-  return out;
-}
-
-/** Refuses an existing network that differs from what the configuration asks for, naming the difference. */
-function checkMatches(n: NetworkRecord, spec: CniNetworkSpec): void {
-  const differ = (what: string, have: string, want: string) =>
-    conflict(`network '${n.name}' exists with ${what} ${have}, the CNI configuration asks for ${want}: use the existing network's settings or another "network" name`);
-  const v4 = poolFor(n.pools, 4);
-  const v6 = poolFor(n.pools, 6);
-  if (spec.subnet && v4?.subnet !== spec.subnet) throw differ('subnet', v4?.subnet ?? 'none', spec.subnet);
-  if (spec.gateway && ![v4?.gateway, v6?.gateway].includes(spec.gateway)) throw differ('gateway', [v4?.gateway, v6?.gateway].filter(Boolean).join(' and '), spec.gateway);
-  if (spec.subnet6 && v6?.subnet !== spec.subnet6) throw differ('IPv6 subnet', v6?.subnet ?? 'none', spec.subnet6);
-  if (spec.internal !== undefined && spec.internal !== n.internal) throw differ('internal', String(n.internal), `internal ${spec.internal}`);
-  const icc = (n.options.icc ?? 'true') === 'true';
-  if (spec.icc !== undefined && spec.icc !== icc) throw differ('icc', String(icc), `icc ${spec.icc}`);
-  if (spec.mtu !== undefined && spec.mtu !== mtuOf(n)) throw differ('mtu', String(mtuOf(n)), `mtu ${spec.mtu}`);
-}
-
-/** The network @spec names: the existing one (when it matches) or one made now, removed again if the attachment fails. */
-async function ensureNetwork(core: Core, tx: Transaction, spec: CniNetworkSpec): Promise<NetworkRecord> {
-  const have = Object.values(core.state.networks).find((n) => n.name === spec.name);
-  if (have) {
-    checkMatches(have, spec);
-    return have;
-  }
-  const options: Record<string, string> = {};
-  if (spec.icc !== undefined) options.icc = String(spec.icc);
-  if (spec.mtu !== undefined) options.mtu = String(spec.mtu);
-  const n = await createNetwork(core, {
-    name: spec.name,
-    subnets: [spec.subnet, spec.subnet6].filter((x): x is string => !!x),
-    ...(spec.gateway ? { gateways: [spec.gateway] } : {}),
-    ...(spec.internal ? { internal: true } : {}),
-    ...(spec.subnet6 ? { ipv6: true } : {}),
-    options,
-  });
-  tx.onUndo(() => removeNetwork(core, n.id));
-  return n;
-}
-
 // ------------------------------------------------------- the request
 
 function portSpecs(raw: unknown): PortSpec[] {
@@ -254,7 +184,7 @@ export async function attach(core: Core, req: AttachRequest): Promise<Attachment
     const n = core.state.networks[ep.network];
     // A repeated ADD (a runtime retrying after a crash) gets what is there, if it is all there; else it is made anew.
     if (n && existing.netnsPath === req.netns && (await core.driverOf(n).endpointPresent(n, existing, ep).catch(() => false))) return attachmentView(core.state, existing);
-    await detachRecord(core, existing);
+    await detachRecord(core, existing, true);
   }
 
   if ((await nl.linkList({ netns: req.netns })).some((l) => l.name === key.ifname)) {
@@ -270,14 +200,14 @@ export async function attach(core: Core, req: AttachRequest): Promise<Attachment
         ...(egressAllow ? { egressAllow } : {}),
         external: { engine: 'cni', peer: '', cni: key },
       };
-      const ep = newEndpoint(draft, n, r, { ...ips, aliases });
+      const ep = newEndpoint(draft, n, r, { ...takeSharedAddresses(draft, n, ips), aliases, shared: true });
       // The endpoint shares the sandbox's id: its host-side veth is named from the key too.
       r.endpoints.push({ ...ep, id, ifname: key.ifname, ...(ep.hostIf ? { hostIf: hostIfName(id) } : {}), ...(mac ? { mac } : {}) });
       r.publish = allocatePublishes(draft, id, publish, false, [], core.opts.ports).map((p) => (hold ? p : { ...p, unheld: true }));
       draft.sandboxes[id] = r;
       return r;
     }, (s) => {
-      for (const ep of s.sandboxes[id]?.endpoints ?? []) releaseEndpoint(s, ep);
+      for (const ep of s.sandboxes[id]?.endpoints ?? []) forget(s, ep);
       delete s.sandboxes[id];
     });
     tx.onUndo(() => leaveEndpoint(core, rec, rec.endpoints[0]!));
@@ -288,13 +218,20 @@ export async function attach(core: Core, req: AttachRequest): Promise<Attachment
   return attachmentView(core.state, sb);
 }
 
-/** Forgets @sb and takes its veth away (the namespace is the runtime's). */
-async function detachRecord(core: Core, sb: SandboxRecord): Promise<void> {
+/** Gives @ep's addresses back: to its network's pools, and to Docker's IPAM pool on a shared network. */
+function forget(s: State, ep: EndpointRecord): void {
+  releaseEndpoint(s, ep);
+  releaseSharedAddresses(s, ep);
+}
+
+/** Forgets @sb and takes its veth away (the namespace is the runtime's); a network made for it goes with its last attachment unless @keepNetwork. */
+async function detachRecord(core: Core, sb: SandboxRecord, keepNetwork = false): Promise<void> {
   await core.commit((s) => {
-    for (const ep of s.sandboxes[sb.id]?.endpoints ?? []) releaseEndpoint(s, ep);
+    for (const ep of s.sandboxes[sb.id]?.endpoints ?? []) forget(s, ep);
     delete s.sandboxes[sb.id];
   });
   for (const ep of sb.endpoints) await leaveEndpoint(core, sb, ep).catch(() => undefined);
+  if (!keepNetwork) for (const ep of sb.endpoints) await removeIfUnused(core, ep.network);
 }
 
 /** DEL: idempotent; an unknown attachment is gone already. */

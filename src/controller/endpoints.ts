@@ -18,9 +18,10 @@ export function macFor(v4?: string): string {
 }
 
 /** Allocates an endpoint of @sb on @n in @draft (addresses taken from its pools). */
-export function newEndpoint(draft: State, n: NetworkRecord, sb: SandboxRecord, req: { ip?: string; ip6?: string; aliases?: string[] }): EndpointRecord {
+export function newEndpoint(draft: State, n: NetworkRecord, sb: SandboxRecord, req: { ip?: string; ip6?: string; aliases?: string[]; shared?: boolean }): EndpointRecord {
   const net = draft.networks[n.id]!;
-  if (net.external) throw badRequest(`network '${net.name}' belongs to ${net.external.engine}: berth's sandboxes cannot join it`);
+  // @shared: a CNI attachment, on a Docker network the operator shares (cni-networks.ts checks).
+  if (net.external && !req.shared) throw badRequest(`network '${net.name}' belongs to ${net.external.engine}: berth's sandboxes cannot join it`);
   if ((req.ip || req.ip6) && net.isDefault) {
     throw badRequest(`user-specified IP address is supported on user-defined networks only (not on '${net.name}')`);
   }

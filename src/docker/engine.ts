@@ -16,6 +16,7 @@ import type { Core } from '../controller/core.js';
 import type { PortSpec } from '../controller/portspec.js';
 import { validateOptions } from '../controller/options.js';
 import { shortId } from '../controller/names.js';
+import { checkName } from '../controller/requests.js';
 import { autoSubnet4, autoSubnet6, checkSubnetFree } from '../controller/addressing.js';
 import { adoptNetwork, removeNetwork } from '../controller/networks.js';
 import { macFor, releaseEndpoint } from '../controller/endpoints.js';
@@ -149,11 +150,27 @@ export class DockerEngine {
     });
   }
 
-  /** Removes the network of @extId; an unknown one is already gone. */
+  /**
+   * Removes the network of @extId; an unknown one is already gone. Docker
+   * removes its network even when a driver refuses, so one that CNI
+   * containers still share (cni-networks.ts) is handed to them instead: it
+   * goes with their last attachment, as a network berth-cni made does.
+   */
   removeExternalNetwork(extId: string): Promise<void> {
     return this.c.exclusive(async (core) => {
       const n = networkOf(core.state, extId);
-      if (n) await removeNetwork(core, n.id, true);
+      if (!n) return;
+      const members = core.membersOf(n);
+      if (members.length && members.every((m) => m.external?.engine === 'cni')) {
+        await core.commit((s) => {
+          const rec = s.networks[n.id]!;
+          delete rec.external;
+          rec.madeByCni = true;
+        });
+        core.log.info({ network: n.name, attachments: members.map((m) => m.name) }, 'docker removed the network: left to its CNI attachments');
+        return;
+      }
+      await removeNetwork(core, n.id, true);
     });
   }
 
@@ -162,7 +179,7 @@ export class DockerEngine {
    * Docker's IPAM gave them, or from the network's pool) and MAC. Nothing in
    * the kernel yet: the veth is made on join.
    */
-  createExternalEndpoint(req: { extId: string; epId: string; v4?: string; v6?: string; mac?: string }): Promise<SandboxRecord> {
+  createExternalEndpoint(req: { extId: string; epId: string; v4?: string; v6?: string; mac?: string; aliases?: string[] }): Promise<SandboxRecord> {
     return this.c.exclusive(async (core) => {
       if (!/^[0-9a-f]{12,}$/.test(req.epId)) throw badRequest(`invalid endpoint id '${req.epId}'`);
       const n = networkOf(core.state, req.extId);
@@ -172,6 +189,8 @@ export class DockerEngine {
       const v4 = req.v4 ? parseIp(req.v4, 'address').text : undefined;
       const v6 = req.v6 ? parseIp(req.v6, 'IPv6 address').text : undefined;
       if (req.mac && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(req.mac)) throw badRequest(`invalid MAC address '${req.mac}'`);
+      const aliases = [...new Set(req.aliases ?? [])];
+      for (const a of aliases) checkName(a, 'berth.aliases');
       const eid = req.epId;
       return core.commit((draft) => {
         const net = draft.networks[n.id]!;
@@ -180,7 +199,7 @@ export class DockerEngine {
         const a6 = v6 ?? (net.ipv6 && poolFor(net.pools, 6) ? allocate(poolFor(net.pools, 6)!) : undefined);
         const ep: EndpointRecord = {
           id: eid, network: n.id, ifname: 'eth0', hostIf: hostIfName(eid), mac: (req.mac ?? macFor(a4)).toLowerCase(),
-          ...(a4 ? { v4: a4 } : {}), ...(a6 ? { v6: a6 } : {}), aliases: [],
+          ...(a4 ? { v4: a4 } : {}), ...(a6 ? { v6: a6 } : {}), aliases,
         };
         const rec: SandboxRecord = {
           id: eid, name: `docker-${eid.slice(0, 12)}`, created: new Date().toISOString(), mode: 'external', netnsPath: '',

@@ -31,8 +31,33 @@ const PASSED_THROUGH = new Set([
   'com.docker.network.bridge.enable_icc', 'com.docker.network.bridge.enable_ip_masquerade', 'com.docker.network.driver.mtu',
 ]);
 
+/** berth's own options: on a network (-o) and on an endpoint (--network name=NET,driver-opt=...). */
+export const OPT = {
+  /** the berth network's name, for CNI configurations to share ("network": NAME) */
+  network: 'berth.network',
+  /** names berth's DNS gives the endpoint, comma-separated: Docker's protocol does not tell drivers the container's name */
+  aliases: 'berth.aliases',
+};
+
 export function networkName(networkId: string): string {
   return `docker-${networkId.slice(0, 12)}`;
+}
+
+const BERTH_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+function berthNetworkName(v: unknown): string {
+  if (typeof v !== 'string' || !BERTH_NAME_RE.test(v) || v.length > 64) {
+    throw badRequest(`option ${OPT.network}=${String(v)} is not a valid berth network name: letters, digits, '_', '.' and '-', starting with a letter or digit`);
+  }
+  return v;
+}
+
+/** The endpoint's berth.aliases driver option as a list of names (each checked by the engine). */
+export function endpointAliases(options: unknown): string[] {
+  const v = (options as Record<string, unknown> | undefined)?.[OPT.aliases];
+  if (v === undefined || v === null || v === '') return [];
+  if (typeof v !== 'string') throw badRequest(`driver option ${OPT.aliases}=${JSON.stringify(v)} is not a comma-separated list of names`);
+  return v.split(',').map((x) => x.trim()).filter(Boolean);
 }
 
 function proto(v: unknown): Proto {
@@ -86,9 +111,11 @@ export function networkDriverRoutes(c: DockerEngine, log: Logger): Record<string
       const opts = (b.Options ?? {}) as Record<string, unknown>;
       const generic = (opts[LABEL.generic] ?? {}) as Record<string, unknown>;
       const options: Record<string, string> = {};
+      let name = networkName(nid);
       for (const [k, v] of Object.entries(generic)) {
-        if (PASSED_THROUGH.has(k)) options[k] = String(v);
-        else if (!k.startsWith('com.docker.')) throw badRequest(`unknown option '${k}' (berth takes icc, masquerade, mtu and their com.docker.network.* names)`);
+        if (k === OPT.network) name = berthNetworkName(v);
+        else if (PASSED_THROUGH.has(k)) options[k] = String(v);
+        else if (!k.startsWith('com.docker.')) throw badRequest(`unknown option '${k}' (berth takes icc, masquerade, mtu and their com.docker.network.* names, and ${OPT.network})`);
         else log.debug({ option: k }, 'docker option ignored');
       }
       const pools = [...((b.IPv4Data ?? []) as IpamData[]), ...((b.IPv6Data ?? []) as IpamData[])].map((d) => {
@@ -97,7 +124,7 @@ export function networkDriverRoutes(c: DockerEngine, log: Logger): Record<string
       });
       const internal = opts[LABEL.internal] === true || opts[LABEL.internal] === 'true';
       const ipv6 = opts[LABEL.enableIPv6] === true || opts[LABEL.enableIPv6] === 'true';
-      await c.createExternalNetwork({ extId: nid, name: networkName(nid), internal, ipv6, options, pools });
+      await c.createExternalNetwork({ extId: nid, name, internal, ipv6, options, pools });
       return {};
     },
 
@@ -114,6 +141,7 @@ export function networkDriverRoutes(c: DockerEngine, log: Logger): Record<string
         ...(iface.Address ? { v4: noPrefix(iface.Address)! } : {}),
         ...(iface.AddressIPv6 ? { v6: noPrefix(iface.AddressIPv6)! } : {}),
         ...(iface.MacAddress ? { mac: iface.MacAddress } : {}),
+        aliases: endpointAliases(b.Options),
       });
       // Docker supplied the interface: the answer must leave it alone (an empty Interface).
       if (given) return {};

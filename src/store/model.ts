@@ -41,6 +41,8 @@ export interface NetworkRecord {
   isDefault: boolean;
   /** made for another engine (Docker's remote driver protocol): that engine's id for it */
   external?: { engine: 'docker'; id: string };
+  /** made by berth-cni on a first ADD: removed with its last attachment */
+  madeByCni?: boolean;
   /** 'global': an overlay network every host of the cluster has (kept in the cluster store); absent: this host only */
   scope?: 'local' | 'global';
   /** overlay networks: the VXLAN network identifier and UDP port */

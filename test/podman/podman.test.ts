@@ -100,4 +100,53 @@ for (const datapath of ['bpf', 'iptables'] as const) describe(`podman with berth
       expect(await cniSandboxes()).toEqual([]);
     }, 120_000);
   });
+
+  describe('podman network rm', () => {
+    const berthNets = async () => Object.values((await h!.state()).networks).filter((n) => !n.isDefault).map((n) => n.name).sort();
+    const bridges = async () => (JSON.parse((await run('ip', ['-n', h!.ns, '-j', 'link', 'show', 'type', 'bridge'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
+
+    const dnsListening = async (gw: string) => (await run('ss', ['-N', h!.ns, '-Hlun', 'src', gw])).stdout.trim() !== '';
+
+    it('podman lists and inspects a berth network as driver berth (its subnet is berth\'s to show: podman reads only its own IPAM plugins)', async () => {
+      const info = JSON.parse((await podman('network', 'inspect', 'web')).stdout) as { name: string; driver: string; subnets?: unknown }[];
+      expect(info).toHaveLength(1);
+      expect(info[0]).toMatchObject({ name: 'web', driver: 'berth' });
+      expect(info[0]!.subnets ?? []).toEqual([]);
+      // podman's CNI backend makes only its own drivers' conflists: a berth network is a conflist the operator writes.
+      const create = await pm!.podmanTry('network', 'create', '-d', 'berth', 'made');
+      expect(create.code).not.toBe(0);
+      expect(create.stderr).toMatch(/unsupported driver berth/);
+    });
+
+    it('refuses to remove a network in use, changing nothing; -f removes its containers and, with the last, berth\'s network, bridge and DNS', async () => {
+      await pm!.addNetwork('gone', { cniVersion: '1.0.0', name: 'gone', plugins: [{ type: 'berth', network: 'gone', subnet: '10.95.0.0/24', socket: h!.socket }] });
+      await podman('run', '-d', '--name', 'g1', '--network', 'gone', IMAGE, 'sleep', '3600');
+      const n = Object.values((await h!.state()).networks).find((x) => x.name === 'gone')!;
+      expect(n.madeByCni).toBe(true);
+      expect(await bridges()).toContain(n.bridge);
+      expect(await dnsListening('10.95.0.1')).toBe(true);
+      const busy = await pm!.podmanTry('network', 'rm', 'gone');
+      expect(busy.code).not.toBe(0);
+      expect(busy.stderr).toMatch(/"gone" has associated containers/);
+      expect(await berthNets()).toContain('gone');
+      expect((await podman('exec', 'g1', 'ping', '-c', '1', '-W', '2', '10.95.0.1')).stdout).toMatch(/1 packets received/);
+      expect((await podman('network', 'rm', '-f', '-t', '0', 'gone')).stdout.trim()).toBe('gone');
+      expect((await podman('network', 'ls', '--format', '{{.Name}}')).stdout).not.toMatch(/^gone$/m);
+      expect(await cniSandboxes()).toEqual([]);
+      expect(await berthNets()).not.toContain('gone');
+      expect(await bridges()).not.toContain(n.bridge);
+      expect(await dnsListening('10.95.0.1')).toBe(false);
+    }, 120_000);
+
+    it('keeps a network the operator made with berth when podman\'s containers and conflist go', async () => {
+      await h!.berth('network', 'create', '--subnet', '10.93.0.0/24', 'kept');
+      await pm!.addNetwork('kept', { cniVersion: '1.0.0', name: 'kept', plugins: [{ type: 'berth', network: 'kept', subnet: '10.93.0.0/24', socket: h!.socket }] });
+      await podman('run', '-d', '--name', 'k1', '--network', 'kept', IMAGE, 'sleep', '3600');
+      expect((await cniSandboxes()).map((s) => s.endpoints[0]!.v4)).toEqual([expect.stringMatching(/^10\.93\.0\./)]);
+      await podman('network', 'rm', '-f', '-t', '0', 'kept');
+      expect(await cniSandboxes()).toEqual([]);
+      expect(await berthNets()).toContain('kept');
+      await h!.berth('network', 'rm', 'kept');
+    }, 120_000);
+  });
 });
