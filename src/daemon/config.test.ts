@@ -53,7 +53,7 @@ describe('the option table and the command line', () => {
   it('refuses a bad flag value naming the flag, the value and what is expected', async () => {
     await expect(parseFlags(['--ct-max', 'lots'])).rejects.toThrow(/--ct-max: 'lots' is not a number of entries; expected an integer from 1024 to 67108864/);
     await expect(parseFlags(['--dns-port', '70000'])).rejects.toThrow(/--dns-port: '70000' is not a port; expected an integer from 1 to 65535/);
-    await expect(parseFlags(['--datapath', 'ebpf'])).rejects.toThrow(/--datapath: 'ebpf' is not valid; expected one of auto, bpf, iptables/);
+    await expect(parseFlags(['--datapath', 'ebpf'])).rejects.toThrow(/--datapath: 'ebpf' is not valid; expected one of auto, bpf, nftables, iptables/);
     await expect(parseFlags(['--bip', '172.17.0.1'])).rejects.toThrow(/--bip: '172.17.0.1' is not valid; expected an address\/prefix such as 172.17.0.1\/16/);
     // The control: good values of the same flags parse.
     expect(await parseFlags(['--ct-max', '65536', '--dns-port', '65535', '--datapath', 'bpf', '--bip', '10.9.0.1/24'])).toEqual({ ctMax: 65536, dnsPort: 65535, datapath: 'bpf', bip: '10.9.0.1/24' });
@@ -99,7 +99,7 @@ describe('the config file', () => {
     ['ctMax', 100, /key "ctMax": 100 is not a number of entries; expected an integer from 1024 to 67108864$/],
     ['driftCheckMs', true, /key "driftCheckMs": true is not a number of milliseconds/],
     // choices
-    ['datapath', 'nft', /key "datapath": "nft" is not valid; expected one of auto, bpf, iptables$/],
+    ['datapath', 'nft', /key "datapath": "nft" is not valid; expected one of auto, bpf, nftables, iptables$/],
     ['logLevel', 'loud', /key "logLevel": "loud" is not valid; expected one of fatal, error, warn, info, debug, trace, silent$/],
     // strings: text, not empty, and of their form
     ['stateDir', 7, /key "stateDir": 7 is not valid; expected a directory path$/],
