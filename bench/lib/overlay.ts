@@ -33,6 +33,8 @@ export const OVL = {
   routed: '10.122.0.0/24',
   /** the kernel vxlan comparison's container subnet */
   kernel: '10.121.0',
+  /** the plain routed comparison's container subnets: 10.123.<host>.0/24 */
+  kernelRouted: '10.123',
   vni: 4242,
 };
 
@@ -42,12 +44,13 @@ const hostIp = (i: number) => `${OVL.underlay}.${10 + i}`;
 export class PlainOverlayWorld {
   private constructor(readonly topo: Topology) {}
 
-  path(short: 'h1' | 'h2' | 'c1' | 'c2'): string {
+  path(short: 'h1' | 'h2' | 'c1' | 'c2' | 'r1' | 'r2'): string {
     return this.topo.nsPath(`ovk-${short}`);
   }
 
   readonly h2Ip = hostIp(2);
   readonly c2Ip = `${OVL.kernel}.2`;
+  readonly r2Ip = `${OVL.kernelRouted}.2.2`;
 
   static async build(topo: Topology): Promise<PlainOverlayWorld> {
     const w = new PlainOverlayWorld(topo);
@@ -73,6 +76,15 @@ export class PlainOverlayWorld {
       await run('ip', ['-n', topo.ns(c), 'addr', 'add', `${OVL.kernel}.${i}/24`, 'dev', 'eth0']);
       await clientSysctls(topo.nsPath(h));
       await clientSysctls(topo.nsPath(c));
+      // Routed, no berth: a container namespace behind a veth, the other host's container subnet via its underlay address.
+      const r = `ovk-r${i}`;
+      const sn = (j: number) => `${OVL.kernelRouted}.${j}`;
+      await topo.addNetns(r);
+      await topo.veth({ ns: h, name: 'p2', addr: `${sn(i)}.1/24` }, { ns: r, name: 'eth0', addr: `${sn(i)}.2/24` });
+      await run('ip', ['-n', topo.ns(r), 'route', 'add', 'default', 'via', `${sn(i)}.1`]);
+      await ip('route', 'add', `${sn(3 - i)}.0/24`, 'via', hostIp(3 - i));
+      await run('ip', ['netns', 'exec', topo.ns(h), 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      await clientSysctls(topo.nsPath(r));
     }
     return w;
   }

@@ -23,7 +23,12 @@ export async function overlayScenario(topo: ReturnType<typeof benchTopology>, ov
       const plain = await PlainOverlayWorld.build(topo);
       await servers.startAll('overlay/limit', plain.path('h2'));
       await servers.startAll('overlay/kernel', plain.path('c2'));
-      paths.push({ system: 'limit-underlay', ns: plain.path('h1'), ip: plain.h2Ip }, { system: 'kernel-vxlan', ns: plain.path('c1'), ip: plain.c2Ip });
+      await servers.startAll('overlay/kernel-routed', plain.path('r2'));
+      paths.push(
+        { system: 'limit-underlay', ns: plain.path('h1'), ip: plain.h2Ip },
+        { system: 'kernel-vxlan', ns: plain.path('c1'), ip: plain.c2Ip },
+        { system: 'kernel-routed', ns: plain.path('r1'), ip: plain.r2Ip },
+      );
     }
     for (const dp of BERTH_DATAPATHS) for (const driver of ['overlay', 'routed'] as const) {
       if (!o.systems.includes(dp)) continue;
@@ -56,7 +61,7 @@ export async function overlayScenario(topo: ReturnType<typeof benchTopology>, ov
     const f2 = await figure('overlay', 'TCP latency p50 (half RTT)', 'µs', false, lim, live.map((p) => lat(p.system, p.ns, p.ip, TL, p.cpu)), o.runs, 'round trip', notMeasured);
     return {
       id: 'overlay', title: 'Overlay: sandbox to sandbox across two hosts (VXLAN, and routed without encapsulation)', notMeasured: [...notMeasured, ...skipped],
-      method: `two "host" namespaces joined by an underlay (a Linux bridge in its own namespace, veths, MTU 1500), etcd in its own namespace; berth-*: berthd on each host with --store etcd:// and --advertise-addr, each with its own private bpffs, an overlay network (berth network create -d overlay --subnet ${OVL.subnet}) or, in a cluster of its own, a routed one (-d routed --subnet ${OVL.routed}: a /26 block per host, routed via the underlay addresses, no encapsulation), one sandbox per host, client on host 1, servers on host 2; limit-underlay: host 1 → host 2 on the underlay addresses (a bare underlay of the same construction, no berth); kernel-vxlan: Linux vxlan devices (VNI ${OVL.vni}, static flood entry to the other host) on a bridge with a veth to a container namespace per host, MTU 1450; CPU of the system's own processes is both berthds'`,
+      method: `two "host" namespaces joined by an underlay (a Linux bridge in its own namespace, veths, MTU 1500), etcd in its own namespace; berth-*: berthd on each host with --store etcd:// and --advertise-addr, each with its own private bpffs, an overlay network (berth network create -d overlay --subnet ${OVL.subnet}) or, in a cluster of its own, a routed one (-d routed --subnet ${OVL.routed}: a /26 block per host, routed via the underlay addresses, no encapsulation), one sandbox per host, client on host 1, servers on host 2; limit-underlay: host 1 → host 2 on the underlay addresses (a bare underlay of the same construction, no berth); kernel-vxlan: Linux vxlan devices (VNI ${OVL.vni}, static flood entry to the other host) on a bridge with a veth to a container namespace per host, MTU 1450; kernel-routed: berth routed's topology without berth: a container namespace per host behind a veth (no bridge), the host forwarding, the other host's container subnet (${OVL.kernelRouted}.N.0/24) routed via its underlay address; CPU of the system's own processes is both berthds'`,
       figures: [f1, f2],
     };
   } finally {
