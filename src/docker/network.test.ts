@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exposedPorts, networkName, portMap } from './network.js';
+import { berthNetworkName, endpointAliases, exposedPorts, networkName, portMap } from './network.js';
 
 describe('docker option mapping', () => {
   it('names a Docker network after the first 12 of its id', () => {
@@ -25,5 +25,15 @@ describe('docker option mapping', () => {
   it('maps com.docker.network.endpoint.exposedports (types.TransportPort)', () => {
     expect(exposedPorts([{ Proto: 6, Port: 81 }, { Proto: 132, Port: 9 }])).toEqual([{ port: 81, proto: 'tcp' }, { port: 9, proto: 'sctp' }]);
     expect(exposedPorts(null)).toEqual([]);
+  });
+
+  it('takes berth.network (a berth network name) and berth.aliases (comma-separated names), refusing bad values by name', () => {
+    expect(berthNetworkName('shared')).toBe('shared');
+    expect(() => berthNetworkName('-x')).toThrow(/option berth\.network=-x is not a valid berth network name/);
+    expect(() => berthNetworkName(7)).toThrow(/berth\.network=7/);
+    expect(endpointAliases({ 'berth.aliases': 'd1, web ,' })).toEqual(['d1', 'web']);
+    expect(endpointAliases({ 'com.docker.network.portmap': [] })).toEqual([]);
+    expect(endpointAliases(undefined)).toEqual([]);
+    expect(() => endpointAliases({ 'berth.aliases': ['d1'] })).toThrow(/driver option berth\.aliases=\["d1"\] is not a comma-separated list/);
   });
 });

@@ -45,7 +45,7 @@ export function networkName(networkId: string): string {
 
 const BERTH_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-function berthNetworkName(v: unknown): string {
+export function berthNetworkName(v: unknown): string {
   if (typeof v !== 'string' || !BERTH_NAME_RE.test(v) || v.length > 64) {
     throw badRequest(`option ${OPT.network}=${String(v)} is not a valid berth network name: letters, digits, '_', '.' and '-', starting with a letter or digit`);
   }
