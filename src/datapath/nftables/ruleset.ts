@@ -43,8 +43,6 @@ function perFamily(f: 4 | 6): SetDecl[] {
   return [
     // bridges lacking this family: everything of it from them is dropped
     s('nofam', 'ifname'),
-    // routed network's own block . uplink: forged when it arrives from there
-    s('routedblock', `${a} . ifname`, { interval: true }),
     // Published ports. Hash maps for single ports open to every source (the bulk: O(1) to look up, add and
     // delete), on every host address (protocol . port) or one (address . protocol . port) -> sandbox address . port;
     // interval maps (pipapo) for ranges and allow-lists: host address . source . protocol . host port(s)
@@ -93,6 +91,10 @@ function perFamily(f: 4 | 6): SetDecl[] {
 export const SETS: SetDecl[] = [
   { table: 'inet', name: 'bridges', type: 'ifname' },
   { table: 'inet', name: 'internal', type: 'ifname' },
+  // the uplink, and routed networks' own blocks: forged when they arrive from there (a single-field
+  // interval set: this is looked up for every packet, and concatenated intervals cost more per lookup)
+  { table: 'inet', name: 'uplink', type: 'ifname' },
+  { table: 'inet', name: 'routedblock4', type: 'ipv4_addr', interval: true },
   // bridge . same bridge -> accept (icc) or jump icc_links (icc=false)
   { table: 'inet', name: 'intra', type: 'ifname . ifname : verdict', map: true },
   ...perFamily(4),
@@ -146,7 +148,7 @@ function familyRules(f: 4 | 6): Record<string, string[]> {
     pre_raw: [
       ...(f === 4 ? [`ip daddr 127.0.0.0/8 iifname @bridges ${drop('loopback')}`] : []),
       `${nf} iifname @nofam${f} ${drop('family')}`,
-      `${ip} saddr . iifname @routedblock${f} ${drop('spoof-ip')}`,
+      ...(f === 4 ? [`iifname @uplink ip saddr @routedblock4 ${drop('spoof-ip')}`] : []),
     ],
     publish_dnat: [
       `${nf} ${L4} dnat ${ip} to meta l4proto . th dport map @pubany${f}`,
