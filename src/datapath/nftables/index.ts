@@ -29,6 +29,12 @@ import { readDrops } from './drops.js';
 
 const TABLES: NftTable[] = ['inet', 'bridge'];
 
+/** Hairpin mode on new bridge ports (../iptables/hairpin.ts says why); -force: a port removed meanwhile must not stop the others. */
+async function setHairpin(ports: string[]): Promise<void> {
+  if (!ports.length) return;
+  await run('ip', ['-force', '-batch', '-'], { input: ports.map((p) => `link set dev ${p} type bridge_slave hairpin on`).join('\n') + '\n' }).catch(() => undefined);
+}
+
 async function nft(args: string[], input?: string): Promise<string> {
   return (await run('nft', args, { timeoutMs: 60_000, ...(input !== undefined ? { input } : {}) })).stdout;
 }
@@ -116,13 +122,15 @@ export class NftablesDatapath implements Datapath {
     timer.mark(whole ? 'write' : 'elements');
     this.elements = r.elements;
     if (whole) this.fp = await this.listing();
-    if (!restarted) await this.conntrack.flush(changedFronts(this.published, desired));
+    const flush = restarted ? Promise.resolve() : this.conntrack.flush(changedFronts(this.published, desired));
     this.published = desired;
     const ports = new Set(r.ports);
     for (const p of this.hairpinned) if (!ports.has(p)) this.hairpinned.delete(p);
     const fresh = r.ports.filter((p) => !this.hairpinned.has(p));
-    await ensureHairpin(fresh);
+    // A whole write looks at every port first; a new port is set straight away (one `ip` run, beside the flush).
+    await Promise.all([flush, whole ? ensureHairpin(fresh) : setHairpin(fresh)]);
     for (const p of fresh) this.hairpinned.add(p);
+    timer.mark('flush');
     // Forwarding only once the policy is in place.
     const { changed, missing } = await this.sysctls.ensure([...desired.sysctls, ...iptablesSysctls(r.bridges)]);
     timer.mark('sysctls');

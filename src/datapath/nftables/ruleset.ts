@@ -43,8 +43,6 @@ function perFamily(f: 4 | 6): SetDecl[] {
   return [
     // bridges lacking this family: everything of it from them is dropped
     s('nofam', 'ifname'),
-    // routed network's own block . uplink: forged when it arrives from there
-    s('routedblock', `${a} . ifname`, { interval: true }),
     // Published ports. Hash maps for single ports open to every source (the bulk: O(1) to look up, add and
     // delete), on every host address (protocol . port) or one (address . protocol . port) -> sandbox address . port;
     // interval maps (pipapo) for ranges and allow-lists: host address . source . protocol . host port(s)
@@ -93,6 +91,10 @@ function perFamily(f: 4 | 6): SetDecl[] {
 export const SETS: SetDecl[] = [
   { table: 'inet', name: 'bridges', type: 'ifname' },
   { table: 'inet', name: 'internal', type: 'ifname' },
+  // the uplink, and routed networks' own blocks: forged when they arrive from there (a single-field
+  // interval set: this is looked up for every packet, and concatenated intervals cost more per lookup)
+  { table: 'inet', name: 'uplink', type: 'ifname' },
+  { table: 'inet', name: 'routedblock4', type: 'ipv4_addr', interval: true },
   // bridge . same bridge -> accept (icc) or jump icc_links (icc=false)
   { table: 'inet', name: 'intra', type: 'ifname . ifname : verdict', map: true },
   ...perFamily(4),
@@ -133,6 +135,9 @@ export const CHAINS: ChainDecl[] = [
   { table: 'inet', name: 'icc_links' },
   { table: 'inet', name: 'egress_lists' },
   { table: 'bridge', name: 'port_guard', base: 'type filter hook prerouting priority -300; policy accept;' },
+  { table: 'bridge', name: 'guard_arp' },
+  { table: 'bridge', name: 'guard_ip4' },
+  { table: 'bridge', name: 'guard_ip6' },
 ];
 
 const drop = (reason: string) => `counter name "${counterName(reason)}" drop`;
@@ -146,7 +151,7 @@ function familyRules(f: 4 | 6): Record<string, string[]> {
     pre_raw: [
       ...(f === 4 ? [`ip daddr 127.0.0.0/8 iifname @bridges ${drop('loopback')}`] : []),
       `${nf} iifname @nofam${f} ${drop('family')}`,
-      `${ip} saddr . iifname @routedblock${f} ${drop('spoof-ip')}`,
+      ...(f === 4 ? [`iifname @uplink ip saddr @routedblock4 ${drop('spoof-ip')}`] : []),
     ],
     publish_dnat: [
       `${nf} ${L4} dnat ${ip} to meta l4proto . th dport map @pubany${f}`,
@@ -221,7 +226,9 @@ export function chainRules(): Record<string, { table: NftTable; rules: string[] 
       table: 'inet',
       rules: [
         `jump ${USER_CHAIN}`,
-        'oifname @bridges ct state established,related accept',
+        // replies of admitted connections, both ways: nothing below drops an established flow berth admitted
+        // (the iptables datapath checks replies into bridges first, and lets those out of them reach its accepts)
+        'ct state established,related accept',
         // only connections berth translated for a publish enter the bridge that way
         ...both('forward_publish'),
         'iifname . oifname vmap @intra',
@@ -243,24 +250,41 @@ export function chainRules(): Record<string, { table: NftTable; rules: string[] 
     },
     egress_lists: { table: 'inet', rules: both('egress_lists') },
     filter_input: { table: 'inet', rules: [...both('input_ports'), ...both('input_internal'), ...both('input_egress')] },
+    // A frame from a sandbox's port meets its MAC check, then only the checks of its ether type.
     port_guard: {
       table: 'bridge',
       rules: [
-        `iifname @ports iifname . ether saddr != @ownmac ${drop('spoof-mac')}`,
-        `iifname @ports ether type arp iifname . arp saddr ether != @ownmac ${drop('spoof-arp')}`,
-        `iifname @ports ether type arp iifname . arp saddr ip != @ownarp ${drop('spoof-arp')}`,
-        `iifname @ports4 icmp type redirect ${drop('redirect')}`,
-        `iifname @ports4 udp sport 67 udp dport 68 ${drop('dhcp-server')}`,
-        `iifname @ports6 icmpv6 type nd-router-advert ${drop('router-adv')}`,
-        `iifname @ports6 icmpv6 type nd-redirect ${drop('redirect')}`,
-        `iifname @ports6 udp sport 547 udp dport 546 ${drop('dhcp-server')}`,
-        `iifname @ports6 icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @natarget ${drop('spoof-nd')}`,
-        `iifname @ports4 ether type ip iifname . ip saddr != @own4 ${drop('spoof-ip')}`,
-        'iifname @ports6 iifname . ip6 saddr @own6 return',
-        'iifname @ports6 ip6 saddr fe80::/10 return',
+        'iifname != @ports return',
+        `iifname . ether saddr != @ownmac ${drop('spoof-mac')}`,
+        'ether type vmap { arp : jump guard_arp, ip : jump guard_ip4, ip6 : jump guard_ip6 }',
+      ],
+    },
+    guard_arp: {
+      table: 'bridge',
+      rules: [`iifname . arp saddr ether != @ownmac ${drop('spoof-arp')}`, `iifname . arp saddr ip != @ownarp ${drop('spoof-arp')}`],
+    },
+    guard_ip4: {
+      table: 'bridge',
+      rules: [
+        'iifname != @ports4 return',
+        `icmp type redirect ${drop('redirect')}`,
+        `udp sport 67 udp dport 68 ${drop('dhcp-server')}`,
+        `iifname . ip saddr != @own4 ${drop('spoof-ip')}`,
+      ],
+    },
+    guard_ip6: {
+      table: 'bridge',
+      rules: [
+        'iifname != @ports6 return',
+        `icmpv6 type nd-router-advert ${drop('router-adv')}`,
+        `icmpv6 type nd-redirect ${drop('redirect')}`,
+        `udp sport 547 udp dport 546 ${drop('dhcp-server')}`,
+        `icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @natarget ${drop('spoof-nd')}`,
+        'iifname . ip6 saddr @own6 return',
+        'ip6 saddr fe80::/10 return',
         // duplicate address detection sends from :: to a solicited-node group
-        'iifname @ports6 ip6 saddr :: ip6 daddr ff02::/16 ip6 nexthdr ipv6-icmp return',
-        `iifname @ports6 ether type ip6 ${drop('spoof-ip')}`,
+        'ip6 saddr :: ip6 daddr ff02::/16 ip6 nexthdr ipv6-icmp return',
+        drop('spoof-ip'),
       ],
     },
   };

@@ -86,7 +86,10 @@ export function renderSets(d: DesiredDatapath): SetsResult {
       }
     }
     // A routed network's own block lives only on this host's bridge: a source of it arriving from the uplink is forged.
-    if (n.routed && n.block4 && d.uplink) add('routedblock4', `${n.block4} . ${q(d.uplink)}`);
+    if (n.routed && n.block4 && d.uplink) {
+      add('uplink', q(d.uplink));
+      add('routedblock4', n.block4);
+    }
   }
 
   for (const e of endpoints) {
