@@ -84,6 +84,7 @@ describe('the module graph', () => {
       'dist/src/cli/definitions.cjs',
       'dist/src/cli/docker-plugin.cjs',
       'dist/src/cli/help.cjs',
+      'dist/src/cli/node-commands.cjs',
       'dist/src/cli/parse.cjs',
       'dist/src/cli/service-commands.cjs',
       'dist/src/cli/spec.cjs',
