@@ -27,6 +27,8 @@ void BpfMap::Init(Napi::Env env, Napi::Object exports) {
       {InstanceMethod("info", &BpfMap::Info), InstanceMethod("lookup", &BpfMap::Lookup),
        InstanceMethod("update", &BpfMap::Update), InstanceMethod("delete", &BpfMap::Delete),
        InstanceMethod("updateBatch", &BpfMap::UpdateBatch),
+       InstanceMethod("updateSync", &BpfMap::UpdateSync),
+       InstanceMethod("updateBatchSync", &BpfMap::UpdateBatchSync),
        InstanceMethod("deleteBatch", &BpfMap::DeleteBatch),
        InstanceMethod("entries", &BpfMap::Entries), InstanceMethod("pin", &BpfMap::Pin),
        InstanceMethod("close", &BpfMap::Close)});
@@ -186,6 +188,42 @@ Napi::Value BpfMap::UpdateBatch(const Napi::CallbackInfo& info) {
                  "batch-update " + std::to_string(count) + " entries of map '" + name + "'");
       },
       [done](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *done); });
+}
+
+// updateSync(key, value, flags): update() without the thread pool.
+Napi::Value BpfMap::UpdateSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FdPtr fd = Live(env);
+  auto key = BufferArg(info[0], "key");
+  auto value = BufferArg(info[1], "value");
+  CheckLen(env, key.size(), key_size_, "key");
+  CheckLen(env, value.size(), ValueBytes(), "value");
+  uint64_t flags = info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : uint64_t{BPF_ANY};
+  int ret = bpf_map_update_elem(fd->get(), key.data(), value.data(), flags);
+  if (ret < 0) throw ToJsError(env, SysError{-ret, "bpf_map_update_elem", "update map '" + name_ + "'", ""});
+  return env.Undefined();
+}
+
+// updateBatchSync(keys, values, flags) -> entries written: updateBatch() without the thread pool.
+Napi::Value BpfMap::UpdateBatchSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FdPtr fd = Live(env);
+  auto keys = BufferArg(info[0], "keys");
+  auto values = BufferArg(info[1], "values");
+  uint64_t flags = info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : uint64_t{BPF_ANY};
+  if (keys.size() % key_size_)
+    ThrowType(env, "keys is " + std::to_string(keys.size()) + " bytes, not a multiple of " +
+                       std::to_string(key_size_));
+  uint32_t count = keys.size() / key_size_;
+  CheckLen(env, values.size(), count * ValueBytes(), "values");
+  uint32_t n = count;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  opts.elem_flags = flags;
+  int ret = count ? bpf_map_update_batch(fd->get(), keys.data(), values.data(), &n, &opts) : 0;
+  if (ret < 0)
+    throw ToJsError(env, SysError{-ret, "bpf_map_update_batch",
+                                  "batch-update " + std::to_string(count) + " entries of map '" + name_ + "'", ""});
+  return Napi::Number::New(env, n);
 }
 
 Napi::Value BpfMap::DeleteBatch(const Napi::CallbackInfo& info) {

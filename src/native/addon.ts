@@ -53,6 +53,9 @@ export interface RawMap {
   update(key: Buffer, value: Buffer, flags?: number): Promise<void>;
   delete(key: Buffer): Promise<boolean>;
   updateBatch(keys: Buffer, values: Buffer, flags?: number): Promise<number>;
+  /** update() and updateBatch() on the JS thread, for a few entries (a syscall beats a thread-pool round trip) */
+  updateSync(key: Buffer, value: Buffer, flags?: number): void;
+  updateBatchSync(keys: Buffer, values: Buffer, flags?: number): number;
   /** Deletes the concatenated @keys in batches; keys not present are skipped. Resolves with how many were deleted. */
   deleteBatch(keys: Buffer): Promise<number>;
   entries(): Promise<{ keys: Buffer; values: Buffer; count: number }>;

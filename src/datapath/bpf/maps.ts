@@ -16,6 +16,31 @@ export const MAPS = {
 } as const;
 
 /**
+ * Writes at most this many entries on the JS thread (a few microseconds of
+ * syscall each) instead of through the thread pool, whose round trip is what
+ * an attach's few new entries mostly waited for.
+ */
+export const SYNC_WRITE_MAX = 64;
+
+/** Writes @keys / @values (concatenated, @count records) to @m; few: on the JS thread. */
+export async function writeEntries(m: RawMap, keys: Buffer, values: Buffer, count: number, batch = true): Promise<void> {
+  if (!count) return;
+  if (count <= SYNC_WRITE_MAX) {
+    if (batch) m.updateBatchSync(keys, values);
+    else {
+      const info = m.info();
+      for (let i = 0; i < count; i++) m.updateSync(keys.subarray(i * info.keySize, (i + 1) * info.keySize), values.subarray(i * info.valueBytes, (i + 1) * info.valueBytes));
+    }
+    return;
+  }
+  if (batch) await m.updateBatch(keys, values);
+  else {
+    const info = m.info();
+    for (let i = 0; i < count; i++) await m.update(keys.subarray(i * info.keySize, (i + 1) * info.keySize), values.subarray(i * info.valueBytes, (i + 1) * info.valueBytes));
+  }
+}
+
+/**
  * Makes the kernel's map hold exactly @want (hex key -> value): deletes what
  * is extra, writes what differs. @known: what the map holds, when the caller
  * knows (saves reading it back).
@@ -40,11 +65,10 @@ export async function syncMap(m: RawMap, want: Entries, batch: boolean, known?: 
   }
   const upd: [Buffer, Buffer][] = [];
   for (const [hex, v] of want) if (!have.get(hex)?.equals(v)) upd.push([Buffer.from(hex, 'hex'), v]);
+  await writeEntries(m, Buffer.concat(upd.map(([k]) => k)), Buffer.concat(upd.map(([, v]) => v)), upd.length, batch);
   if (batch) {
-    if (upd.length) await m.updateBatch(Buffer.concat(upd.map(([k]) => k)), Buffer.concat(upd.map(([, v]) => v)));
     if (del.length) await m.deleteBatch(Buffer.concat(del));
   } else {
-    for (const [k, v] of upd) await m.update(k, v);
     for (const k of del) await m.delete(k);
   }
   return upd.length + del.length;

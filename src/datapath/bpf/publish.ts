@@ -9,6 +9,7 @@ import { dpPub, PUB_GEN_SHIFT } from '../../bpf/abi.js';
 import { u32 as u32Codec } from '../../bpf/codec.js';
 import { conflict } from '../../errors.js';
 import { lpmKey, type CompiledMaps } from './compile.js';
+import { writeEntries } from './maps.js';
 
 export interface PublishMaps {
   sel: RawMap;
@@ -55,15 +56,14 @@ export async function syncPublishes(m: PublishMaps, c: CompiledMaps, switched: (
     if (same && ((known.allowEmpty && !c.pubAllow.length) || (await allowMatches(allow, c, gen)))) return 0;
   }
   const rows = encode(next);
-  if (rows.length) {
-    await table.updateBatch(Buffer.concat(rows.map((_, i) => u32Codec.encode(next * pubMax + i))), Buffer.concat(rows));
-  }
+  await writeEntries(table, Buffer.concat(rows.map((_, i) => u32Codec.encode(next * pubMax + i))), Buffer.concat(rows), rows.length);
   const want = new Map<string, Buffer>();
   for (const a of c.pubAllow) want.set(lpmKey(a.cidr, idOf(next, a.index)).toString('hex'), u32Codec.encode(1));
   for (const [k, v] of want) await allow.update(Buffer.from(k, 'hex'), v);
   const word = ((next << PUB_GEN_SHIFT) | rows.length) >>> 0;
   known.sel = undefined;
-  await sel.update(u32Codec.encode(0), u32Codec.encode(word));
+  // one word: on the JS thread
+  sel.updateSync(u32Codec.encode(0), u32Codec.encode(word));
   known.sel = word;
   // Now that no packet reads the old generation: its allow entries go, and flows of publishes that went.
   if (!(known.allowEmpty && !want.size)) {
