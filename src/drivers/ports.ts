@@ -121,6 +121,11 @@ export class PortHolder {
     } else this.warned.delete('nofile');
   }
 
+  /** Nothing to retry: the last sync's ports are all held (or the budget is spent on them) and none was held since. */
+  get settled(): boolean {
+    return this.synced !== undefined && (this.warned.size === 0 || this.synced === this.exhausted);
+  }
+
   get count(): number {
     return this.held.size;
   }
