@@ -115,14 +115,18 @@ for (const datapath of ['iptables', 'bpf'] as const) {
     }, 90_000);
 
     it('a killed berthd\'s host is withdrawn after the grace, and back when it restarts', async () => {
+      // The controls, as before the freeze.
       expect(await pings(h3, 'l3', ip.l2!)).toBe(true);
+      expect(await resolves(h3, 'l3', 'l2')).toBe(true);
+      expect(await remoteIps(h3)).toContain(ip.l2);
       await h2.kill();
       await eventually(async () => !(await remoteIps(h3)).includes(ip.l2!), 30_000, 'l2 withdrawn from h3');
       expect((await nodes(h3)).find((n) => n.id === id.h2)).toMatchObject({ state: 'lapsed', withdrawn: true });
       expect(await pings(h3, 'l3', ip.l2!)).toBe(false);
       expect(await resolves(h3, 'l3', 'l2')).toBe(false);
+      expect(await pings(h3, 'l3', ip.l1!)).toBe(true);
       await h2.start();
-      await eventually(async () => (await remoteIps(h3)).includes(ip.l2!), 30_000, 'l2 back on h3');
+      await eventually(async () => (await remoteIps(h3)).includes(ip.l2!) && (await remoteIps(h1)).includes(ip.l2!), 30_000, 'l2 back on h3 and h1');
       await eventually(async () => pings(h3, 'l3', ip.l2!), 15_000, 'l3 pings l2 again');
       expect(await resolves(h3, 'l3', 'l2')).toBe(true);
       expect((await nodes(h3)).find((n) => n.id === id.h2)).toMatchObject({ state: 'ready', withdrawn: false, endpoints: 1 });
