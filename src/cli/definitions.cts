@@ -4,11 +4,23 @@
  * docker-plugin.cts and service-commands.cts. Actions load what they use.
  */
 import { Command, Option } from './spec.cjs';
-import { addDaemonCommands, type Api } from './commands.cjs';
-import { addDockerPluginCommands } from './docker-plugin.cjs';
-import { addServiceCommands } from './service-commands.cjs';
-import { addNodeCommands } from './node-commands.cjs';
+import type { Api } from './commands.cjs';
 import { DEFAULT_SOCKET } from '../api/defaults.cjs';
+
+type Adder = (program: Command, api: () => Api) => void;
+
+/**
+ * The files of further commands, each with the top-level names it defines:
+ * only the one a command line names is loaded. A name missing here costs
+ * nothing but time: the command is not found in the record, and all are
+ * recorded then (test/cli/startup.test.ts checks this table against them).
+ */
+export const COMMAND_FILES: { names: readonly string[]; add: () => Adder }[] = [
+  { names: ['network', 'run', 'update', 'exec', 'rm', 'ps', 'inspect', 'exposure', 'explain', 'monitor', 'datapath', 'port'], add: () => (require('./commands.cjs') as typeof import('./commands.cjs')).addDaemonCommands },
+  { names: ['docker-plugin'], add: () => (p) => (require('./docker-plugin.cjs') as typeof import('./docker-plugin.cjs')).addDockerPluginCommands(p) },
+  { names: ['install-service', 'uninstall-service'], add: () => (p) => (require('./service-commands.cjs') as typeof import('./service-commands.cjs')).addServiceCommands(p) },
+  { names: ['node'], add: () => (require('./node-commands.cjs') as typeof import('./node-commands.cjs')).addNodeCommands },
+];
 
 const formatOption = () => new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -80,9 +92,9 @@ function record(only: string | undefined): Command {
       process.exitCode = await runDemo(opts.format, program.opts().logLevel);
     });
 
-  addDaemonCommands(program, api);
-  addDockerPluginCommands(program);
-  addServiceCommands(program);
-  addNodeCommands(program, api);
+  // version, doctor and demo are this file's own: no other file is needed for them.
+  if (only === 'version' || only === 'doctor' || only === 'demo') return program;
+  const named = only === undefined ? undefined : COMMAND_FILES.find((f) => f.names.includes(only));
+  for (const f of named ? [named] : COMMAND_FILES) f.add()(program, api);
   return program;
 }

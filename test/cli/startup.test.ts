@@ -122,6 +122,8 @@ describe('the module graph', () => {
     expect(r.esmLoader).toBe(false);
     expect(r.esmResolver).toBe(false);
     for (const f of ['dist/src/cli/version.cjs', 'dist/src/package.cjs', 'dist/src/api/client.cjs']) expect(r.files).toContain(f);
+    // version is defined beside the global options: no other command file is loaded for it.
+    for (const f of ['dist/src/cli/commands.cjs', 'dist/src/cli/docker-plugin.cjs', 'dist/src/cli/service-commands.cjs', 'dist/src/cli/node-commands.cjs']) expect(r.files).not.toContain(f);
     expect(r.files.filter((f) => HEAVY.includes(f) || f.endsWith('.node') || f.startsWith('node_modules/') || f.includes('/native/') || f === 'dist/src/cli/commander.cjs')).toEqual([]);
   });
 
@@ -148,6 +150,20 @@ describe('the module graph', () => {
 });
 
 describe('one command defined alone', () => {
+  it('each command file is loaded only for the names it defines, and every command has its file', async () => {
+    const req = createRequire(import.meta.url);
+    const { buildCli, COMMAND_FILES } = req(projectPath('dist', 'src', 'cli', 'definitions.cjs')) as typeof import('../../src/cli/definitions.cjs');
+    const own = ['version', 'doctor', 'demo'];
+    for (const n of own) expect(buildCli(n).commands.map((c) => c.name)).toEqual([n]);
+    const all = buildCli(undefined).commands.map((c) => c.name);
+    expect(all.filter((n) => !own.includes(n)).sort()).toEqual(COMMAND_FILES.flatMap((f) => f.names).sort());
+    for (const f of COMMAND_FILES) for (const n of f.names) expect(buildCli(n).commands.map((c) => c.name)).toContain(n);
+    // ps loads the daemon commands' file only (the control for version's check above).
+    const r = await loadedCjs('--socket', join(dir, 'none.sock'), 'ps');
+    expect(r.files).toContain('dist/src/cli/commands.cjs');
+    expect(r.files).not.toContain('dist/src/cli/docker-plugin.cjs');
+  });
+
   it('has the help it has in the whole tree, for every command', async () => {
     // (berth writes these itself; commander's own, from the whole tree and from one command, is compared in parse.test.ts)
     const help = (await run(process.execPath, [BERTH, '--help'])).stdout;
