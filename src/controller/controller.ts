@@ -43,6 +43,8 @@ export class Controller {
    */
   private appliedFrom: State | undefined;
   private portsFrom: State | undefined;
+  /** the remote links (JSON) the datapath last followed */
+  private appliedRemote = '';
 
   private constructor(private readonly core: Core) {
     core.enqueue = (fn) => this.exclusive(fn);
@@ -125,8 +127,8 @@ export class Controller {
   }
 
   /** The datapath intent resolved from the current state: what every backend is told. */
-  desired(): DesiredDatapath {
-    return desiredDatapath(this.core.state, this.core.opts.uplink, this.core.opts.publishAllow, this.core.global?.remoteLinks?.(this.core.state));
+  desired(remote = this.core.global?.remoteLinks?.(this.core.state)): DesiredDatapath {
+    return desiredDatapath(this.core.state, this.core.opts.uplink, this.core.opts.publishAllow, remote);
   }
 
   /** Hands the datapath the desired state when it changed since the last apply (or when @force). */
@@ -134,11 +136,15 @@ export class Controller {
     const dp = this.core.opts.datapath;
     if (!dp) return;
     const from = this.core.state;
-    if (!force && from === this.appliedFrom) return;
-    const desired = this.desired();
+    // The other input besides the state: links with an end on another host (routed networks), from the cluster store.
+    const remote = this.core.global?.remoteLinks?.(from);
+    const remoteKey = remote?.length ? JSON.stringify(remote) : '';
+    if (!force && from === this.appliedFrom && remoteKey === this.appliedRemote) return;
+    const desired = this.desired(remote);
     const key = JSON.stringify(desired);
     if (!force && key === this.applied) {
       this.appliedFrom = from;
+      this.appliedRemote = remoteKey;
       return;
     }
     const t0 = performance.now();
@@ -150,6 +156,7 @@ export class Controller {
     this.core.reapply = false;
     this.applied = key;
     this.appliedFrom = from;
+    this.appliedRemote = remoteKey;
   }
 
   // ------------------------------------------------------- reads
