@@ -155,6 +155,9 @@ for (const datapath of (process.env.DP ? [process.env.DP] : ['iptables', 'bpf'])
       // (its underlay port down, so h3's own routes, bound to its eth0, stay).
       const port = ['-n', lab.topo.ns(lab.ns('ul')), 'link', 'set', 'u-h3'];
       await run('ip', [...port, 'down']);
+      // Forget what h1 knew of h3's MAC: an entry the kernel still holds as reachable (confirmed by earlier
+      // traffic) can take long to fail; from nothing, three unanswered probes make it fail.
+      await tryRun('ip', ['-n', h1ns, 'neigh', 'flush', 'to', h3.ip]);
       try {
         await eventually(async () => {
           // The host's own packet to it (the eBPF datapath's redirects use the neighbour entry without confirming it).
