@@ -163,6 +163,13 @@ Napi::Value BpfMap::Delete(const Napi::CallbackInfo& info) {
       [existed](Napi::Env env) -> Napi::Value { return Napi::Boolean::New(env, *existed); });
 }
 
+uint32_t BpfMap::KeyCount(Napi::Env env, const std::vector<uint8_t>& keys) const {
+  if (keys.size() % key_size_)
+    ThrowType(env, "keys is " + std::to_string(keys.size()) + " bytes, not a multiple of " +
+                       std::to_string(key_size_));
+  return keys.size() / key_size_;
+}
+
 // updateBatch(keys, values, flags): keys and values are concatenated records.
 Napi::Value BpfMap::UpdateBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -170,10 +177,7 @@ Napi::Value BpfMap::UpdateBatch(const Napi::CallbackInfo& info) {
   auto keys = BufferArg(info[0], "keys");
   auto values = BufferArg(info[1], "values");
   uint64_t flags = info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : uint64_t{BPF_ANY};
-  if (keys.size() % key_size_)
-    ThrowType(env, "keys is " + std::to_string(keys.size()) + " bytes, not a multiple of " +
-                       std::to_string(key_size_));
-  uint32_t count = keys.size() / key_size_;
+  uint32_t count = KeyCount(env, keys);
   CheckLen(env, values.size(), count * ValueBytes(), "values");
   auto done = std::make_shared<uint32_t>(0);
   std::string name = name_;
@@ -211,10 +215,7 @@ Napi::Value BpfMap::UpdateBatchSync(const Napi::CallbackInfo& info) {
   auto keys = BufferArg(info[0], "keys");
   auto values = BufferArg(info[1], "values");
   uint64_t flags = info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : uint64_t{BPF_ANY};
-  if (keys.size() % key_size_)
-    ThrowType(env, "keys is " + std::to_string(keys.size()) + " bytes, not a multiple of " +
-                       std::to_string(key_size_));
-  uint32_t count = keys.size() / key_size_;
+  uint32_t count = KeyCount(env, keys);
   CheckLen(env, values.size(), count * ValueBytes(), "values");
   uint32_t n = count;
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -230,10 +231,7 @@ Napi::Value BpfMap::DeleteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FdPtr fd = Live(env);
   auto keys = BufferArg(info[0], "keys");
-  if (keys.size() % key_size_)
-    ThrowType(env, "keys is " + std::to_string(keys.size()) + " bytes, not a multiple of " +
-                       std::to_string(key_size_));
-  uint32_t count = keys.size() / key_size_;
+  uint32_t count = KeyCount(env, keys);
   auto done = std::make_shared<uint32_t>(0);
   std::string name = name_;
   size_t ks = key_size_;

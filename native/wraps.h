@@ -33,6 +33,8 @@ class BpfMap : public Napi::ObjectWrap<BpfMap> {
 
   FdPtr Live(Napi::Env env) const;
   size_t ValueBytes() const;  // what user space reads and writes (per-CPU aware)
+  // records in @keys (thrown when it is not a whole number of keys)
+  uint32_t KeyCount(Napi::Env env, const std::vector<uint8_t>& keys) const;
   void CheckLen(Napi::Env env, size_t got, size_t want, const char* what) const;
 
   FdPtr fd_;
